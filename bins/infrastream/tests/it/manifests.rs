@@ -1,0 +1,138 @@
+use std::fs;
+
+use crate::{example_copy, examples, infrastream, stderr, stdout};
+
+#[test]
+fn validate_accepts_the_examples_and_summarizes_them() {
+    let out = infrastream(&["manifests", "validate", examples().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "release      [1] production  (approval: 2 of release-managers@northwind.example)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop (track main): shop-api, shop-web, shop-worker"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop-api (set shop, image shop-api): development, production, staging"),
+        "{text}"
+    );
+    assert!(text.contains("18 file(s): valid"), "{text}");
+}
+
+#[test]
+fn validate_json_has_the_same_content() {
+    let out = infrastream(&[
+        "manifests",
+        "validate",
+        "--json",
+        examples().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["applications"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        doc["releaseTracks"][0]["releaseStages"][1]["approval"]["minApprovals"],
+        2
+    );
+    assert_eq!(doc["ignoredKinds"]["Organization"], 1);
+}
+
+#[test]
+fn validate_rejects_a_broken_tree_naming_file_kind_and_field() {
+    let dir = example_copy();
+    let path = dir.path().join("apps/shop-web/application.yaml");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("buildDefinition: shop-web", "buildDefinition: web");
+    fs::write(&path, text).unwrap();
+    let out = infrastream(&["manifests", "validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("apps/shop-web/application.yaml:2: Application/shop-web: spec.buildDefinition: no BuildDefinition named 'web'"),
+        "{text}"
+    );
+    let out = infrastream(&[
+        "manifests",
+        "validate",
+        "--json",
+        dir.path().to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["problems"][0]["field"], "spec.buildDefinition");
+}
+
+#[test]
+fn validate_reports_non_utf8_and_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("bad.yaml"), [0xff, 0xfe, 0x00]).unwrap();
+    let out = infrastream(&["manifests", "validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad.yaml: not UTF-8 text"),
+        "{}",
+        stderr(&out)
+    );
+    let out = infrastream(&["manifests", "validate", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = infrastream(&["manifests", "frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn set_version_changes_exactly_the_version_line() {
+    let dir = example_copy();
+    let path = dir.path().join("apps/shop-api/deploy/staging.yaml");
+    let before = fs::read_to_string(&path).unwrap();
+    let out = infrastream(&[
+        "manifests",
+        "set-version",
+        path.to_str().unwrap(),
+        "shop-2026.11-rc.0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = fs::read_to_string(&path).unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![("  version: \"v0.0.0\"", "  version: \"shop-2026.11-rc.0\"")]
+    );
+    assert_eq!(before.lines().count(), after.lines().count());
+}
+
+#[test]
+fn set_version_refuses_bad_input_and_leaves_the_file_alone() {
+    let dir = example_copy();
+    let path = dir.path().join("apps/shop-api/deploy/staging.yaml");
+    let before = fs::read(&path).unwrap();
+    let out = infrastream(&[
+        "manifests",
+        "set-version",
+        path.to_str().unwrap(),
+        "not a tag",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("staging.yaml: 'not a tag' is not a valid version"),
+        "{}",
+        stderr(&out)
+    );
+    let env = dir.path().join("environments/staging.yaml");
+    let out = infrastream(&["manifests", "set-version", env.to_str().unwrap(), "v1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no DeploymentConfig"));
+    assert_eq!(fs::read(&path).unwrap(), before);
+    let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 3, "no temporary files left behind");
+}

@@ -1,0 +1,23 @@
+//! Manifests (`apiVersion: lowops.manifests.v1`): the kinds the CD engine reads, a catalog that
+//! resolves their references, and the one edit the engine makes to them.
+//!
+//! Callers hand in `(path, text)` pairs; nothing here touches the file system.
+
+mod catalog;
+mod check;
+mod kinds;
+mod problem;
+mod query;
+mod read;
+mod set_version;
+
+pub use catalog::{Catalog, Loaded};
+pub use kinds::{
+    Application, ApplicationSet, ApprovalPolicy, ArtifactRegistry, BranchStrategy, BuildDefinition,
+    Containerize, DeploymentConfig, Environment, GithubRepository, OrganizationUser,
+    OrganizationUserGroup, Origin, ReleaseTrack, Source, Stage, Track,
+};
+pub use problem::{Problem, Problems};
+pub use query::Image;
+pub use read::API_VERSION;
+pub use set_version::{EditError, Selector, set_version};
