@@ -8,5 +8,6 @@
 #![deny(missing_docs)]
 
 pub mod manifest;
+pub mod pipeline;
 pub mod version;
 mod yaml;

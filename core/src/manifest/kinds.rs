@@ -3,7 +3,7 @@
 //! Only fields the engine acts on are modelled; everything else in a manifest is ignored on
 //! purpose, because a real tenant repository carries far more than deployment needs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a manifest object was declared: the file and the line of its document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,7 +26,7 @@ pub struct Stage {
 }
 
 /// `approvalPolicy.anyOf`: a quorum of approvers drawn from stakeholder groups.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalPolicy {
     /// How many distinct approvers are needed.

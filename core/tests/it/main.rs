@@ -12,6 +12,7 @@
 
 mod catalog;
 mod conventional;
+mod pipeline;
 mod set_version;
 mod tags;
 mod versions;

@@ -1,0 +1,308 @@
+//! What humans do: approve, reject, retry, roll back, hold and lift.
+
+use super::decide::{Txn, refresh_status};
+use super::effect::EffectKind;
+use super::input::ApprovalRecorded;
+use super::model::{
+    ApprovalAction, ApprovalRecord, DeploymentId, DeploymentStatus, DeploymentTrack, Hold,
+    StageRecord, StageStatus,
+};
+use super::rejection::Rejection;
+use crate::version::is_valid_image_tag;
+
+impl Txn<'_> {
+    pub(super) fn approval_recorded(&mut self, a: &ApprovalRecorded) -> Result<(), Rejection> {
+        let catalog = self.snap.catalog;
+        let d = self
+            .get(&a.deployment)
+            .ok_or_else(|| Rejection::UnknownDeployment(a.deployment.clone()))?;
+        let stage = d.stages.get(a.stage_index).ok_or(Rejection::UnknownStage {
+            deployment: a.deployment.clone(),
+            stage: a.stage_index,
+        })?;
+        let policy = stage.approval.clone().ok_or(Rejection::NoGate {
+            deployment: a.deployment.clone(),
+            stage: a.stage_index,
+        })?;
+        if d.status.is_final() || !stage.status.is_gated() {
+            return Err(Rejection::NotAwaitingApproval {
+                deployment: a.deployment.clone(),
+                stage: a.stage_index,
+                status: stage.status,
+            });
+        }
+        let who = catalog.identity(&a.actor);
+        if !catalog.stakeholders(&policy).contains(&who) {
+            return Err(Rejection::NotAStakeholder {
+                actor: a.actor.clone(),
+                deployment: a.deployment.clone(),
+                stage: a.stage_index,
+            });
+        }
+        let track_name = catalog
+            .application_sets
+            .get(&d.application_set)
+            .map(|s| s.release_track.clone())
+            .unwrap_or_default();
+        if self
+            .snap
+            .settings
+            .forbid_author_approval
+            .contains(&track_name)
+            && d.authors
+                .iter()
+                .any(|author| catalog.identity(author) == who)
+        {
+            return Err(Rejection::AuthorMayNotApprove {
+                actor: a.actor.clone(),
+            });
+        }
+        self.subjects.push(a.deployment.clone());
+        let repeated = self
+            .approvals_of(&a.deployment, a.stage_index)
+            .last()
+            .is_some_and(|last| {
+                catalog.identity(&last.actor) == who
+                    && last.action == a.action
+                    && last.comment == a.comment
+            });
+        if repeated {
+            // A redelivered action: the ledger already says exactly this, last.
+            return Ok(());
+        }
+        let approval_id = self.ids.next_id();
+        self.append_approval(ApprovalRecord {
+            deployment: a.deployment.clone(),
+            approval_id,
+            stage_index: a.stage_index,
+            actor: a.actor.clone(),
+            action: a.action,
+            comment: a.comment.clone(),
+            at: self.now,
+        });
+        let id = a.deployment.clone();
+        let index = a.stage_index;
+        match a.action {
+            ApprovalAction::Reject => {
+                if let Some(d) = self.touch(&id) {
+                    if let Some(s) = d.stages.get_mut(index) {
+                        s.status = StageStatus::Rejected;
+                    }
+                    refresh_status(d);
+                }
+            }
+            ApprovalAction::Approve => {
+                let status = stage_status(self.get(&id), index);
+                if self.gate_met(&id, index, &policy) {
+                    // The gate is evaluated before the hold: a held stage stays HELD.
+                    if status != Some(StageStatus::Held) {
+                        self.try_promote(&id);
+                    }
+                } else if status == Some(StageStatus::Rejected)
+                    && let Some(d) = self.touch(&id)
+                {
+                    if let Some(s) = d.stages.get_mut(index) {
+                        s.status = StageStatus::AwaitingApproval;
+                    }
+                    refresh_status(d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn retry(&mut self, id: &DeploymentId, actor: &str) -> Result<(), Rejection> {
+        let d = self
+            .get(id)
+            .ok_or_else(|| Rejection::UnknownDeployment(id.clone()))?;
+        let not = |reason| Rejection::NotRetryable {
+            deployment: id.clone(),
+            status: d.status,
+            reason,
+        };
+        if d.parked.is_some() {
+            // A parked promotion into an environment held since then waits for the hold.
+            let held_writes: Vec<(String, usize)> = d
+                .outbox
+                .iter()
+                .filter_map(|p| match &p.effect.kind {
+                    EffectKind::WriteManifests { edits, stage, .. }
+                        if edits.iter().any(|e| self.hold(&e.environment).is_some()) =>
+                    {
+                        Some((p.effect.id.clone(), *stage))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if let Some(d) = self.touch(id) {
+                d.parked = None;
+                for p in &mut d.outbox {
+                    p.parked = false;
+                }
+                for (effect_id, stage) in &held_writes {
+                    d.outbox.retain(|p| p.effect.id != *effect_id);
+                    if let Some(s) = d.stages.get_mut(*stage) {
+                        s.status = StageStatus::Held;
+                    }
+                }
+                refresh_status(d);
+            }
+            for (_, stage) in held_writes {
+                self.release_claims(id, stage, false);
+            }
+            self.subjects.push(id.clone());
+            self.advance(id);
+            return Ok(());
+        }
+        match (d.track, d.status) {
+            (DeploymentTrack::Release, DeploymentStatus::Failed) => {
+                let set = d.application_set.clone();
+                let bundle = d.bundle.clone().unwrap_or_default();
+                let versions = d
+                    .apps
+                    .iter()
+                    .map(|(a, b)| (a.clone(), b.version.clone()))
+                    .collect();
+                let newer = self.deployments().into_iter().find(|o| {
+                    o.track == DeploymentTrack::Release
+                        && o.application_set == set
+                        && o.bundle.as_deref() == Some(bundle.as_str())
+                        && o.sequence > d.sequence
+                });
+                if let Some(newer) = newer {
+                    // Retried already: the newer attempt is the answer.
+                    self.subjects.push(newer.id.clone());
+                    return Ok(());
+                }
+                self.start_attempt(&set, &bundle, versions, actor);
+                Ok(())
+            }
+            (_, DeploymentStatus::Failed) => Err(not(
+                "the engine failed on this version; push a fix (a new build) or roll back",
+            )),
+            (_, status) if status.is_final() => Err(not("it has ended")),
+            _ => Err(not("it is not waiting for a retry")),
+        }
+    }
+
+    pub(super) fn rollback(
+        &mut self,
+        application: &str,
+        environment: &str,
+        version: &str,
+        actor: &str,
+    ) -> Result<(), Rejection> {
+        let catalog = self.snap.catalog;
+        let app = catalog
+            .applications
+            .get(application)
+            .ok_or_else(|| Rejection::UnknownApplication(application.to_string()))?;
+        if catalog
+            .deployment_config(application, environment)
+            .is_none()
+        {
+            return Err(Rejection::UnknownEnvironment {
+                application: application.to_string(),
+                environment: environment.to_string(),
+            });
+        }
+        if !is_valid_image_tag(version) {
+            return Err(Rejection::InvalidInput {
+                field: "version",
+                reason: format!("'{version}' is not a valid image tag"),
+            });
+        }
+        let live = self.deployments().into_iter().find(|d| {
+            d.track == DeploymentTrack::Rollback
+                && !d.status.is_final()
+                && d.application.as_deref() == Some(application)
+                && d.version == version
+                && d.stages
+                    .first()
+                    .is_some_and(|s| s.environments == [environment])
+        });
+        if let Some(live) = live {
+            self.subjects.push(live.id.clone());
+            return Ok(());
+        }
+        let stage = StageRecord {
+            index: 0,
+            environments: vec![environment.to_string()],
+            approval: None,
+            status: StageStatus::Pending,
+            commit_sha: None,
+            run_id: None,
+            started_at: None,
+            finished_at: None,
+            deadline: None,
+            message: None,
+        };
+        let set = app.application_set.clone();
+        let mut d = self.new_deployment(
+            DeploymentTrack::Rollback,
+            &set,
+            Some(application),
+            version,
+            vec![stage],
+        );
+        d.requested_by = Some(actor.to_string());
+        let id = d.id.clone();
+        self.create(d);
+        // The tag must exist before any manifest names it.
+        if let Some(image) = catalog.image_of(application) {
+            for registry in image.registries {
+                self.enqueue(
+                    &id,
+                    format!("{id}/verify/{registry}/{}", image.name),
+                    EffectKind::ListTags {
+                        registry: registry.clone(),
+                        image: image.name.to_string(),
+                    },
+                );
+            }
+        }
+        self.advance(&id);
+        Ok(())
+    }
+
+    pub(super) fn hold_placed(
+        &mut self,
+        environment: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), Rejection> {
+        if !self.snap.catalog.environments.contains_key(environment) {
+            return Err(Rejection::InvalidInput {
+                field: "environment",
+                reason: format!("no Environment named '{environment}'"),
+            });
+        }
+        if self
+            .hold(environment)
+            .is_some_and(|h| h.reason == reason && h.actor == actor)
+        {
+            return Ok(());
+        }
+        self.set_hold(
+            environment,
+            Some(Hold {
+                reason: reason.to_string(),
+                actor: actor.to_string(),
+                at: self.now,
+            }),
+        );
+        Ok(())
+    }
+
+    pub(super) fn hold_lifted(&mut self, environment: &str) {
+        if self.hold(environment).is_none() {
+            return;
+        }
+        self.set_hold(environment, None);
+        self.advance_others(None);
+    }
+}
+
+fn stage_status(d: Option<&super::Deployment>, index: usize) -> Option<StageStatus> {
+    d.and_then(|d| d.stages.get(index)).map(|s| s.status)
+}

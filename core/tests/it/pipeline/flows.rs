@@ -1,0 +1,613 @@
+//! Example flows: one test per behaviour of the seed's pipeline.
+
+use cd_core::pipeline::{
+    ApprovalAction, BuildNotified, DeploymentStatus as D, DeploymentTrack, EffectKind,
+    EngineStatus, Input, Rejection, StageStatus as S, StateWrite, Timestamp, env_key,
+};
+
+use super::world::{Fault, World};
+
+#[test]
+fn a_build_runs_through_the_pre_release_stages() {
+    let mut w = World::new();
+    let decision = w.push("shop-api", "v1.0.1").unwrap();
+    let id = World::one(&decision);
+    // Intent first: the deployment and its claim on development are written with the effect.
+    let write = decision
+        .effects
+        .iter()
+        .find_map(|e| match &e.kind {
+            EffectKind::WriteManifests { edits, message, .. } => {
+                Some((edits.clone(), message.clone()))
+            }
+            _ => None,
+        })
+        .expect("the first stage is promoted at once");
+    assert_eq!(write.0.len(), 1);
+    assert_eq!(write.0[0].path, "apps/shop-api/deploy/development.yaml");
+    assert_eq!(write.0[0].version, "v1.0.1");
+    assert!(write.1.contains(&format!(
+        "Infrastream-Deployment: {id}\nInfrastream-Stage: 0"
+    )));
+    assert_eq!(w.deployment(&id).status, D::InProgress);
+    assert_eq!(w.stages(&id), [S::Promoting]);
+
+    w.settle();
+    assert_eq!(w.stages(&id), [S::Deploying]);
+    assert_eq!(
+        w.deployment(&id).stages[0].commit_sha.as_deref(),
+        Some("c1")
+    );
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    assert_eq!(w.deployment(&id).status, D::Succeeded);
+    assert_eq!(
+        w.manifests["apps/shop-api/deploy/development.yaml"],
+        "v1.0.1"
+    );
+    let env = &w.state.env_versions[&env_key("shop-api", "development")];
+    assert_eq!((env.version.as_str(), env.in_flight), ("v1.0.1", false));
+    assert!(
+        w.events
+            .contains(&"dev.infrastream.stage.succeeded".to_string()),
+        "{:?}",
+        w.events
+    );
+    assert!(
+        w.events
+            .contains(&"dev.infrastream.deployment.succeeded".to_string())
+    );
+}
+
+#[test]
+fn an_unknown_build_is_rejected_and_writes_nothing() {
+    let mut w = World::new();
+    let err = w
+        .input(Input::BuildNotified(BuildNotified {
+            build_definition_id: "shop-api".into(),
+            container: "someone-else".into(),
+            version: "v1.0.0".into(),
+            ..BuildNotified::default()
+        }))
+        .unwrap_err();
+    assert!(matches!(err, Rejection::UnknownBuild { .. }), "{err}");
+    assert!(err.is_unknown());
+    assert!(w.state.deployments.is_empty());
+    let err = w
+        .input(Input::BuildNotified(BuildNotified {
+            build_definition_id: "shop-api".into(),
+            container: "shop-api".into(),
+            version: "v1 0".into(),
+            ..BuildNotified::default()
+        }))
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid version"), "{err}");
+}
+
+#[test]
+fn a_redelivered_notification_yields_the_same_deployment_and_no_effects() {
+    let mut w = World::new();
+    let first = World::one(&w.push("shop-web", "v2.0.0").unwrap());
+    let again = w.push("shop-web", "v2.0.0").unwrap();
+    assert_eq!(World::one(&again), first);
+    assert!(again.is_noop(), "{again:?}");
+    w.settle();
+    let again = w.push("shop-web", "v2.0.0").unwrap();
+    assert!(again.is_noop());
+    assert_eq!(w.state.deployments.len(), 1);
+}
+
+#[test]
+fn hotfix_versions_and_release_branches_take_the_hotfix_track() {
+    let mut w = World::new();
+    let id = World::one(&w.push("shop-api", "v1.0.0-hotfix.0").unwrap());
+    let d = w.deployment(&id);
+    assert_eq!(d.track, DeploymentTrack::Hotfix);
+    assert_eq!(d.stages.len(), 2);
+    assert_eq!(d.stages[0].environments, ["staging"]);
+
+    w.publish_image("shop-web", "v3.1.0");
+    let decision = w
+        .input(Input::BuildNotified(BuildNotified {
+            build_definition_id: "shop-web".into(),
+            container: "shop-web".into(),
+            version: "v3.1.0".into(),
+            git_ref: "refs/heads/release/shop/2026.11".into(),
+            ..BuildNotified::default()
+        }))
+        .unwrap();
+    let d = w.deployment(&World::one(&decision));
+    assert_eq!(
+        (d.track, d.bundle.as_deref()),
+        (DeploymentTrack::Hotfix, Some("2026.11"))
+    );
+}
+
+#[test]
+fn a_newer_version_supersedes_waiting_ones_and_an_older_arrival_is_superseded_at_once() {
+    let mut w = World::new();
+    // v1 is being committed; v2 queues behind it; v3 supersedes the queued v2.
+    let v1 = World::one(&w.push("shop-api", "v1.0.1").unwrap());
+    let v2 = World::one(&w.push("shop-api", "v1.0.2").unwrap());
+    assert_eq!(w.stages(&v2), [S::Pending], "queued behind v1's promotion");
+    let v3 = World::one(&w.push("shop-api", "v1.0.3").unwrap());
+    assert_eq!(w.deployment(&v2).status, D::Superseded);
+    assert_eq!(
+        w.deployment(&v2).reason.as_deref(),
+        Some("superseded by v1.0.3")
+    );
+    assert_eq!(
+        w.deployment(&v1).status,
+        D::InProgress,
+        "a started deployment is not superseded"
+    );
+    // Out of order: v1.0.0 arrives last and is older than every live one.
+    let v0 = World::one(&w.push("shop-api", "v1.0.0").unwrap());
+    assert_eq!(w.deployment(&v0).status, D::Superseded);
+    w.settle();
+    w.engine(&v1, EngineStatus::Success).unwrap();
+    w.settle();
+    w.engine(&v3, EngineStatus::Success).unwrap();
+    w.settle();
+    let written: Vec<&str> = w.history[&("shop-api".into(), "development".into())]
+        .iter()
+        .map(|(v, _)| v.as_str())
+        .collect();
+    assert_eq!(written, ["v1.0.1", "v1.0.3"]);
+}
+
+/// Pushes every app through development, releases, and returns the release id at staging.
+fn release_at_staging(w: &mut World) -> cd_core::pipeline::DeploymentId {
+    w.all_pass_prerelease("v1.0.0");
+    let id = World::one(&w.release("2026.11").unwrap());
+    w.settle();
+    id
+}
+
+#[test]
+fn a_release_tags_rc_before_any_manifest_names_it_then_gates_production() {
+    let mut w = World::new();
+    let id = release_at_staging(&mut w);
+    let d = w.deployment(&id);
+    assert_eq!(d.version, "shop-2026.11-rc.0");
+    assert_eq!(d.apps.len(), 3);
+    assert!(
+        d.apps
+            .values()
+            .all(|a| a.branch_commit.as_deref() == Some("src-v1.0.0"))
+    );
+    assert_eq!(w.branches.len(), 3);
+    for image in ["shop-api", "shop-web", "shop-worker"] {
+        let tags = &w.registry[&format!("containers/{image}")];
+        assert_eq!(
+            tags["shop-2026.11-rc.0"], tags["v1.0.0"],
+            "RC takes the semver tag's digest"
+        );
+    }
+    assert_eq!(w.stages(&id), [S::Deploying, S::Pending]);
+    let staging_commit = w.commits.last().unwrap();
+    assert_eq!(
+        staging_commit.files.len(),
+        3,
+        "one commit for every app of the stage"
+    );
+
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    assert_eq!(w.stages(&id), [S::Succeeded, S::AwaitingApproval]);
+    assert_eq!(w.deployment(&id).status, D::AwaitingApproval);
+
+    let err = w.approve(&id, "sam").unwrap_err();
+    assert!(matches!(err, Rejection::NotAStakeholder { .. }), "{err}");
+    w.approve(&id, "jane").unwrap();
+    assert!(
+        w.approve(&id, "jane@northwind.example").unwrap().is_noop(),
+        "the same person again"
+    );
+    assert_eq!(w.stages(&id), [S::Succeeded, S::AwaitingApproval]);
+    w.approve(&id, "omar").unwrap();
+    assert_eq!(w.stages(&id), [S::Succeeded, S::Promoting]);
+    w.settle();
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    let d = w.deployment(&id);
+    assert_eq!(d.status, D::Succeeded);
+    assert_eq!(
+        d.version, "shop-2026.11-rc.0",
+        "a release keeps its RC tag as version"
+    );
+    for (app, a) in &d.apps {
+        assert_eq!(a.production_tag.as_deref(), Some("shop-2026.11"), "{app}");
+        let tags = &w.registry[&format!("containers/{}", a.image)];
+        assert_eq!(tags["shop-2026.11"], tags["v1.0.0"]);
+    }
+    assert_eq!(
+        w.manifests["apps/shop-web/deploy/production.yaml"],
+        "shop-2026.11-rc.0"
+    );
+    assert_eq!(w.state.approvals.len(), 2);
+}
+
+#[test]
+fn a_release_is_refused_until_every_app_passed_pre_release() {
+    let mut w = World::new();
+    let api = World::one(&w.push("shop-api", "v1.0.0").unwrap());
+    w.settle();
+    w.engine(&api, EngineStatus::Success).unwrap();
+    w.settle();
+    let web = World::one(&w.push("shop-web", "v1.0.0").unwrap());
+    w.settle();
+    w.engine(&web, EngineStatus::Failed).unwrap();
+    let before = w.state.clone();
+    let err = w.release("2026.11").unwrap_err();
+    match &err {
+        Rejection::ReleaseNotReady { missing, .. } => {
+            let apps: Vec<&str> = missing.iter().map(|(a, _)| a.as_str()).collect();
+            assert_eq!(apps, ["shop-web", "shop-worker"]);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("shop-worker: no version has passed"),
+        "{err}"
+    );
+    assert_eq!(w.state, before, "a rejection writes nothing");
+}
+
+#[test]
+fn a_rejection_halts_and_a_later_quorum_resumes() {
+    let mut w = World::new();
+    let id = release_at_staging(&mut w);
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    w.approve(&id, "jane").unwrap();
+    w.act(&id, "li", ApprovalAction::Reject).unwrap();
+    assert_eq!(w.deployment(&id).status, D::Rejected);
+    assert_eq!(w.stages(&id)[1], S::Rejected);
+    // jane's earlier approval no longer counts: one approval after the rejection is not enough.
+    w.approve(&id, "omar").unwrap();
+    assert_eq!(w.stages(&id)[1], S::AwaitingApproval);
+    w.approve(&id, "jane").unwrap();
+    assert_eq!(w.stages(&id)[1], S::Promoting);
+    let actions: Vec<_> = w
+        .state
+        .approvals
+        .iter()
+        .map(|a| (a.actor.as_str(), a.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("jane", ApprovalAction::Approve),
+            ("li", ApprovalAction::Reject),
+            ("omar", ApprovalAction::Approve),
+            ("jane", ApprovalAction::Approve)
+        ]
+    );
+}
+
+#[test]
+fn a_failed_engine_run_fails_the_release_and_a_retry_is_a_new_attempt_with_the_next_rc() {
+    let mut w = World::new();
+    let first = release_at_staging(&mut w);
+    w.engine(&first, EngineStatus::Failed).unwrap();
+    w.settle();
+    let d = w.deployment(&first);
+    assert_eq!(d.status, D::Failed);
+    assert!(d.reason.as_deref().unwrap().contains("image pull failed"));
+    assert_eq!(w.stages(&first), [S::Failed, S::Cancelled]);
+    let retry = w
+        .input(Input::RetryRequested {
+            deployment: first.clone(),
+            actor: "sam".into(),
+        })
+        .unwrap();
+    let second = World::one(&retry);
+    assert_ne!(second, first);
+    w.settle();
+    assert_eq!(w.deployment(&second).version, "shop-2026.11-rc.1");
+    // Retrying the failed attempt again points at the new one instead of a third.
+    let again = w
+        .input(Input::RetryRequested {
+            deployment: first.clone(),
+            actor: "sam".into(),
+        })
+        .unwrap();
+    assert_eq!(World::one(&again), second);
+    assert!(again.is_noop());
+}
+
+#[test]
+fn a_new_release_attempt_cancels_a_live_one_and_a_repeated_request_changes_nothing() {
+    let mut w = World::new();
+    let first = release_at_staging(&mut w);
+    assert!(
+        w.release("2026.11").unwrap().is_noop(),
+        "same versions: the same attempt"
+    );
+    for app in ["shop-api", "shop-web", "shop-worker"] {
+        let id = World::one(&w.push(app, "v1.1.0").unwrap());
+        w.settle();
+        w.engine(&id, EngineStatus::Success).unwrap();
+        w.settle();
+    }
+    let second = World::one(&w.release("2026.11").unwrap());
+    assert_eq!(w.deployment(&first).status, D::Cancelled);
+    w.settle();
+    assert_eq!(w.deployment(&second).version, "shop-2026.11-rc.1");
+    // A late report for the cancelled attempt changes nothing.
+    let stale = w.engine(&first, EngineStatus::Success).unwrap();
+    assert!(stale.is_noop());
+}
+
+#[test]
+fn a_hold_keeps_an_approved_stage_held_until_lifted() {
+    let mut w = World::new();
+    let id = release_at_staging(&mut w);
+    w.input(Input::HoldPlaced {
+        environment: "production".into(),
+        reason: "freeze".into(),
+        actor: "jane".into(),
+    })
+    .unwrap();
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    assert_eq!(
+        w.stages(&id)[1],
+        S::AwaitingApproval,
+        "the gate comes before the hold"
+    );
+    w.approve(&id, "jane").unwrap();
+    w.approve(&id, "li").unwrap();
+    w.settle();
+    assert_eq!(w.stages(&id)[1], S::Held);
+    assert_eq!(w.deployment(&id).status, D::InProgress);
+    let lifted = w
+        .input(Input::HoldLifted {
+            environment: "production".into(),
+            actor: "jane".into(),
+        })
+        .unwrap();
+    assert!(
+        lifted
+            .writes
+            .iter()
+            .any(|x| matches!(x, StateWrite::RemoveHold { .. }))
+    );
+    assert_eq!(w.stages(&id)[1], S::Promoting);
+    let err = w
+        .input(Input::HoldPlaced {
+            environment: "prod".into(),
+            reason: "x".into(),
+            actor: "jane".into(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("no Environment named 'prod'"));
+}
+
+#[test]
+fn an_engine_that_never_reports_fails_the_stage_at_its_deadline() {
+    let mut w = World::new();
+    let id = World::one(&w.push("shop-worker", "v0.1.0").unwrap());
+    w.settle();
+    let deadline = cd_core::pipeline::next_deadline(&w.state).unwrap();
+    w.now = Timestamp(deadline.0 - 1);
+    assert!(
+        w.input(Input::Tick).unwrap().is_noop(),
+        "a tick before the deadline does nothing"
+    );
+    w.now = deadline;
+    w.input(Input::Tick).unwrap();
+    assert_eq!(w.deployment(&id).status, D::Failed);
+    assert_eq!(w.stages(&id), [S::Failed]);
+    assert!(w.input(Input::Tick).unwrap().is_noop());
+}
+
+#[test]
+fn a_transient_failure_beyond_the_budget_waits_for_a_retry() {
+    let mut w = World::new();
+    w.faults.insert("write-manifests", Fault::Transient);
+    let id = World::one(&w.push("shop-api", "v1.0.1").unwrap());
+    w.settle();
+    let d = w.deployment(&id);
+    assert_eq!(
+        d.status,
+        D::Pending,
+        "manifest commit failure: the deployment stays PENDING"
+    );
+    assert!(d.parked.is_some());
+    assert!(w.commits.is_empty());
+    w.crash_and_restart();
+    w.settle();
+    assert!(
+        w.commits.is_empty(),
+        "a parked effect does not run again on restart"
+    );
+    w.input(Input::RetryRequested {
+        deployment: id.clone(),
+        actor: "jane".into(),
+    })
+    .unwrap();
+    w.settle();
+    assert_eq!(w.stages(&id), [S::Deploying]);
+    assert_eq!(w.commits.len(), 1);
+    let err = w
+        .input(Input::RetryRequested {
+            deployment: id.clone(),
+            actor: "jane".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, Rejection::NotRetryable { .. }));
+}
+
+#[test]
+fn an_rc_tag_that_exists_with_another_digest_fails_the_attempt() {
+    let mut w = World::new();
+    w.all_pass_prerelease("v1.0.0");
+    w.registry
+        .get_mut("containers/shop-web")
+        .unwrap()
+        .insert("shop-2026.11-rc.0".into(), "sha256:elsewhere".into());
+    // The registry already has rc.0 for one image: the next attempt numbers above it.
+    let id = World::one(&w.release("2026.11").unwrap());
+    w.settle();
+    assert_eq!(w.deployment(&id).version, "shop-2026.11-rc.1");
+    // A permanent tag failure fails the attempt without writing manifests.
+    let mut w = World::new();
+    w.all_pass_prerelease("v1.0.0");
+    w.faults.insert("tag-image", Fault::Permanent);
+    let id = World::one(&w.release("2026.11").unwrap());
+    let commits = w.commits.len();
+    w.settle();
+    assert_eq!(w.deployment(&id).status, D::Failed);
+    assert_eq!(w.commits.len(), commits);
+}
+
+#[test]
+fn a_rollback_redeploys_an_existing_tag_and_fails_for_a_missing_one() {
+    let mut w = World::new();
+    w.publish_image("shop-api", "v0.9.0");
+    let ok = World::one(
+        &w.input(Input::RollbackRequested {
+            application: "shop-api".into(),
+            environment: "production".into(),
+            version: "v0.9.0".into(),
+            actor: "jane".into(),
+        })
+        .unwrap(),
+    );
+    w.settle();
+    assert_eq!(w.stages(&ok), [S::Deploying]);
+    assert_eq!(
+        w.manifests["apps/shop-api/deploy/production.yaml"],
+        "v0.9.0"
+    );
+    let missing = World::one(
+        &w.input(Input::RollbackRequested {
+            application: "shop-api".into(),
+            environment: "staging".into(),
+            version: "v0.1.0".into(),
+            actor: "jane".into(),
+        })
+        .unwrap(),
+    );
+    w.settle();
+    let d = w.deployment(&missing);
+    assert_eq!(d.status, D::Failed);
+    assert!(
+        d.reason
+            .as_deref()
+            .unwrap()
+            .contains("tag v0.1.0 does not exist")
+    );
+    let err = w
+        .input(Input::RollbackRequested {
+            application: "shop-api".into(),
+            environment: "qa".into(),
+            version: "v0.9.0".into(),
+            actor: "jane".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, Rejection::UnknownEnvironment { .. }));
+}
+
+#[test]
+fn a_crash_after_the_push_completes_the_promotion_exactly_once() {
+    let mut w = World::new();
+    let id = World::one(&w.push("shop-api", "v1.0.1").unwrap());
+    // The driver pushes the commit, then dies before recording the outcome.
+    let effect = w.queue.pop_front().unwrap();
+    let lost = w.execute(&effect);
+    assert!(lost.is_some());
+    assert_eq!(w.commits.len(), 1);
+    assert_eq!(
+        w.stages(&id),
+        [S::Promoting],
+        "the outcome was never recorded"
+    );
+    w.crash_and_restart();
+    w.settle();
+    assert_eq!(w.commits.len(), 1, "the promotion is not committed twice");
+    assert_eq!(w.stages(&id), [S::Deploying]);
+    assert_eq!(
+        w.deployment(&id).stages[0].commit_sha.as_deref(),
+        Some("c1")
+    );
+}
+
+#[test]
+fn a_report_that_arrives_before_the_commit_is_recorded_completes_the_stage() {
+    let mut w = World::new();
+    let id = World::one(&w.push("shop-api", "v1.0.1").unwrap());
+    // The engine reconciled commit c9 (ours, by its trailers) before the driver recorded it.
+    w.input(Input::StatusReported(cd_core::pipeline::StatusReported {
+        deployment: id.clone(),
+        stage_index: 0,
+        status: EngineStatus::Success,
+        run_id: "r".into(),
+        commit_sha: "c9".into(),
+        message: String::new(),
+    }))
+    .unwrap();
+    assert_eq!(w.deployment(&id).status, D::Succeeded);
+    assert!(
+        w.deployment(&id)
+            .outbox
+            .iter()
+            .all(|p| !matches!(p.effect.kind, EffectKind::WriteManifests { .. }))
+    );
+    assert!(!w.state.env_versions[&env_key("shop-api", "development")].in_flight);
+}
+
+#[test]
+fn approvals_are_checked_before_anything_is_appended() {
+    let mut w = World::new();
+    let id = World::one(&w.push("shop-api", "v1.0.1").unwrap());
+    let err = w.approve(&id, "jane").unwrap_err();
+    assert!(matches!(err, Rejection::NoGate { .. }), "{err}");
+    let err = w
+        .input(Input::ApprovalRecorded(
+            cd_core::pipeline::ApprovalRecorded {
+                deployment: "nope".into(),
+                stage_index: 0,
+                actor: "jane".into(),
+                action: ApprovalAction::Approve,
+                comment: String::new(),
+            },
+        ))
+        .unwrap_err();
+    assert!(matches!(err, Rejection::UnknownDeployment(_)));
+    assert!(w.state.approvals.is_empty());
+
+    // An author may not approve their own change where the track forbids it.
+    let mut w = World::new();
+    w.settings.forbid_author_approval = vec!["main".into()];
+    let id = release_at_staging(&mut w);
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    w.state.deployments.get_mut(&id).unwrap().authors = vec!["omar@northwind.example".into()];
+    let err = w.approve(&id, "omar").unwrap_err();
+    assert!(
+        matches!(err, Rejection::AuthorMayNotApprove { .. }),
+        "{err}"
+    );
+    let err = w.approve(&id, "omar").unwrap_err();
+    assert!(err.to_string().contains("authored"));
+    // Approving a stage that is not waiting is refused too.
+    let err = w
+        .input(Input::ApprovalRecorded(
+            cd_core::pipeline::ApprovalRecorded {
+                deployment: id.clone(),
+                stage_index: 0,
+                actor: "jane".into(),
+                action: ApprovalAction::Approve,
+                comment: String::new(),
+            },
+        ))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Rejection::NoGate { .. } | Rejection::NotAwaitingApproval { .. }
+    ));
+}

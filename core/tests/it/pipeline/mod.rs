@@ -1,0 +1,3 @@
+mod flows;
+mod properties;
+mod world;
