@@ -611,3 +611,171 @@ fn approvals_are_checked_before_anything_is_appended() {
         Rejection::NoGate { .. } | Rejection::NotAwaitingApproval { .. }
     ));
 }
+
+#[test]
+fn every_rejection_names_what_is_wrong() {
+    let mut w = World::new();
+    let release = |w: &mut World, set: &str, bundle: &str, versions: &[(&str, &str)]| {
+        w.input(Input::ReleaseRequested(
+            cd_core::pipeline::ReleaseRequested {
+                application_set: set.into(),
+                bundle: bundle.into(),
+                versions: versions
+                    .iter()
+                    .map(|(a, v)| (a.to_string(), v.to_string()))
+                    .collect(),
+                actor: "sam".into(),
+            },
+        ))
+        .unwrap_err()
+    };
+    let err = release(&mut w, "books", "2026.11", &[]);
+    assert_eq!(err, Rejection::UnknownApplicationSet("books".into()));
+    let err = release(&mut w, "shop", "2026/11", &[]);
+    assert!(
+        matches!(&err, Rejection::InvalidTag(t) if t.contains("shop-2026/11-rc.0")),
+        "{err}"
+    );
+    let err = release(&mut w, "shop", "2026.11", &[("shop-cart", "v1.0.0")]);
+    assert_eq!(err, Rejection::UnknownApplication("shop-cart".into()));
+    let err = release(&mut w, "shop", "2026.11", &[("shop-api", "v9.9.9")]);
+    assert!(
+        err.to_string()
+            .contains("shop-api: v9.9.9 has not passed every pre-release stage"),
+        "{err}"
+    );
+    let err = w
+        .input(Input::RollbackRequested {
+            application: "shop-cart".into(),
+            environment: "production".into(),
+            version: "v1.0.0".into(),
+            actor: "jane".into(),
+        })
+        .unwrap_err();
+    assert_eq!(err, Rejection::UnknownApplication("shop-cart".into()));
+
+    let id = World::one(&w.push("shop-api", "v1.0.0").unwrap());
+    let err = w
+        .input(Input::StatusReported(cd_core::pipeline::StatusReported {
+            deployment: id.clone(),
+            stage_index: 7,
+            status: EngineStatus::Success,
+            run_id: String::new(),
+            commit_sha: "c1".into(),
+            message: String::new(),
+        }))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Rejection::UnknownStage {
+            deployment: id.clone(),
+            stage: 7
+        }
+    );
+    assert!(err.is_unknown());
+
+    // A release at its gated production stage: approving staging (done) is refused.
+    let mut w = World::new();
+    let id = release_at_staging(&mut w);
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    w.approve(&id, "jane").unwrap();
+    w.approve(&id, "li").unwrap();
+    w.settle();
+    let err = w.approve(&id, "omar").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Rejection::NotAwaitingApproval {
+                status: S::Deploying,
+                stage: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("is DEPLOYING, not awaiting approval")
+    );
+    // Every rejection above wrote nothing.
+    assert_eq!(w.state.approvals.len(), 2);
+}
+
+#[test]
+fn a_promotion_to_a_version_already_in_the_manifests_succeeds_without_a_commit() {
+    let mut w = World::new();
+    // Someone already wrote v1.0.1 into development by hand.
+    w.manifests.insert(
+        "apps/shop-api/deploy/development.yaml".into(),
+        "v1.0.1".into(),
+    );
+    let id = World::one(&w.push("shop-api", "v1.0.1").unwrap());
+    w.settle();
+    assert!(
+        w.commits.is_empty(),
+        "executePromotion is a no-op when already correct"
+    );
+    assert_eq!(w.deployment(&id).status, D::Succeeded);
+    assert_eq!(
+        w.deployment(&id).stages[0].message.as_deref(),
+        Some("manifests already at this version")
+    );
+}
+
+#[test]
+fn an_rc_tag_created_before_a_crash_is_not_recreated() {
+    let mut w = World::new();
+    w.all_pass_prerelease("v1.0.0");
+    let id = World::one(&w.release("2026.11").unwrap());
+    // Run effects until the first RC tag is created, then crash before recording it.
+    loop {
+        let effect = w.queue.pop_front().unwrap();
+        if matches!(effect.kind, EffectKind::TagImage { .. }) {
+            assert!(w.execute(&effect).is_some());
+            break;
+        }
+        w.perform(effect);
+    }
+    w.crash_and_restart();
+    w.settle();
+    let d = w.deployment(&id);
+    assert_eq!(
+        d.version, "shop-2026.11-rc.0",
+        "the stored RC name is reused"
+    );
+    assert_eq!(w.stages(&id), [S::Deploying, S::Pending]);
+    let rc_tags: usize = w
+        .registry
+        .values()
+        .map(|tags| tags.keys().filter(|t| t.contains("-rc.")).count())
+        .sum();
+    assert_eq!(rc_tags, 3, "one RC tag per image, none twice");
+}
+
+#[test]
+fn a_transient_tagging_failure_waits_for_a_retry_of_the_release() {
+    let mut w = World::new();
+    w.all_pass_prerelease("v1.0.0");
+    w.faults.insert("tag-image", Fault::Transient);
+    let id = World::one(&w.release("2026.11").unwrap());
+    w.settle();
+    assert_eq!(
+        w.deployment(&id).status,
+        D::Pending,
+        "AR tagging failure: release initiation waits"
+    );
+    let before = w.commits.len();
+    w.input(Input::RetryRequested {
+        deployment: id.clone(),
+        actor: "sam".into(),
+    })
+    .unwrap();
+    w.settle();
+    assert_eq!(
+        w.deployment(&id).version,
+        "shop-2026.11-rc.0",
+        "the retry reuses the RC name"
+    );
+    assert_eq!(w.commits.len(), before + 1);
+}
