@@ -13,4 +13,16 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 cargo build --manifest-path fuzz/Cargo.toml --locked --quiet
+
+# The random simulation: a bounded number of seeds, run twice; the trace digests must match.
+cargo build --locked --quiet -p infrastream
+seed=${SIM_SEED:-20261127}
+runs=${SIM_RUNS:-200}
+first=$(./target/debug/infrastream sim --random --seed "$seed" --runs "$runs" | tee /dev/stderr | grep '^trace digest:')
+second=$(./target/debug/infrastream sim --random --seed "$seed" --runs "$runs" | grep '^trace digest:')
+if [ "$first" != "$second" ]; then
+  echo "determinism check failed: $first != $second" >&2
+  exit 1
+fi
+echo "determinism check: $first (twice)"
 echo "test suite passed in $(( $(date +%s) - start ))s"

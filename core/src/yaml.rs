@@ -302,6 +302,90 @@ impl Doc {
     }
 }
 
+/// Expansion budget for aliases when converting to JSON: bounds a "billion laughs" file.
+const MAX_JSON_NODES: usize = 100_000;
+
+/// Converts a document to a JSON value: plain scalars that are integers, `true`/`false` or
+/// `null`/`~` become those; every other scalar (floats included, so `2026.11` stays a string)
+/// is a string. Aliases are expanded within a budget; `<<` merge keys are applied.
+pub(crate) fn to_json(doc: &Doc) -> Result<serde_json::Value, SyntaxError> {
+    let mut budget = MAX_JSON_NODES;
+    match doc.root() {
+        Some(root) => node_to_json(doc, root, 0, &mut budget),
+        None => Ok(serde_json::Value::Null),
+    }
+}
+
+fn node_to_json(
+    doc: &Doc,
+    id: NodeId,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<serde_json::Value, SyntaxError> {
+    use serde_json::Value;
+    let node = doc.node(id).ok_or_else(|| SyntaxError {
+        line: doc.raw(id).map_or(0, |n| n.start.line),
+        col: 0,
+        message: "alias to an unknown anchor".into(),
+    })?;
+    if depth > MAX_DEPTH || *budget == 0 {
+        return Err(SyntaxError {
+            line: node.start.line,
+            col: node.start.col,
+            message: "document too large once aliases are expanded".into(),
+        });
+    }
+    *budget -= 1;
+    Ok(match &node.kind {
+        NodeKind::Scalar { value, style } => {
+            if *style != Style::Plain {
+                Value::String(value.clone())
+            } else if let Ok(n) = value.parse::<i64>() {
+                Value::Number(n.into())
+            } else {
+                match value.as_str() {
+                    "true" | "True" | "TRUE" => Value::Bool(true),
+                    "false" | "False" | "FALSE" => Value::Bool(false),
+                    "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+                    _ => Value::String(value.clone()),
+                }
+            }
+        }
+        NodeKind::Seq(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| node_to_json(doc, *i, depth + 1, budget))
+                .collect::<Result<_, _>>()?,
+        ),
+        NodeKind::Map(entries) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in entries {
+                let key = doc.scalar(*k).unwrap_or_default();
+                if key == "<<" {
+                    continue;
+                }
+                map.insert(key.to_string(), node_to_json(doc, *v, depth + 1, budget)?);
+            }
+            // Merged keys fill in what the mapping does not set itself.
+            if let Some((_, merged)) = entries.iter().find(|(k, _)| doc.scalar(*k) == Some("<<")) {
+                let sources = match doc.items(*merged) {
+                    Some(items) => items.to_vec(),
+                    None => vec![*merged],
+                };
+                for source in sources {
+                    if let Value::Object(extra) = node_to_json(doc, source, depth + 1, budget)? {
+                        for (k, v) in extra {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            Value::Object(map)
+        }
+        NodeKind::Alias(_) => Value::Null,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

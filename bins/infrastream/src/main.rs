@@ -5,6 +5,8 @@
 
 mod compute_version;
 mod manifests;
+mod sim;
+mod tenant;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,8 @@ enum Command {
     Manifests(manifests::Command),
     /// Compute the version a CI build is tagged with.
     ComputeVersion(compute_version::Args),
+    /// Run a scenario (or random scenarios) on the in-memory simulator.
+    Sim(sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +39,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Manifests(cmd) => manifests::run(cmd),
         Command::ComputeVersion(args) => compute_version::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

@@ -28,6 +28,7 @@ mod progress;
 mod rejection;
 mod release;
 mod report;
+mod scope;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,7 @@ pub use model::{
     ReleasePhase, StageRecord, StageStatus, State, Timestamp, env_key,
 };
 pub use rejection::Rejection;
+pub use scope::{Scope, scope_of};
 
 use crate::manifest::Catalog;
 

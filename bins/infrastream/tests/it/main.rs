@@ -10,6 +10,7 @@
 
 mod compute_version;
 mod manifests;
+mod sim;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

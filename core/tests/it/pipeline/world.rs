@@ -7,11 +7,21 @@ use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
     ApprovalAction, ApprovalRecorded, BuildNotified, Decision, Deployment, DeploymentId,
     DeploymentTrack, Effect, EffectKind, EffectOutcome, EngineStatus, Input, Rejection,
-    ReleaseRequested, SequentialIds, Settings, Snapshot, StageStatus, State, StatusReported,
-    Timestamp, decide, pending_effects,
+    ReleaseRequested, SequentialIds, Settings, Snapshot, StageStatus, State, StateWrite,
+    StatusReported, Timestamp, decide, pending_effects, scope_of,
 };
 
 use crate::example_files;
+
+/// A decision with creation sequence numbers cleared: they count only what the load saw.
+fn normalized(mut d: Decision) -> Decision {
+    for w in &mut d.writes {
+        if let StateWrite::PutDeployment { deployment, .. } = w {
+            deployment.sequence = 0;
+        }
+    }
+    d
+}
 
 /// Orders versions of one app: semver by semver, RC tags of one bundle by number.
 pub(crate) fn version_order(a: &str, b: &str) -> Option<std::cmp::Ordering> {
@@ -107,7 +117,24 @@ impl World {
             settings: &self.settings,
         };
         let before = self.state.clone();
-        let decision = decide(&snapshot, &input, self.now, &mut self.ids)?;
+        // A store may load only the input's scope: the decision must not change.
+        let scoped_state = self.state.scoped(&scope_of(&input, &self.catalog));
+        let scoped = decide(
+            &Snapshot {
+                state: &scoped_state,
+                ..snapshot
+            },
+            &input,
+            self.now,
+            &mut self.ids.clone(),
+        );
+        let decision = decide(&snapshot, &input, self.now, &mut self.ids);
+        assert_eq!(
+            scoped.map(normalized),
+            decision.clone().map(normalized),
+            "a scoped load changed the decision on {input:?}"
+        );
+        let decision = decision?;
         self.state
             .apply(&decision.writes)
             .expect("a fresh decision applies");

@@ -1,0 +1,86 @@
+//! `Store` in memory: a `State` behind a lock, with `State::apply`'s reference semantics.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use cd_core::pipeline::{ApplyError, Deployment, DeploymentId, Scope, State, StateWrite};
+use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
+
+/// The pipeline state in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of everything stored.
+    #[must_use]
+    pub fn snapshot(&self) -> State {
+        self.state.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Corrupt("store lock poisoned".into()))
+    }
+}
+
+/// Deployments newest first, limited.
+pub(crate) fn newest_first(mut list: Vec<Deployment>, limit: usize) -> Vec<Deployment> {
+    list.sort_by(|a, b| (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id)));
+    if limit > 0 {
+        list.truncate(limit);
+    }
+    list
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
+        Ok(self.lock()?.scoped(scope))
+    }
+
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+        self.lock()?.apply(writes).map_err(|e| match e {
+            ApplyError::Conflict(what) => StoreError::Conflict(what),
+            other => StoreError::Corrupt(other.to_string()),
+        })
+    }
+
+    async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
+        let state = self.lock()?;
+        Ok(state.deployments.get(id).map(|d| DeploymentView {
+            deployment: d.clone(),
+            approvals: state
+                .approvals
+                .iter()
+                .filter(|a| a.deployment == *id)
+                .cloned()
+                .collect(),
+            changelog: state
+                .changelogs
+                .iter()
+                .filter(|c| c.deployment == *id)
+                .cloned()
+                .collect(),
+        }))
+    }
+
+    async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+        let state = self.lock()?;
+        let list = state
+            .deployments
+            .values()
+            .filter(|d| filter.matches(d))
+            .cloned()
+            .collect();
+        Ok(newest_first(list, filter.limit))
+    }
+}

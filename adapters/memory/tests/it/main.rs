@@ -1,0 +1,11 @@
+//! cd-memory: the port contracts, and the simulator.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod contracts;
+mod simulator;

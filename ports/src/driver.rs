@@ -1,0 +1,501 @@
+//! The driver: runs `cd_core::pipeline::decide` over the ports.
+//!
+//! For every input it loads the state the input needs, decides, commits the writes (the intent)
+//! with a revision check, and only then performs effects, each through its port, retrying
+//! transient failures with backoff on the injected clock. Outcomes go back in as inputs. After a
+//! restart, [`Driver::pending`] rebuilds the work from the stored outboxes.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use cd_core::manifest::{Catalog, Problems};
+use cd_core::pipeline::{
+    Decision, Effect, EffectKind, EffectOutcome, IdSource, Input, Rejection, Scope, Settings,
+    Snapshot, Timestamp, decide, pending_effects, scope_of,
+};
+
+use crate::clock::Clock;
+use crate::notifier::{Notifier, NotifyError};
+use crate::registry::{Registry, RegistryError};
+use crate::repo::{ManifestRepo, RepoError};
+use crate::source::{SourceError, SourceHost};
+use crate::store::{Store, StoreError};
+
+/// The adapters a driver runs on.
+#[derive(Clone)]
+pub struct Ports {
+    /// State.
+    pub store: Arc<dyn Store>,
+    /// Image tags.
+    pub registry: Arc<dyn Registry>,
+    /// The manifest repository.
+    pub repo: Arc<dyn ManifestRepo>,
+    /// Source repositories.
+    pub source: Arc<dyn SourceHost>,
+    /// Events.
+    pub notifier: Arc<dyn Notifier>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports")
+    }
+}
+
+/// How hard the driver tries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per effect before it is reported failed (transient errors only).
+    pub attempts: u32,
+    /// First backoff, doubled after each failed attempt.
+    pub first_backoff_ms: u64,
+    /// Backoff ceiling.
+    pub max_backoff_ms: u64,
+    /// Re-decisions after store conflicts before giving up.
+    pub conflict_attempts: u32,
+    /// How long a loaded catalog is reused before the repository is read again.
+    pub catalog_ttl_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            first_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+            conflict_attempts: 16,
+            catalog_ttl_ms: 10_000,
+        }
+    }
+}
+
+/// Why the driver could not handle an input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// The core refused the input; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store failed after retries.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The manifests at the repository head are invalid: no decision can be made on them.
+    #[error("the manifests are invalid: {0}")]
+    Manifests(Problems),
+    /// The manifest repository could not be read.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// Concurrent writers kept changing the same deployments.
+    #[error("gave up after {0} conflicting attempts")]
+    Contended(u32),
+}
+
+/// Effects waiting to be performed, each once.
+#[derive(Clone, Debug, Default)]
+pub struct Work {
+    queue: VecDeque<Effect>,
+    seen: BTreeSet<String>,
+}
+
+impl Work {
+    /// Adds effects not already queued.
+    pub fn extend(&mut self, effects: impl IntoIterator<Item = Effect>) {
+        for e in effects {
+            if self.seen.insert(e.id.clone()) {
+                self.queue.push_back(e);
+            }
+        }
+    }
+
+    /// The next effect.
+    pub fn pop(&mut self) -> Option<Effect> {
+        let e = self.queue.pop_front()?;
+        self.seen.remove(&e.id);
+        Some(e)
+    }
+
+    /// Removes and returns the effect at `index` (to run effects out of order).
+    pub fn take(&mut self, index: usize) -> Option<Effect> {
+        let e = self.queue.remove(index)?;
+        self.seen.remove(&e.id);
+        Some(e)
+    }
+
+    /// How many effects wait.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True when nothing waits.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The waiting effects, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Effect> {
+        self.queue.iter()
+    }
+}
+
+struct CachedCatalog {
+    at: Timestamp,
+    catalog: Arc<Catalog>,
+}
+
+/// Runs the core through the ports. Cheap to share: wrap it in an `Arc`.
+pub struct Driver {
+    ports: Ports,
+    settings: Settings,
+    retry: RetryPolicy,
+    ids: Mutex<Box<dyn IdSource + Send>>,
+    catalog: Mutex<Option<CachedCatalog>>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("settings", &self.settings)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Failure {
+    Transient(String),
+    Permanent(String),
+}
+
+impl Driver {
+    /// A driver over `ports`, with ids from `ids`.
+    #[must_use]
+    pub fn new(
+        ports: Ports,
+        settings: Settings,
+        retry: RetryPolicy,
+        ids: Box<dyn IdSource + Send>,
+    ) -> Self {
+        Driver {
+            ports,
+            settings,
+            retry,
+            ids: Mutex::new(ids),
+            catalog: Mutex::new(None),
+        }
+    }
+
+    /// The ports.
+    #[must_use]
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// The operator's settings.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The manifests at the repository head, reused for `catalog_ttl_ms`.
+    ///
+    /// # Errors
+    /// [`DriverError::Repo`] when the repository cannot be read, [`DriverError::Manifests`]
+    /// when the manifests are invalid.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>, DriverError> {
+        let now = self.ports.clock.now();
+        if let Ok(cache) = self.catalog.lock()
+            && let Some(c) = cache.as_ref()
+            && now.0.saturating_sub(c.at.0) < self.retry.catalog_ttl_ms
+        {
+            return Ok(c.catalog.clone());
+        }
+        self.refresh_catalog().await
+    }
+
+    /// Reads the manifests again.
+    ///
+    /// # Errors
+    /// As [`Driver::catalog`].
+    pub async fn refresh_catalog(&self) -> Result<Arc<Catalog>, DriverError> {
+        let (_, files) = self.retrying_repo_read().await?;
+        let catalog = Arc::new(Catalog::load_valid(files).map_err(DriverError::Manifests)?);
+        if let Ok(mut cache) = self.catalog.lock() {
+            *cache = Some(CachedCatalog {
+                at: self.ports.clock.now(),
+                catalog: catalog.clone(),
+            });
+        }
+        Ok(catalog)
+    }
+
+    async fn retrying_repo_read(&self) -> Result<(String, Vec<(String, String)>), RepoError> {
+        let mut backoff = self.retry.first_backoff_ms;
+        let mut attempt = 1;
+        loop {
+            match self.ports.repo.read().await {
+                Err(RepoError::Unavailable(e)) if attempt < self.retry.attempts => {
+                    tracing::warn!(error = %e, attempt, "manifest repository unavailable; retrying");
+                }
+                other => return other,
+            }
+            self.ports.clock.sleep(backoff).await;
+            backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+            attempt += 1;
+        }
+    }
+
+    /// Decides `input` on fresh state and commits the decision's writes. Effects are *not*
+    /// performed: they are in the stored outboxes and in the returned decision.
+    ///
+    /// # Errors
+    /// [`DriverError::Rejected`] when the core refuses the input (nothing written); store,
+    /// repository and manifest errors; [`DriverError::Contended`] after too many conflicts.
+    pub async fn submit(&self, input: &Input) -> Result<Decision, DriverError> {
+        let mut backoff = self.retry.first_backoff_ms;
+        let mut unavailable = 0;
+        for _ in 0..self.retry.conflict_attempts {
+            let catalog = self.catalog().await?;
+            let scope = scope_of(input, &catalog);
+            let state = match self.ports.store.load(&scope).await {
+                Ok(state) => state,
+                Err(StoreError::Unavailable(e)) if unavailable + 1 < self.retry.attempts => {
+                    unavailable += 1;
+                    tracing::warn!(error = %e, "store unavailable on load; retrying");
+                    self.ports.clock.sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let snapshot = Snapshot {
+                catalog: &catalog,
+                state: &state,
+                settings: &self.settings,
+            };
+            let now = self.ports.clock.now();
+            let decision = {
+                let mut ids = self
+                    .ids
+                    .lock()
+                    .map_err(|_| StoreError::Corrupt("id source poisoned".into()))?;
+                decide(&snapshot, input, now, ids.as_mut())?
+            };
+            if decision.writes.is_empty() {
+                return Ok(decision);
+            }
+            match self.ports.store.apply(&decision.writes).await {
+                Ok(()) => {
+                    for id in &decision.deployments {
+                        tracing::info!(deployment = %id, input = input.name(), writes = decision.writes.len(), effects = decision.effects.len(), "decided");
+                    }
+                    return Ok(decision);
+                }
+                Err(StoreError::Conflict(what)) => {
+                    tracing::debug!(conflict = %what, input = input.name(), "conflict; deciding again");
+                }
+                Err(StoreError::Unavailable(e)) if unavailable + 1 < self.retry.attempts => {
+                    unavailable += 1;
+                    tracing::warn!(error = %e, "store unavailable on apply; deciding again");
+                    self.ports.clock.sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DriverError::Contended(self.retry.conflict_attempts))
+    }
+
+    /// Submits `input`, then performs every effect that follows until none is left.
+    ///
+    /// # Errors
+    /// As [`Driver::submit`], for the input or for any outcome fed back.
+    pub async fn handle(&self, input: &Input) -> Result<Decision, DriverError> {
+        let decision = self.submit(input).await?;
+        let mut work = Work::default();
+        work.extend(decision.effects.iter().cloned());
+        self.run(&mut work).await?;
+        Ok(decision)
+    }
+
+    /// The effects every stored outbox still holds: what a restarted driver must perform.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn pending(&self) -> Result<Work, DriverError> {
+        let state = self.ports.store.load(&Scope::All).await?;
+        let mut work = Work::default();
+        work.extend(pending_effects(&state));
+        Ok(work)
+    }
+
+    /// Performs queued effects and feeds their outcomes back until nothing is left.
+    ///
+    /// # Errors
+    /// As [`Driver::submit`] for the outcomes.
+    pub async fn run(&self, work: &mut Work) -> Result<(), DriverError> {
+        while let Some(effect) = work.pop() {
+            self.step(effect, work).await?;
+        }
+        Ok(())
+    }
+
+    /// Performs one effect, records its outcome, and queues the effects that follow.
+    ///
+    /// # Errors
+    /// As [`Driver::submit`] for the outcome.
+    pub async fn step(&self, effect: Effect, work: &mut Work) -> Result<(), DriverError> {
+        let outcome = self.perform(&effect).await;
+        match self.submit(&outcome).await {
+            Ok(decision) => {
+                work.extend(decision.effects);
+                Ok(())
+            }
+            // The deployment vanished or the outcome no longer applies: nothing to do.
+            Err(DriverError::Rejected(r)) => {
+                tracing::warn!(deployment = %effect.deployment, effect = %effect.id, rejection = %r, "outcome refused");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Performs one effect through its port, retrying transient failures with backoff, and
+    /// returns the input that reports what came of it.
+    pub async fn perform(&self, effect: &Effect) -> Input {
+        let mut backoff = self.retry.first_backoff_ms;
+        let mut attempt = 1;
+        let result = loop {
+            match self.attempt(&effect.kind).await {
+                Err(Failure::Transient(e)) if attempt < self.retry.attempts => {
+                    tracing::warn!(deployment = %effect.deployment, effect = %effect.id, attempt, error = %e, "transient failure; retrying");
+                    self.ports.clock.sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(outcome) => {
+                tracing::debug!(deployment = %effect.deployment, effect = %effect.id, "effect done");
+                Input::EffectCompleted {
+                    deployment: effect.deployment.clone(),
+                    effect_id: effect.id.clone(),
+                    outcome,
+                }
+            }
+            Err(failure) => {
+                let (error, permanent) = match failure {
+                    Failure::Transient(e) => (e, false),
+                    Failure::Permanent(e) => (e, true),
+                };
+                tracing::error!(deployment = %effect.deployment, effect = %effect.id, permanent, error = %error, "effect failed");
+                Input::EffectFailed {
+                    deployment: effect.deployment.clone(),
+                    effect_id: effect.id.clone(),
+                    error,
+                    permanent,
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, kind: &EffectKind) -> Result<EffectOutcome, Failure> {
+        let p = &self.ports;
+        match kind {
+            EffectKind::ListTags { registry, image } => p
+                .registry
+                .list_tags(registry, image, "")
+                .await
+                .map(|tags| EffectOutcome::Tags { tags })
+                .map_err(registry_failure),
+            EffectKind::TagImage {
+                registry,
+                image,
+                source,
+                tag,
+            } => {
+                let digest =
+                    p.registry
+                        .resolve(registry, image, source)
+                        .await
+                        .map_err(|e| match e {
+                            RegistryError::NotFound(_) => Failure::Permanent(format!(
+                                "tag {source} of {image} not found in {registry}"
+                            )),
+                            other => registry_failure(other),
+                        })?;
+                match p.registry.create_tag(registry, image, tag, &digest).await {
+                    Ok(()) => Ok(EffectOutcome::Tagged { digest }),
+                    Err(RegistryError::AlreadyExists { digest: existing })
+                        if existing == digest =>
+                    {
+                        Ok(EffectOutcome::Tagged { digest })
+                    }
+                    Err(RegistryError::AlreadyExists { digest: existing }) => {
+                        Err(Failure::Permanent(format!(
+                            "tag {tag} of {image} in {registry} exists with digest {existing}, not {digest}; tags are never moved"
+                        )))
+                    }
+                    Err(e) => Err(registry_failure(e)),
+                }
+            }
+            EffectKind::WriteManifests { edits, message, .. } => p
+                .repo
+                .write(edits, message)
+                .await
+                .map(|commit| EffectOutcome::Committed { commit })
+                .map_err(|e| match e {
+                    RepoError::Unavailable(m) => Failure::Transient(m),
+                    other => Failure::Permanent(other.to_string()),
+                }),
+            EffectKind::CreateBranch {
+                repository,
+                branch,
+                from_tag,
+            } => p
+                .source
+                .create_branch(repository, branch, from_tag)
+                .await
+                .map(|commit| EffectOutcome::BranchAt { commit })
+                .map_err(source_failure),
+            EffectKind::CreateRelease {
+                repository,
+                tag,
+                name,
+                notes,
+            } => p
+                .source
+                .create_release(repository, tag, name, notes)
+                .await
+                .map(|()| EffectOutcome::Released)
+                .map_err(source_failure),
+            EffectKind::Publish { event } => p
+                .notifier
+                .publish(event)
+                .await
+                .map(|()| EffectOutcome::Published)
+                .map_err(|e| match e {
+                    NotifyError::Unavailable(m) => Failure::Transient(m),
+                    other => Failure::Permanent(other.to_string()),
+                }),
+        }
+    }
+}
+
+fn registry_failure(e: RegistryError) -> Failure {
+    match e {
+        RegistryError::Unavailable(m) => Failure::Transient(m),
+        other => Failure::Permanent(other.to_string()),
+    }
+}
+
+fn source_failure(e: SourceError) -> Failure {
+    match e {
+        SourceError::Unavailable(m) => Failure::Transient(m),
+        other => Failure::Permanent(other.to_string()),
+    }
+}

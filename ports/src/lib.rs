@@ -1,0 +1,25 @@
+//! `cd-ports`: the ports of Infrastream CD and the driver that runs the core through them.
+//!
+//! Ports are small async traits (`Send + Sync + 'static`, runtime-agnostic: no executor is
+//! assumed). Each documents, under `# Errors`, the variants an adapter MUST return, because the
+//! driver's behaviour depends on them: `Conflict` makes it re-decide, `Unavailable` makes it
+//! retry with backoff, everything else is permanent. The [`Driver`] is the only code that calls
+//! ports.
+
+#![deny(missing_docs)]
+
+mod clock;
+mod driver;
+mod notifier;
+mod registry;
+mod repo;
+mod source;
+mod store;
+
+pub use clock::{Clock, ManualClock};
+pub use driver::{Driver, DriverError, Ports, RetryPolicy, Work};
+pub use notifier::{Notifier, NotifyError};
+pub use registry::{Registry, RegistryError};
+pub use repo::{ManifestRepo, RepoError, trailers};
+pub use source::{PullRequest, SourceError, SourceHost};
+pub use store::{DeploymentFilter, DeploymentView, Store, StoreError};

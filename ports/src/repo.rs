@@ -1,0 +1,84 @@
+//! `ManifestRepo`: the git repository that holds the manifests.
+
+use async_trait::async_trait;
+use cd_core::pipeline::ManifestEdit;
+
+/// Why a manifest repository operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// Someone else changed the same line since it was read (a human edit to a version line),
+    /// or the push kept losing races beyond the adapter's bound. Not retried by the driver.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An edit cannot be applied: the file or DeploymentConfig is missing, or the version edit
+    /// refuses the file (see `cd_core::manifest::EditError`).
+    #[error("invalid edit: {0}")]
+    Invalid(String),
+    /// The remote cannot be reached. Retried.
+    #[error("repository unavailable: {0}")]
+    Unavailable(String),
+    /// The commit does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// The trailer lines a promotion commit carries: `(deployment, stage)` identify it.
+#[must_use]
+pub fn trailers(message: &str) -> Option<(String, usize)> {
+    let mut deployment = None;
+    let mut stage = None;
+    for line in message.lines() {
+        if let Some(v) = line.strip_prefix("Infrastream-Deployment: ") {
+            deployment = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("Infrastream-Stage: ") {
+            stage = v.trim().parse().ok();
+        }
+    }
+    Some((deployment?, stage?))
+}
+
+/// The manifest repository: read at the head, write version edits as commits, list changes.
+#[async_trait]
+pub trait ManifestRepo: Send + Sync + 'static {
+    /// Every manifest file (`*.yaml`, `*.yml`) at the head of the branch, as (path, text), and
+    /// the head commit id.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn read(&self) -> Result<(String, Vec<(String, String)>), RepoError>;
+
+    /// Sets each edit's `spec.version` with the format-preserving editor and pushes one commit
+    /// with `message`, returning its id. Returns `None` when every file already holds its
+    /// version and no commit is needed. When the message carries promotion trailers and a commit
+    /// with the same trailers is already on the branch (a repeat after a crash), returns that
+    /// commit without writing. A lost push race is retried on the new head (bounded); a commit
+    /// of another writer is never lost and nothing is force-pushed.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] when another writer changed a line being edited;
+    /// [`RepoError::Invalid`] when an edit cannot be applied; [`RepoError::Unavailable`].
+    async fn write(
+        &self,
+        edits: &[ManifestEdit],
+        message: &str,
+    ) -> Result<Option<String>, RepoError>;
+
+    /// Paths changed by `commit` relative to its first parent (the engine's scope).
+    ///
+    /// # Errors
+    /// [`RepoError::NotFound`], [`RepoError::Unavailable`].
+    async fn changed_files(&self, commit: &str) -> Result<Vec<String>, RepoError>;
+
+    /// The full message of `commit`.
+    ///
+    /// # Errors
+    /// [`RepoError::NotFound`], [`RepoError::Unavailable`].
+    async fn message(&self, commit: &str) -> Result<String, RepoError>;
+
+    /// Commits after `since` (exclusive; all when `None`) up to the head, oldest first.
+    ///
+    /// # Errors
+    /// [`RepoError::NotFound`] when `since` is unknown, [`RepoError::Unavailable`].
+    async fn commits_since(&self, since: Option<&str>) -> Result<Vec<String>, RepoError>;
+}

@@ -1,0 +1,102 @@
+//! `Store`: where the pipeline's state lives.
+
+use async_trait::async_trait;
+use cd_core::pipeline::{
+    ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
+    Scope, State, StateWrite,
+};
+use serde::{Deserialize, Serialize};
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A revision did not match, a created deployment's id or dedup key exists, or an approval
+    /// id is taken: nothing was written. The driver reloads and decides again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store cannot be reached or timed out; nothing is known to be written. Retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data cannot be read back (a bug or a manual edit).
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+/// A deployment with its ledger and changelog, for the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    /// The deployment, with stages and bundle apps.
+    pub deployment: Deployment,
+    /// Its approvals, in ledger order.
+    pub approvals: Vec<ApprovalRecord>,
+    /// Its changelog entries.
+    pub changelog: Vec<ChangelogRecord>,
+}
+
+/// Which deployments to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentFilter {
+    /// Only this application set.
+    pub application_set: Option<String>,
+    /// Only deployments of this application (or bundles containing it).
+    pub application: Option<String>,
+    /// Only this track.
+    pub track: Option<DeploymentTrack>,
+    /// Only this status.
+    pub status: Option<DeploymentStatus>,
+    /// At most this many, newest first (0: no limit).
+    pub limit: usize,
+}
+
+impl DeploymentFilter {
+    /// Whether `d` passes the filter (limit aside).
+    #[must_use]
+    pub fn matches(&self, d: &Deployment) -> bool {
+        self.application_set
+            .as_ref()
+            .is_none_or(|s| *s == d.application_set)
+            && self
+                .application
+                .as_ref()
+                .is_none_or(|a| d.application.as_ref() == Some(a) || d.apps.contains_key(a))
+            && self.track.is_none_or(|t| t == d.track)
+            && self.status.is_none_or(|s| s == d.status)
+    }
+}
+
+/// The pipeline's state: deployments with their stages, bundle apps and outboxes, the approval
+/// ledger, changelogs, holds and environment versions (`cd_core::pipeline::State`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Loads the part of the state in `scope` (see `State::scoped`, the reference semantics).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read; [`StoreError::Corrupt`] when
+    /// stored data does not decode.
+    async fn load(&self, scope: &Scope) -> Result<State, StoreError>;
+
+    /// Applies a decision's writes atomically: all or nothing, and only if every revision the
+    /// writes expect is the stored one (see `State::apply`, the reference semantics). Approvals
+    /// are only ever appended.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (nothing written) when a revision differs, a created deployment's
+    /// id or dedup key exists, or an approval id is taken; [`StoreError::Unavailable`] when the
+    /// outcome is unknown or nothing was written for a transient reason.
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError>;
+
+    /// One deployment with its approvals and changelog.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError>;
+
+    /// Deployments passing `filter`, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError>;
+}
