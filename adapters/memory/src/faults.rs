@@ -32,16 +32,20 @@ pub enum Operation {
     Engine,
     /// `Notifier::publish`.
     Notify,
+    /// `ManifestRepo::write` loses a push race: another writer's commit lands first and the
+    /// adapter re-applies the edits on the new head (not a failure the driver sees).
+    GitRace,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 6] = [
         Operation::GitPush,
         Operation::RegistryTag,
         Operation::StoreApply,
         Operation::Engine,
         Operation::Notify,
+        Operation::GitRace,
     ];
 
     /// The name used in scenarios.
@@ -53,6 +57,7 @@ impl Operation {
             Operation::StoreApply => "store-apply",
             Operation::Engine => "engine",
             Operation::Notify => "notify",
+            Operation::GitRace => "git-race",
         }
     }
 }

@@ -170,13 +170,7 @@ fn random_step(rng: &mut SimRng, catalog: &Catalog, pushed: usize) -> Step {
         82..=85 if pushed > 0 => Step::Redeliver(1 + rng.below(pushed)),
         86..=88 => Step::Crash(Empty {}),
         89..=95 => {
-            let ops = [
-                Operation::GitPush,
-                Operation::RegistryTag,
-                Operation::StoreApply,
-                Operation::Engine,
-                Operation::Notify,
-            ];
+            let ops = Operation::ALL;
             Step::FailNext(FailNextStep {
                 operation: *rng.pick(&ops).unwrap_or(&Operation::GitPush),
                 times: u32::try_from(1 + rng.below(5)).unwrap_or(1),

@@ -583,6 +583,9 @@ impl Runner {
                 self.world.crash();
                 self.world.settle();
             }
+            Step::FailNext(f) if f.operation == Operation::GitRace => {
+                self.world.repo.lose_races(f.times)
+            }
             Step::FailNext(f) => self.world.faults.fail_next(f.operation, f.times),
             Step::Tick(t) => {
                 if let Err(e) = self.world.tick(t.seconds) {

@@ -102,6 +102,8 @@ pub(crate) struct World {
     pub(crate) crashes: u64,
     /// Every decision's effects that promote, with the holds in force right after the decision.
     pub(crate) promotions: Vec<(Vec<String>, Vec<String>)>,
+    /// Engine reports held back by chaos, delivered later in a random order.
+    delayed: Vec<StatusReported>,
 }
 
 fn digest_of(image: &str, version: &str) -> String {
@@ -154,6 +156,7 @@ impl World {
             chaos: Chaos::default(),
             crashes: 0,
             promotions: Vec::new(),
+            delayed: Vec::new(),
         })
     }
 
@@ -297,7 +300,16 @@ impl World {
             while !self.work.is_empty() {
                 self.step_effect();
             }
-            let delivered = self.run_engine();
+            let mut delivered = self.run_engine();
+            if !delivered && self.work.is_empty() && !self.delayed.is_empty() {
+                // Late reports arrive, in any order, once nothing else moves.
+                while !self.delayed.is_empty() {
+                    let i = self.rng.below(self.delayed.len());
+                    let report = self.delayed.swap_remove(i);
+                    self.deliver(report);
+                }
+                delivered = true;
+            }
             if !delivered && self.work.is_empty() {
                 return;
             }
@@ -340,10 +352,20 @@ impl World {
         if polled.is_err() {
             return false;
         }
-        let reports = self.engine.due();
+        let mut reports = self.engine.due();
         let any = !reports.is_empty();
-        for report in reports {
-            self.deliver(report);
+        while !reports.is_empty() {
+            let i = if self.chaos.reorder {
+                self.rng.below(reports.len())
+            } else {
+                0
+            };
+            let report = reports.remove(i);
+            if self.chaos.reorder && self.rng.chance(30) {
+                self.delayed.push(report);
+            } else {
+                self.deliver(report);
+            }
         }
         any
     }
