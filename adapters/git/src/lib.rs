@@ -1,0 +1,548 @@
+//! `cd-git`: the manifest repository over any git remote (a path, `file://`, `git://`, `ssh://`
+//! or `https://` with a token), through the `git` command line.
+//!
+//! The adapter keeps a private working clone. A write fetches, resets to the remote branch,
+//! applies the edits with cd-core's format-preserving editor, commits with the configured author
+//! and pushes. A push that loses a race is retried on the new head (bounded), never forced, so
+//! another writer's commit is never lost; if the other writer changed a version line this write
+//! also changes, the write stops with `Conflict` instead of overwriting a human's edit.
+//!
+//! Why the git CLI rather than git2 or gix: it pushes over every transport with every kind of
+//! authentication users already configure (credential helpers, SSH agents, tokens), it adds
+//! nothing to the build (git2 links libssl and libgit2; gix cannot push), and its cost, a process
+//! per command, is measured in docs/PERFORMANCE.md.
+
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cd_core::manifest::{Catalog, Selector, set_version};
+use cd_core::pipeline::ManifestEdit;
+use cd_ports::{ManifestRepo, RepoError, trailers};
+
+/// How to reach and write the manifest repository.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitConfig {
+    /// The remote: a path, `file://`, `git://`, `ssh://` or `https://` URL.
+    pub remote: String,
+    /// The branch the engine reconciles.
+    pub branch: String,
+    /// Where the private working clone lives.
+    pub workdir: PathBuf,
+    /// Commit author name.
+    pub author_name: String,
+    /// Commit author email.
+    pub author_email: String,
+    /// An `https` token (sent as HTTP basic auth, user `x-access-token`), never logged.
+    pub token: Option<String>,
+    /// How many times a write re-applies its edits after losing a push race.
+    pub push_attempts: u32,
+}
+
+impl GitConfig {
+    /// A configuration with the default branch (`main`), author and retry bound.
+    #[must_use]
+    pub fn new(remote: &str, workdir: &Path) -> Self {
+        GitConfig {
+            remote: remote.to_string(),
+            branch: "main".into(),
+            workdir: workdir.to_path_buf(),
+            author_name: "Infrastream CD".into(),
+            author_email: "cd@infrastream.invalid".into(),
+            token: None,
+            push_attempts: 12,
+        }
+    }
+}
+
+// The token never reaches a log line.
+impl std::fmt::Debug for GitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitConfig")
+            .field("remote", &self.remote)
+            .field("branch", &self.branch)
+            .field("workdir", &self.workdir)
+            .field("author_name", &self.author_name)
+            .field("author_email", &self.author_email)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("push_attempts", &self.push_attempts)
+            .finish()
+    }
+}
+
+/// The manifest repository behind a git remote.
+#[derive(Debug)]
+pub struct GitRepo {
+    config: GitConfig,
+    lock: Mutex<()>,
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).trim().to_string()
+}
+
+/// Runs `git` in `dir` without a terminal prompt, with a stable locale for parsing messages.
+fn run_git(dir: Option<&Path>, token: Option<&str>, args: &[&str]) -> Result<Output, RepoError> {
+    let mut cmd = Command::new("git");
+    if let Some(dir) = dir {
+        cmd.arg("-C").arg(dir);
+    }
+    if let Some(token) = token {
+        // Basic auth with the token as password: what GitHub and most hosts accept for tokens.
+        let header = format!(
+            "http.extraHeader=Authorization: Basic {}",
+            BASE64.encode(format!("x-access-token:{token}"))
+        );
+        cmd.arg("-c").arg(header);
+    }
+    cmd.args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    cmd.output()
+        .map_err(|e| RepoError::Unavailable(format!("cannot run git: {e}")))
+}
+
+fn failed(what: &str, out: &Output) -> RepoError {
+    let stderr = text(&out.stderr);
+    let unreachable = [
+        "Could not read from remote",
+        "unable to access",
+        "Connection refused",
+        "Could not resolve host",
+        "timed out",
+        "does not appear to be a git repository",
+    ];
+    if unreachable.iter().any(|m| stderr.contains(m)) {
+        RepoError::Unavailable(format!("{what}: {stderr}"))
+    } else {
+        RepoError::Invalid(format!("{what}: {stderr}"))
+    }
+}
+
+/// The `spec.version` of the DeploymentConfig `application`/`environment` in `text`.
+fn version_in(path: &str, text: &str, application: &str, environment: &str) -> Option<String> {
+    let catalog = Catalog::load([(path, text)]).catalog;
+    catalog
+        .deployment_config(application, environment)?
+        .version
+        .clone()
+}
+
+impl GitRepo {
+    /// Opens the repository: clones the remote into `workdir` unless a clone of it is there.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the remote cannot be reached, [`RepoError::Invalid`] when
+    /// the workdir holds something else or the branch does not exist.
+    pub fn open(config: GitConfig) -> Result<Self, RepoError> {
+        let repo = GitRepo {
+            config,
+            lock: Mutex::new(()),
+        };
+        let workdir = &repo.config.workdir;
+        if workdir.join(".git").is_dir() {
+            let url = repo.git(&["config", "--get", "remote.origin.url"])?;
+            if text(&url.stdout) != repo.config.remote {
+                return Err(RepoError::Invalid(format!(
+                    "{} is a clone of {}, not {}",
+                    workdir.display(),
+                    text(&url.stdout),
+                    repo.config.remote
+                )));
+            }
+        } else {
+            if let Some(parent) = workdir.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| RepoError::Unavailable(format!("{}: {e}", parent.display())))?;
+            }
+            let dir = workdir.to_string_lossy().into_owned();
+            let out = run_git(
+                None,
+                repo.config.token.as_deref(),
+                &["clone", "--quiet", "--no-tags", &repo.config.remote, &dir],
+            )?;
+            if !out.status.success() {
+                return Err(failed("git clone", &out));
+            }
+        }
+        repo.sync()?;
+        let remote = repo.remote_ref();
+        repo.git_ok(
+            "git checkout",
+            &["checkout", "--quiet", "-B", &repo.config.branch, &remote],
+        )?;
+        Ok(repo)
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &GitConfig {
+        &self.config
+    }
+
+    fn git(&self, args: &[&str]) -> Result<Output, RepoError> {
+        run_git(
+            Some(&self.config.workdir),
+            self.config.token.as_deref(),
+            args,
+        )
+    }
+
+    fn git_ok(&self, what: &str, args: &[&str]) -> Result<String, RepoError> {
+        let out = self.git(args)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(failed(what, &out))
+        }
+    }
+
+    fn remote_ref(&self) -> String {
+        format!("origin/{}", self.config.branch)
+    }
+
+    /// Fetches and resets the private clone to the remote branch; returns the head.
+    fn sync(&self) -> Result<String, RepoError> {
+        let refspec = format!(
+            "+refs/heads/{0}:refs/remotes/origin/{0}",
+            self.config.branch
+        );
+        self.git_ok(
+            "git fetch",
+            &["fetch", "--quiet", "--no-tags", "origin", &refspec],
+        )?;
+        let remote = self.remote_ref();
+        // We only ever edit tracked files, so a hard reset restores the clone exactly.
+        self.git_ok("git reset", &["reset", "--quiet", "--hard", &remote])?;
+        Ok(self
+            .git_ok("git rev-parse", &["rev-parse", "HEAD"])?
+            .trim()
+            .to_string())
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, RepoError> {
+        self.lock
+            .lock()
+            .map_err(|_| RepoError::Unavailable("repository lock poisoned".into()))
+    }
+
+    /// A commit on the branch whose trailers are exactly `key`.
+    fn find_promotion(&self, key: &(String, usize)) -> Result<Option<String>, RepoError> {
+        let deployment = format!("Infrastream-Deployment: {}", key.0);
+        let stage = format!("Infrastream-Stage: {}", key.1);
+        let remote = self.remote_ref();
+        let list = self.git_ok(
+            "git log",
+            &[
+                "log",
+                "--format=%H",
+                "--fixed-strings",
+                "--all-match",
+                &format!("--grep={deployment}"),
+                &format!("--grep={stage}"),
+                &remote,
+            ],
+        )?;
+        for commit in list.lines() {
+            let message = self.git_ok("git log", &["log", "-1", "--format=%B", commit])?;
+            if trailers(&message).as_ref() == Some(key) {
+                return Ok(Some(commit.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_file(&self, path: &str) -> Result<String, RepoError> {
+        std::fs::read_to_string(self.config.workdir.join(path))
+            .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))
+    }
+
+    /// Seeds an empty remote with `files` as its first commit on the branch (used once, to
+    /// initialise a manifest repository).
+    ///
+    /// # Errors
+    /// [`RepoError`] when git fails.
+    pub fn seed_remote(config: &GitConfig, files: &[(String, String)]) -> Result<(), RepoError> {
+        let tmp = config.workdir.with_extension("seed");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| RepoError::Unavailable(e.to_string()))?;
+        let run = |args: &[&str]| -> Result<(), RepoError> {
+            let out = run_git(Some(&tmp), config.token.as_deref(), args)?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(failed("seeding the manifest repository", &out))
+            }
+        };
+        run(&["init", "--quiet", "-b", &config.branch])?;
+        for (path, content) in files {
+            let full = tmp.join(path);
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| RepoError::Unavailable(e.to_string()))?;
+            }
+            std::fs::write(&full, content).map_err(|e| RepoError::Unavailable(e.to_string()))?;
+        }
+        run(&["add", "--all"])?;
+        let name = format!("user.name={}", config.author_name);
+        let email = format!("user.email={}", config.author_email);
+        run(&[
+            "-c",
+            &name,
+            "-c",
+            &email,
+            "commit",
+            "--quiet",
+            "-m",
+            "manifests: initial tenant",
+        ])?;
+        run(&[
+            "push",
+            "--quiet",
+            &config.remote,
+            &format!("HEAD:refs/heads/{}", config.branch),
+        ])?;
+        let _ = std::fs::remove_dir_all(&tmp);
+        Ok(())
+    }
+
+    /// Whether the remote has the branch (an empty remote does not).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the remote cannot be reached.
+    pub fn remote_has_branch(config: &GitConfig) -> Result<bool, RepoError> {
+        let out = run_git(
+            None,
+            config.token.as_deref(),
+            &["ls-remote", "--heads", &config.remote, &config.branch],
+        )?;
+        if !out.status.success() {
+            return Err(failed("git ls-remote", &out));
+        }
+        Ok(!text(&out.stdout).is_empty())
+    }
+
+    fn write_once(
+        &self,
+        edits: &[ManifestEdit],
+        message: &str,
+        seen: &mut BTreeMap<String, Option<String>>,
+    ) -> Result<Attempt, RepoError> {
+        self.sync()?;
+        if let Some(key) = trailers(message)
+            && let Some(commit) = self.find_promotion(&key)?
+        {
+            return Ok(Attempt::Done(Some(commit)));
+        }
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for e in edits {
+            let current = match files.get(&e.path) {
+                Some(t) => t.clone(),
+                None => self.read_file(&e.path)?,
+            };
+            let now = version_in(&e.path, &current, &e.application, &e.environment);
+            let key = format!("{}#{}@{}", e.path, e.application, e.environment);
+            match seen.get(&key) {
+                // Another writer changed this very line since our first attempt read it.
+                Some(before) if *before != now && now.as_deref() != Some(e.version.as_str()) => {
+                    return Err(RepoError::Conflict(format!(
+                        "{}: spec.version of {} in {} was changed by another commit to {} while this write was pushing {}",
+                        e.path,
+                        e.application,
+                        e.environment,
+                        now.unwrap_or_default(),
+                        e.version
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(key, now);
+                }
+            }
+            let selector = Selector::Named {
+                application: &e.application,
+                environment: &e.environment,
+            };
+            let edited = set_version(&current, selector, &e.version)
+                .map_err(|err| RepoError::Invalid(format!("{}: {err}", e.path)))?;
+            files.insert(e.path.clone(), edited);
+        }
+        let mut changed = Vec::new();
+        for (path, content) in &files {
+            if *content != self.read_file(path)? {
+                std::fs::write(self.config.workdir.join(path), content)
+                    .map_err(|e| RepoError::Unavailable(format!("{path}: {e}")))?;
+                changed.push(path.as_str());
+            }
+        }
+        if changed.is_empty() {
+            return Ok(Attempt::Done(None));
+        }
+        let mut add = vec!["add", "--"];
+        add.extend(changed.iter().copied());
+        self.git_ok("git add", &add)?;
+        let name = format!("user.name={}", self.config.author_name);
+        let email = format!("user.email={}", self.config.author_email);
+        self.git_ok(
+            "git commit",
+            &[
+                "-c",
+                &name,
+                "-c",
+                &email,
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-m",
+                message,
+            ],
+        )?;
+        let commit = self
+            .git_ok("git rev-parse", &["rev-parse", "HEAD"])?
+            .trim()
+            .to_string();
+        let target = format!("HEAD:refs/heads/{}", self.config.branch);
+        let out = self.git(&["push", "--quiet", "--porcelain", "origin", &target])?;
+        if out.status.success() {
+            return Ok(Attempt::Done(Some(commit)));
+        }
+        let report = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+        if report.contains("[rejected]")
+            || report.contains("non-fast-forward")
+            || report.contains("fetch first")
+            || report.contains("[remote rejected]") && report.contains("cannot lock ref")
+        {
+            tracing::debug!(remote = %self.config.remote, "push lost a race; re-applying on the new head");
+            return Ok(Attempt::LostRace);
+        }
+        Err(failed("git push", &out))
+    }
+}
+
+enum Attempt {
+    Done(Option<String>),
+    LostRace,
+}
+
+/// A random wait before re-applying after a lost race, growing with each attempt, so writers
+/// that collided do not collide again in lockstep.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let ceiling_ms = 20u64 << attempt.min(6);
+    std::time::Duration::from_millis(u64::from(nanos) % ceiling_ms.max(1))
+}
+
+#[async_trait]
+impl ManifestRepo for GitRepo {
+    async fn read(&self) -> Result<(String, Vec<(String, String)>), RepoError> {
+        let _guard = self.lock()?;
+        let head = self.sync()?;
+        let listing = self.git_ok("git ls-files", &["ls-files", "-z"])?;
+        let mut files = Vec::new();
+        for path in listing.split('\0').filter(|p| !p.is_empty()) {
+            if path.ends_with(".yaml") || path.ends_with(".yml") {
+                files.push((path.to_string(), self.read_file(path)?));
+            }
+        }
+        Ok((head, files))
+    }
+
+    async fn write(
+        &self,
+        edits: &[ManifestEdit],
+        message: &str,
+    ) -> Result<Option<String>, RepoError> {
+        let _guard = self.lock()?;
+        let mut seen = BTreeMap::new();
+        for attempt in 0..self.config.push_attempts.max(1) {
+            match self.write_once(edits, message, &mut seen)? {
+                Attempt::Done(commit) => return Ok(commit),
+                Attempt::LostRace => std::thread::sleep(backoff(attempt)),
+            }
+        }
+        Err(RepoError::Conflict(format!(
+            "lost {} push races in a row to {}",
+            self.config.push_attempts, self.config.remote
+        )))
+    }
+
+    async fn changed_files(&self, commit: &str) -> Result<Vec<String>, RepoError> {
+        let _guard = self.lock()?;
+        self.ensure_commit(commit)?;
+        let parents = self.git_ok(
+            "git rev-list",
+            &["rev-list", "--parents", "-n", "1", commit],
+        )?;
+        let has_parent = parents.split_whitespace().count() > 1;
+        let list = if has_parent {
+            let range = format!("{commit}^1");
+            self.git_ok(
+                "git diff",
+                &["diff", "--name-only", "--no-renames", &range, commit],
+            )?
+        } else {
+            self.git_ok("git show", &["show", "--name-only", "--format=", commit])?
+        };
+        Ok(list
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    async fn message(&self, commit: &str) -> Result<String, RepoError> {
+        let _guard = self.lock()?;
+        self.ensure_commit(commit)?;
+        self.git_ok("git log", &["log", "-1", "--format=%B", commit])
+    }
+
+    async fn commits_since(&self, since: Option<&str>) -> Result<Vec<String>, RepoError> {
+        let _guard = self.lock()?;
+        self.sync()?;
+        let remote = self.remote_ref();
+        let range = match since {
+            Some(s) => {
+                self.ensure_commit(s)?;
+                format!("{s}..{remote}")
+            }
+            None => remote,
+        };
+        let list = self.git_ok(
+            "git rev-list",
+            &["rev-list", "--reverse", "--first-parent", &range],
+        )?;
+        Ok(list.lines().map(str::to_string).collect())
+    }
+}
+
+impl GitRepo {
+    /// Makes sure `commit` is in the clone (fetching once), or reports it missing.
+    fn ensure_commit(&self, commit: &str) -> Result<(), RepoError> {
+        let valid = !commit.is_empty() && commit.chars().all(|c| c.is_ascii_hexdigit());
+        if !valid {
+            return Err(RepoError::NotFound(format!(
+                "'{commit}' is not a commit id"
+            )));
+        }
+        let object = format!("{commit}^{{commit}}");
+        if self.git(&["cat-file", "-e", &object])?.status.success() {
+            return Ok(());
+        }
+        self.sync()?;
+        if self.git(&["cat-file", "-e", &object])?.status.success() {
+            Ok(())
+        } else {
+            Err(RepoError::NotFound(format!("commit {commit}")))
+        }
+    }
+}

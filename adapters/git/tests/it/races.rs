@@ -1,0 +1,180 @@
+//! Concurrent writers and human edits on one remote.
+
+use std::sync::Arc;
+
+use cd_core::pipeline::ManifestEdit;
+use cd_ports::{ManifestRepo, RepoError, trailers};
+use futures_executor::block_on;
+
+use crate::fixture::{Remotes, commit_as_other, git};
+
+fn dc(app: &str, env: &str, version: &str) -> String {
+    format!(
+        "apiVersion: lowops.manifests.v1\nkind: DeploymentConfig\nmetadata:\n  name: {app}\n  environment: {env}\nspec:\n  version: {version}\n"
+    )
+}
+
+fn edit(path: &str, app: &str, env: &str, version: &str) -> ManifestEdit {
+    ManifestEdit {
+        path: path.into(),
+        application: app.into(),
+        environment: env.into(),
+        version: version.into(),
+    }
+}
+
+fn message(id: &str, stage: usize) -> String {
+    format!("deploy: {id}\n\nInfrastream-Deployment: {id}\nInfrastream-Stage: {stage}\n")
+}
+
+#[test]
+fn eight_racing_writers_lose_no_commit() {
+    let remotes = Remotes::new();
+    // Eight apps; two share one multi-document file, so their edits touch one file.
+    let mut files: Vec<(String, String)> = (0..6)
+        .map(|i| (format!("apps/a{i}.yaml"), dc(&format!("a{i}"), "dev", "v0")))
+        .collect();
+    files.push((
+        "apps/shared.yaml".into(),
+        format!("{}---\n{}", dc("a6", "dev", "v0"), dc("a7", "dev", "v0")),
+    ));
+    let (url, bare) = remotes.create(&files);
+    let writers: Vec<Arc<cd_git::GitRepo>> = (0..8).map(|_| Arc::new(remotes.open(&url))).collect();
+    let rounds = 4;
+    let threads: Vec<_> = writers
+        .iter()
+        .enumerate()
+        .map(|(i, repo)| {
+            let repo = repo.clone();
+            std::thread::spawn(move || {
+                let path = if i < 6 {
+                    format!("apps/a{i}.yaml")
+                } else {
+                    "apps/shared.yaml".to_string()
+                };
+                for r in 1..=rounds {
+                    let e = edit(&path, &format!("a{i}"), "dev", &format!("v{r}"));
+                    let commit =
+                        block_on(repo.write(&[e], &message(&format!("w{i}-r{r}"), 0))).unwrap();
+                    assert!(commit.is_some());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let log = git(&bare, &["log", "--format=%B%x00", "main"]);
+    let promotions = log.split('\0').filter(|m| trailers(m).is_some()).count();
+    assert_eq!(
+        promotions,
+        8 * rounds,
+        "every writer's every commit is on the remote"
+    );
+    let (_, read) = block_on(writers[0].read()).unwrap();
+    for (path, text) in read {
+        let expected = if path == "apps/shared.yaml" {
+            format!("{}---\n{}", dc("a6", "dev", "v4"), dc("a7", "dev", "v4"))
+        } else {
+            dc(
+                path.trim_start_matches("apps/").trim_end_matches(".yaml"),
+                "dev",
+                "v4",
+            )
+        };
+        assert_eq!(text, expected, "{path}");
+    }
+    assert_eq!(
+        git(&bare, &["rev-list", "--count", "main"]).trim(),
+        (1 + 8 * rounds).to_string(),
+        "no force-push dropped anything"
+    );
+}
+
+#[test]
+fn a_human_edit_to_the_same_line_during_a_push_is_a_conflict() {
+    let remotes = Remotes::new();
+    let (url, bare) = remotes.create(&[("apps/api.yaml".to_string(), dc("api", "prod", "v1"))]);
+    let repo = remotes.open(&url);
+    // While our push is on its way, a human pushes a change to the same version line first.
+    let scratch = remotes.root().join("human-clone");
+    let hook = format!(
+        "#!/bin/sh\nif [ ! -e {marker} ]; then\n  touch {marker}\n  rm -rf {scratch}\n  git clone --quiet {url} {scratch} && cd {scratch} && sed -i 's/version: v1/version: v1-hand/' apps/api.yaml && git -c user.name=H -c user.email=h@x commit --quiet -am 'ops: pin by hand' && git push --quiet origin HEAD:refs/heads/main\nfi\n",
+        marker = remotes.root().join("hook-ran").display(),
+        scratch = scratch.display(),
+    );
+    let hooks = repo.config().workdir.join(".git/hooks");
+    std::fs::write(hooks.join("pre-push"), hook).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            hooks.join("pre-push"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let err = block_on(repo.write(
+        &[edit("apps/api.yaml", "api", "prod", "v2")],
+        &message("d1", 0),
+    ))
+    .unwrap_err();
+    match &err {
+        RepoError::Conflict(m) => {
+            assert!(m.contains("changed by another commit to v1-hand"), "{m}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let head = git(&bare, &["show", "main:apps/api.yaml"]);
+    assert!(
+        head.contains("version: v1-hand"),
+        "the human's edit stands:\n{head}"
+    );
+    assert!(!git(&bare, &["log", "--format=%B", "main"]).contains("Infrastream-Deployment: d1"));
+}
+
+#[test]
+fn a_human_commit_elsewhere_during_a_push_is_kept_and_the_write_lands() {
+    let remotes = Remotes::new();
+    let (url, bare) = remotes.create(&[("apps/api.yaml".to_string(), dc("api", "prod", "v1"))]);
+    let repo = remotes.open(&url);
+    let scratch = remotes.root().join("other");
+    let hook = format!(
+        "#!/bin/sh\nif [ ! -e {marker} ]; then\n  touch {marker}\n  rm -rf {scratch}\n  git clone --quiet {url} {scratch} && cd {scratch} && echo notes > NOTES.md && git add NOTES.md && git -c user.name=H -c user.email=h@x commit --quiet -m 'docs: notes' && git push --quiet origin HEAD:refs/heads/main\nfi\n",
+        marker = remotes.root().join("hook-ran").display(),
+        scratch = scratch.display(),
+    );
+    let hooks = repo.config().workdir.join(".git/hooks");
+    std::fs::write(hooks.join("pre-push"), hook).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            hooks.join("pre-push"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let commit = block_on(repo.write(
+        &[edit("apps/api.yaml", "api", "prod", "v2")],
+        &message("d1", 0),
+    ))
+    .unwrap()
+    .unwrap();
+    let log = git(&bare, &["log", "--format=%H %s", "main"]);
+    assert!(log.contains("docs: notes"), "{log}");
+    assert!(log.starts_with(&commit), "ours is on top: {log}");
+    assert!(git(&bare, &["show", "main:apps/api.yaml"]).contains("version: v2"));
+    let _ = commit_as_other;
+}
+
+#[test]
+fn an_unreachable_remote_is_unavailable_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = cd_git::GitRepo::open(cd_git::GitConfig::new(
+        "git://127.0.0.1:9/nothing.git",
+        &dir.path().join("w"),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, RepoError::Unavailable(_)), "{err:?}");
+}

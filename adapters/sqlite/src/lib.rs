@@ -1,0 +1,589 @@
+//! `cd-sqlite`: the pipeline's `Store` on SQLite, the embedded default.
+//!
+//! SQLite is built in (`rusqlite` with `bundled`), so nothing is needed on the machine. The
+//! database runs in WAL mode; every decision is applied in one `BEGIN IMMEDIATE` transaction that
+//! checks revisions, so several processes can share one database file safely: writers serialize
+//! on SQLite's lock, and a writer whose revisions are stale gets `Conflict`. Calls block briefly
+//! on the calling thread (a local file, milliseconds), which keeps the adapter runtime-agnostic.
+
+#![deny(missing_docs)]
+
+mod schema;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cd_core::pipeline::{
+    ApprovalAction, ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentTrack,
+    EnvVersion, Hold, Scope, State, StateWrite, Timestamp, env_key,
+};
+use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+/// How long a writer waits for another process's transaction before reporting `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `Store` on a SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => unavailable(e),
+        Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull) => {
+            unavailable(e)
+        }
+        _ => StoreError::Corrupt(e.to_string()),
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened; [`StoreError::Corrupt`] when
+    /// it is not a database of ours or a migration fails.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(map_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(map_err)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Corrupt("connection lock poisoned".into()))?;
+        f(&mut conn)
+    }
+}
+
+/// Applies every migration newer than the database's `user_version`, each in a transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+        .map_err(map_err)?
+        .try_into()
+        .map_err(corrupt)?;
+    if applied > schema::MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {applied} is newer than this program ({})",
+            schema::MIGRATIONS.len()
+        )));
+    }
+    for (n, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        tx.execute_batch(sql).map_err(map_err)?;
+        let version = i64::try_from(n + 1).map_err(corrupt)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn track_str(t: DeploymentTrack) -> &'static str {
+    t.as_str()
+}
+
+fn tables(track: DeploymentTrack) -> (&'static str, &'static str) {
+    match track {
+        DeploymentTrack::Release => ("ReleaseDeployments", "ReleaseStages"),
+        _ => ("PreReleaseDeployments", "PreReleaseStages"),
+    }
+}
+
+fn body(d: &Deployment) -> Result<String, StoreError> {
+    serde_json::to_string(d).map_err(corrupt)
+}
+
+fn decode(text: &str) -> Result<Deployment, StoreError> {
+    serde_json::from_str(text).map_err(corrupt)
+}
+
+fn put_deployment(
+    tx: &Transaction<'_>,
+    d: &Deployment,
+    expected: Option<u64>,
+) -> Result<(), StoreError> {
+    let (_, stages) = tables(d.track);
+    let revision = i64::try_from(d.revision).map_err(corrupt)?;
+    let stage_index = i64::try_from(d.current_stage).map_err(corrupt)?;
+    let sequence = i64::try_from(d.sequence).map_err(corrupt)?;
+    let json = body(d)?;
+    let written = match (d.track, expected) {
+        (DeploymentTrack::Release, None) => tx.execute(
+            "INSERT INTO ReleaseDeployments (DeploymentID, Revision, Status, ApplicationSet, Bundle, Version, StageIndex, LastDeployedVersions, Sequence, CreatedAt, UpdatedAt, Body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![d.id.0, revision, d.status.as_str(), d.application_set, d.bundle.clone().unwrap_or_default(), d.version, stage_index,
+                serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?, sequence, d.created_at.0, d.updated_at.0, json],
+        ),
+        (DeploymentTrack::Release, Some(exp)) => tx.execute(
+            "UPDATE ReleaseDeployments SET Revision = ?2, Status = ?3, Version = ?4, StageIndex = ?5, LastDeployedVersions = ?6, UpdatedAt = ?7, Body = ?8
+             WHERE DeploymentID = ?1 AND Revision = ?9",
+            params![d.id.0, revision, d.status.as_str(), d.version, stage_index,
+                serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?, d.updated_at.0, json, i64::try_from(exp).map_err(corrupt)?],
+        ),
+        (_, None) => tx.execute(
+            "INSERT INTO PreReleaseDeployments (DeploymentID, Track, Revision, Status, ApplicationSet, Application, Version, StageIndex, BuildDefinition, DedupKey, Sequence, CreatedAt, UpdatedAt, Body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![d.id.0, track_str(d.track), revision, d.status.as_str(), d.application_set, d.application.clone().unwrap_or_default(),
+                d.version, stage_index, d.build.as_ref().map(|b| b.build_definition.clone()), d.dedup_key, sequence, d.created_at.0, d.updated_at.0, json],
+        ),
+        (_, Some(exp)) => tx.execute(
+            "UPDATE PreReleaseDeployments SET Revision = ?2, Status = ?3, Version = ?4, StageIndex = ?5, UpdatedAt = ?6, Body = ?7
+             WHERE DeploymentID = ?1 AND Revision = ?8",
+            params![d.id.0, revision, d.status.as_str(), d.version, stage_index, d.updated_at.0, json, i64::try_from(exp).map_err(corrupt)?],
+        ),
+    }
+    .map_err(map_err)?;
+    if written != 1 {
+        return Err(StoreError::Conflict(format!(
+            "deployment {} changed since it was read",
+            d.id
+        )));
+    }
+    tx.execute(
+        &format!("DELETE FROM {stages} WHERE DeploymentID = ?1"),
+        params![d.id.0],
+    )
+    .map_err(map_err)?;
+    for s in &d.stages {
+        tx.execute(
+            &format!("INSERT INTO {stages} (DeploymentID, StageIndex, Environments, Status, CommitSha, RunID, StartedAt, FinishedAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![d.id.0, i64::try_from(s.index).map_err(corrupt)?, s.environments.join(","), s.status.as_str(), s.commit_sha, s.run_id,
+                s.started_at.map(|t| t.0), s.finished_at.map(|t| t.0)],
+        )
+        .map_err(map_err)?;
+    }
+    if d.track == DeploymentTrack::Release {
+        tx.execute(
+            "DELETE FROM ReleaseBundleApps WHERE DeploymentID = ?1",
+            params![d.id.0],
+        )
+        .map_err(map_err)?;
+        for (app, a) in &d.apps {
+            tx.execute(
+                "INSERT INTO ReleaseBundleApps (DeploymentID, AppName, Version, Image, BranchCommit, ProductionTag) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![d.id.0, app, a.version, a.image, a.branch_commit, a.production_tag],
+            )
+            .map_err(map_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn put_env_version(
+    tx: &Transaction<'_>,
+    v: &EnvVersion,
+    expected: Option<u64>,
+) -> Result<(), StoreError> {
+    let revision = i64::try_from(v.revision).map_err(corrupt)?;
+    let written = match expected {
+        None => tx.execute(
+            "INSERT INTO EnvironmentVersions (Application, Environment, Version, Previous, DeploymentID, Track, InFlight, Revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![v.application, v.environment, v.version, v.previous, v.deployment.0, track_str(v.track), v.in_flight, revision],
+        ),
+        Some(exp) => tx.execute(
+            "UPDATE EnvironmentVersions SET Version = ?3, Previous = ?4, DeploymentID = ?5, Track = ?6, InFlight = ?7, Revision = ?8
+             WHERE Application = ?1 AND Environment = ?2 AND Revision = ?9",
+            params![v.application, v.environment, v.version, v.previous, v.deployment.0, track_str(v.track), v.in_flight, revision,
+                i64::try_from(exp).map_err(corrupt)?],
+        ),
+    }
+    .map_err(map_err)?;
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "environment version {} changed since it was read",
+            env_key(&v.application, &v.environment)
+        )))
+    }
+}
+
+fn apply(tx: &Transaction<'_>, writes: &[StateWrite]) -> Result<(), StoreError> {
+    for w in writes {
+        match w {
+            StateWrite::PutDeployment {
+                deployment,
+                expected_revision,
+            } => {
+                put_deployment(tx, deployment, *expected_revision)?;
+            }
+            StateWrite::AppendApproval(a) => {
+                tx.execute(
+                    "INSERT INTO DeploymentApprovals (DeploymentID, ApprovalID, StageIndex, Actor, Action, Timestamp, Comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![a.deployment.0, a.approval_id, i64::try_from(a.stage_index).map_err(corrupt)?, a.actor, a.action.as_str(), a.at.0, a.comment],
+                )
+                .map_err(map_err)?;
+            }
+            StateWrite::AppendChangelog(c) => {
+                tx.execute(
+                    "INSERT INTO DeploymentChangelogs (DeploymentID, ChangelogID, Body) VALUES (?1, ?2, ?3)",
+                    params![c.deployment.0, c.changelog_id, serde_json::to_string(&c.entry).map_err(corrupt)?],
+                )
+                .map_err(map_err)?;
+            }
+            StateWrite::PutHold { environment, hold } => {
+                tx.execute(
+                    "INSERT INTO Holds (Environment, Reason, Actor, At) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (Environment) DO UPDATE SET Reason = excluded.Reason, Actor = excluded.Actor, At = excluded.At",
+                    params![environment, hold.reason, hold.actor, hold.at.0],
+                )
+                .map_err(map_err)?;
+            }
+            StateWrite::RemoveHold { environment } => {
+                tx.execute(
+                    "DELETE FROM Holds WHERE Environment = ?1",
+                    params![environment],
+                )
+                .map_err(map_err)?;
+            }
+            StateWrite::PutEnvVersion {
+                value,
+                expected_revision,
+            } => {
+                put_env_version(tx, value, *expected_revision)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deployment bodies matching a WHERE clause over both deployment tables.
+fn deployments_where(
+    conn: &Connection,
+    clause: &str,
+    arg: Option<&str>,
+) -> Result<Vec<Deployment>, StoreError> {
+    let mut out = Vec::new();
+    for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
+        let sql = format!("SELECT Body FROM {table} {clause}");
+        let mut stmt = conn.prepare(&sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(arg.iter()), |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(map_err)?;
+        for row in rows {
+            out.push(decode(&row.map_err(map_err)?)?);
+        }
+    }
+    Ok(out)
+}
+
+fn approvals_of(conn: &Connection, id: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT ApprovalID, StageIndex, Actor, Action, Timestamp, Comment FROM DeploymentApprovals WHERE DeploymentID = ?1 ORDER BY rowid")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .map_err(map_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (approval_id, stage, actor, action, at, comment) = row.map_err(map_err)?;
+        out.push(ApprovalRecord {
+            deployment: DeploymentId(id.to_string()),
+            approval_id,
+            stage_index: usize::try_from(stage).map_err(corrupt)?,
+            actor,
+            action: match action.as_str() {
+                "APPROVE" => ApprovalAction::Approve,
+                "REJECT" => ApprovalAction::Reject,
+                other => return Err(corrupt(format!("unknown approval action {other}"))),
+            },
+            comment,
+            at: Timestamp(at),
+        });
+    }
+    Ok(out)
+}
+
+fn changelog_of(conn: &Connection, id: &str) -> Result<Vec<ChangelogRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT ChangelogID, Body FROM DeploymentChangelogs WHERE DeploymentID = ?1 ORDER BY rowid")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(map_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (changelog_id, text) = row.map_err(map_err)?;
+        out.push(ChangelogRecord {
+            deployment: DeploymentId(id.to_string()),
+            changelog_id,
+            entry: serde_json::from_str(&text).map_err(corrupt)?,
+        });
+    }
+    Ok(out)
+}
+
+fn holds(conn: &Connection) -> Result<BTreeMap<String, Hold>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT Environment, Reason, Actor, At FROM Holds")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Hold {
+                    reason: r.get(1)?,
+                    actor: r.get(2)?,
+                    at: Timestamp(r.get(3)?),
+                },
+            ))
+        })
+        .map_err(map_err)?;
+    rows.map(|r| r.map_err(map_err)).collect()
+}
+
+fn env_versions(conn: &Connection) -> Result<BTreeMap<String, EnvVersion>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT Application, Environment, Version, Previous, DeploymentID, Track, InFlight, Revision FROM EnvironmentVersions")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, bool>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })
+        .map_err(map_err)?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (application, environment, version, previous, deployment, track, in_flight, revision) =
+            row.map_err(map_err)?;
+        let track = match track.as_str() {
+            "PRERELEASE" => DeploymentTrack::PreRelease,
+            "RELEASE" => DeploymentTrack::Release,
+            "HOTFIX" => DeploymentTrack::Hotfix,
+            "ROLLBACK" => DeploymentTrack::Rollback,
+            other => return Err(corrupt(format!("unknown track {other}"))),
+        };
+        out.insert(
+            env_key(&application, &environment),
+            EnvVersion {
+                application,
+                environment,
+                version,
+                previous,
+                deployment: DeploymentId(deployment),
+                track,
+                in_flight,
+                revision: u64::try_from(revision).map_err(corrupt)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn set_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
+        let set = conn
+            .query_row(
+                &format!("SELECT ApplicationSet FROM {table} WHERE DeploymentID = ?1"),
+                params![id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        if set.is_some() {
+            return Ok(set);
+        }
+    }
+    Ok(None)
+}
+
+fn load(conn: &mut Connection, scope: &Scope) -> Result<State, StoreError> {
+    // One read transaction: a consistent snapshot across tables.
+    let tx = conn.transaction().map_err(map_err)?;
+    let set = match scope {
+        Scope::All => None,
+        Scope::ApplicationSet(s) => Some(s.clone()),
+        Scope::SetOf(id) => match set_of(&tx, &id.0)? {
+            Some(s) => Some(s),
+            None => {
+                return Ok(State {
+                    holds: holds(&tx)?,
+                    ..State::default()
+                });
+            }
+        },
+    };
+    let deployments = match &set {
+        None => deployments_where(&tx, "", None)?,
+        Some(s) => deployments_where(&tx, "WHERE ApplicationSet = ?1", Some(s))?,
+    };
+    let mut state = State {
+        holds: holds(&tx)?,
+        ..State::default()
+    };
+    let apps: BTreeSet<String> = deployments
+        .iter()
+        .flat_map(|d| d.applications().into_iter().map(str::to_string))
+        .collect();
+    for d in deployments {
+        state.approvals.extend(approvals_of(&tx, &d.id.0)?);
+        state.changelogs.extend(changelog_of(&tx, &d.id.0)?);
+        state.deployments.insert(d.id.clone(), d);
+    }
+    // Ledger order across deployments follows insertion (rowid) order.
+    let mut order: BTreeMap<(String, String), i64> = BTreeMap::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT DeploymentID, ApprovalID, rowid FROM DeploymentApprovals")
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(map_err)?;
+        for row in rows {
+            let (k, v) = row.map_err(map_err)?;
+            order.insert(k, v);
+        }
+    }
+    state.approvals.sort_by_key(|a| {
+        order
+            .get(&(a.deployment.0.clone(), a.approval_id.clone()))
+            .copied()
+            .unwrap_or_default()
+    });
+    let mut corder: BTreeMap<(String, String), i64> = BTreeMap::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT DeploymentID, ChangelogID, rowid FROM DeploymentChangelogs")
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(map_err)?;
+        for row in rows {
+            let (k, v) = row.map_err(map_err)?;
+            corder.insert(k, v);
+        }
+    }
+    state.changelogs.sort_by_key(|c| {
+        corder
+            .get(&(c.deployment.0.clone(), c.changelog_id.clone()))
+            .copied()
+            .unwrap_or_default()
+    });
+    state.env_versions = env_versions(&tx)?
+        .into_iter()
+        .filter(|(_, v)| set.is_none() || apps.contains(&v.application))
+        .collect();
+    tx.commit().map_err(map_err)?;
+    Ok(state)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
+        self.with(|conn| load(conn, scope))
+    }
+
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+        self.with(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            apply(&tx, writes)?;
+            tx.commit().map_err(map_err)
+        })
+    }
+
+    async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
+        self.with(|conn| {
+            let found = deployments_where(conn, "WHERE DeploymentID = ?1", Some(&id.0))?;
+            let Some(deployment) = found.into_iter().next() else {
+                return Ok(None);
+            };
+            Ok(Some(DeploymentView {
+                approvals: approvals_of(conn, &id.0)?,
+                changelog: changelog_of(conn, &id.0)?,
+                deployment,
+            }))
+        })
+    }
+
+    async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+        self.with(|conn| {
+            let all = match &filter.application_set {
+                Some(s) => deployments_where(conn, "WHERE ApplicationSet = ?1", Some(s))?,
+                None => deployments_where(conn, "", None)?,
+            };
+            let mut list: Vec<Deployment> = all.into_iter().filter(|d| filter.matches(d)).collect();
+            list.sort_by(|a, b| {
+                (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id))
+            });
+            if filter.limit > 0 {
+                list.truncate(filter.limit);
+            }
+            Ok(list)
+        })
+    }
+}

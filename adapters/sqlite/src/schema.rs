@@ -1,0 +1,123 @@
+//! The schema: the seed's tables, plus holds and environment versions, as versioned migrations.
+//!
+//! Hotfix and rollback deployments live in `PreReleaseDeployments` (one application each), told
+//! apart by `Track`. Each deployment row also carries `Body`, the whole deployment as JSON (its
+//! outbox, observed tags, phase, ...), written in the same transaction as the columns: the columns
+//! serve queries and operators, the body is what the pipeline reads back.
+
+/// Migrations, in order. `PRAGMA user_version` records how many have been applied.
+pub(crate) const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE PreReleaseDeployments (
+    DeploymentID    TEXT PRIMARY KEY,
+    Track           TEXT NOT NULL CHECK (Track IN ('PRERELEASE', 'HOTFIX', 'ROLLBACK')),
+    Revision        INTEGER NOT NULL,
+    Status          TEXT NOT NULL,
+    ApplicationSet  TEXT NOT NULL,
+    Application     TEXT NOT NULL,
+    Version         TEXT NOT NULL,
+    StageIndex      INTEGER NOT NULL,
+    BuildDefinition TEXT,
+    DedupKey        TEXT UNIQUE,
+    Sequence        INTEGER NOT NULL,
+    CreatedAt       INTEGER NOT NULL,
+    UpdatedAt       INTEGER NOT NULL,
+    Body            TEXT NOT NULL
+);
+CREATE INDEX PreReleaseDeploymentsBySet ON PreReleaseDeployments (ApplicationSet);
+
+CREATE TABLE PreReleaseStages (
+    DeploymentID TEXT NOT NULL REFERENCES PreReleaseDeployments (DeploymentID),
+    StageIndex   INTEGER NOT NULL,
+    Environments TEXT NOT NULL,
+    Status       TEXT NOT NULL,
+    CommitSha    TEXT,
+    RunID        TEXT,
+    StartedAt    INTEGER,
+    FinishedAt   INTEGER,
+    PRIMARY KEY (DeploymentID, StageIndex)
+);
+
+CREATE TABLE ReleaseDeployments (
+    DeploymentID         TEXT PRIMARY KEY,
+    Revision             INTEGER NOT NULL,
+    Status               TEXT NOT NULL,
+    ApplicationSet       TEXT NOT NULL,
+    Bundle               TEXT NOT NULL,
+    Version              TEXT NOT NULL,
+    StageIndex           INTEGER NOT NULL,
+    LastDeployedVersions TEXT NOT NULL,
+    Sequence             INTEGER NOT NULL,
+    CreatedAt            INTEGER NOT NULL,
+    UpdatedAt            INTEGER NOT NULL,
+    Body                 TEXT NOT NULL
+);
+CREATE INDEX ReleaseDeploymentsBySet ON ReleaseDeployments (ApplicationSet);
+
+CREATE TABLE ReleaseStages (
+    DeploymentID TEXT NOT NULL REFERENCES ReleaseDeployments (DeploymentID),
+    StageIndex   INTEGER NOT NULL,
+    Environments TEXT NOT NULL,
+    Status       TEXT NOT NULL,
+    CommitSha    TEXT,
+    RunID        TEXT,
+    StartedAt    INTEGER,
+    FinishedAt   INTEGER,
+    PRIMARY KEY (DeploymentID, StageIndex)
+);
+
+CREATE TABLE ReleaseBundleApps (
+    DeploymentID  TEXT NOT NULL REFERENCES ReleaseDeployments (DeploymentID),
+    AppName       TEXT NOT NULL,
+    Version       TEXT NOT NULL,
+    Image         TEXT NOT NULL,
+    BranchCommit  TEXT,
+    ProductionTag TEXT,
+    PRIMARY KEY (DeploymentID, AppName)
+);
+
+-- The approval ledger: rows are only ever inserted (rowid keeps the order).
+CREATE TABLE DeploymentApprovals (
+    DeploymentID TEXT NOT NULL,
+    ApprovalID   TEXT NOT NULL,
+    StageIndex   INTEGER NOT NULL,
+    Actor        TEXT NOT NULL,
+    Action       TEXT NOT NULL CHECK (Action IN ('APPROVE', 'REJECT')),
+    Timestamp    INTEGER NOT NULL,
+    Comment      TEXT NOT NULL,
+    PRIMARY KEY (DeploymentID, ApprovalID)
+);
+CREATE TRIGGER DeploymentApprovalsNoUpdate BEFORE UPDATE ON DeploymentApprovals
+BEGIN
+    SELECT RAISE(ABORT, 'DeploymentApprovals is append-only');
+END;
+CREATE TRIGGER DeploymentApprovalsNoDelete BEFORE DELETE ON DeploymentApprovals
+BEGIN
+    SELECT RAISE(ABORT, 'DeploymentApprovals is append-only');
+END;
+
+CREATE TABLE DeploymentChangelogs (
+    DeploymentID TEXT NOT NULL,
+    ChangelogID  TEXT NOT NULL,
+    Body         TEXT NOT NULL,
+    PRIMARY KEY (DeploymentID, ChangelogID)
+);
+
+CREATE TABLE Holds (
+    Environment TEXT PRIMARY KEY,
+    Reason      TEXT NOT NULL,
+    Actor       TEXT NOT NULL,
+    At          INTEGER NOT NULL
+);
+
+CREATE TABLE EnvironmentVersions (
+    Application  TEXT NOT NULL,
+    Environment  TEXT NOT NULL,
+    Version      TEXT NOT NULL,
+    Previous     TEXT,
+    DeploymentID TEXT NOT NULL,
+    Track        TEXT NOT NULL,
+    InFlight     INTEGER NOT NULL,
+    Revision     INTEGER NOT NULL,
+    PRIMARY KEY (Application, Environment)
+);
+"];

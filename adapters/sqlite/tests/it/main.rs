@@ -1,0 +1,183 @@
+//! cd-sqlite against its contract, on real database files.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use cd_contract::store_contract;
+use cd_core::pipeline::{
+    ApprovalAction, ApprovalRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
+    Scope, StateWrite, Timestamp,
+};
+use cd_ports::{Store, StoreError};
+use cd_sqlite::SqliteStore;
+use futures_executor::block_on;
+
+#[test]
+fn sqlite_keeps_the_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::cell::Cell::new(0);
+    block_on(store_contract(|| {
+        n.set(n.get() + 1);
+        SqliteStore::open(&dir.path().join(format!("contract-{}.db", n.get()))).unwrap()
+    }));
+}
+
+fn deployment(id: &str) -> Deployment {
+    let text = format!(
+        r#"{{"id":"{id}","revision":1,"track":"RELEASE","status":"PENDING","applicationSet":"shop","application":null,
+        "bundle":"2026.11","version":"shop-2026.11-rc.0","apps":{{"api":{{"version":"v1.0.0","image":"api","registries":["r"],
+        "repository":"api","branchCommit":null,"productionTag":null}}}},"phase":"STAGES","observedTags":{{}},"stages":[],
+        "currentStage":0,"build":null,"dedupKey":null,"requestedBy":"sam","authors":[],"lastDeployedVersions":{{}},
+        "outbox":[],"parked":null,"undeliveredEvents":0,"eventsEmitted":0,"reason":null,"createdAt":1,"updatedAt":1,"sequence":1}}"#
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_ledger_is_append_only_in_the_database_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cd.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let d = deployment("r1");
+    block_on(store.apply(&[
+        StateWrite::PutDeployment {
+            deployment: Box::new(d.clone()),
+            expected_revision: None,
+        },
+        StateWrite::AppendApproval(ApprovalRecord {
+            deployment: d.id.clone(),
+            approval_id: "a1".into(),
+            stage_index: 1,
+            actor: "jane".into(),
+            action: ApprovalAction::Approve,
+            comment: String::new(),
+            at: Timestamp(5),
+        }),
+    ]))
+    .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let update = conn.execute("UPDATE DeploymentApprovals SET Action = 'REJECT'", []);
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = conn.execute("DELETE FROM DeploymentApprovals", []);
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    // The seed's tables hold the rows operators query.
+    let apps: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM ReleaseBundleApps WHERE DeploymentID = 'r1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(apps, 1);
+    let bundle: String = conn
+        .query_row("SELECT Bundle FROM ReleaseDeployments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(bundle, "2026.11");
+}
+
+#[test]
+fn migrations_run_once_and_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cd.db");
+    let store = SqliteStore::open(&path).unwrap();
+    block_on(store.apply(&[StateWrite::PutDeployment {
+        deployment: Box::new(deployment("r1")),
+        expected_revision: None,
+    }]))
+    .unwrap();
+    drop(store);
+    let again = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        block_on(again.load(&Scope::All)).unwrap().deployments.len(),
+        1,
+        "reopening keeps the data"
+    );
+    drop(again);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("newer")),
+        "{err}"
+    );
+    let junk = dir.path().join("junk.db");
+    std::fs::write(
+        &junk,
+        b"this is not a database, just some bytes long enough to look like one..",
+    )
+    .unwrap();
+    assert!(SqliteStore::open(&junk).is_err());
+}
+
+const CHILD: &str = "CD_SQLITE_CHILD_DB";
+const ROUNDS: u64 = 150;
+
+/// Bumps deployment `shared`'s revision ROUNDS times, re-reading on every conflict.
+fn bump_many(path: &std::path::Path) {
+    let store = SqliteStore::open(path).unwrap();
+    let id = DeploymentId("shared".into());
+    let mut done = 0;
+    while done < ROUNDS {
+        let state = block_on(store.load(&Scope::All)).unwrap();
+        let mut d = state.deployments[&id].clone();
+        let expected = d.revision;
+        d.revision += 1;
+        d.status = if d.revision % 2 == 0 {
+            DeploymentStatus::InProgress
+        } else {
+            DeploymentStatus::Pending
+        };
+        match block_on(store.apply(&[StateWrite::PutDeployment {
+            deployment: Box::new(d),
+            expected_revision: Some(expected),
+        }])) {
+            Ok(()) => done += 1,
+            Err(StoreError::Conflict(_) | StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The child half of `two_processes_never_lose_an_update` (does nothing unless spawned by it).
+#[test]
+fn child_process_bumps_revisions() {
+    if let Ok(path) = std::env::var(CHILD) {
+        bump_many(std::path::Path::new(&path));
+    }
+}
+
+#[test]
+fn two_processes_never_lose_an_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut d = deployment("shared");
+    d.track = DeploymentTrack::Release;
+    d.apps = BTreeMap::new();
+    block_on(store.apply(&[StateWrite::PutDeployment {
+        deployment: Box::new(d),
+        expected_revision: None,
+    }]))
+    .unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_process_bumps_revisions", "--nocapture"])
+        .env(CHILD, &path)
+        .spawn()
+        .unwrap();
+    bump_many(&path);
+    assert!(child.wait_with_output().unwrap().status.success());
+    let state = block_on(store.load(&Scope::All)).unwrap();
+    assert_eq!(
+        state.deployments[&DeploymentId("shared".into())].revision,
+        1 + 2 * ROUNDS,
+        "every update of both processes landed"
+    );
+}
