@@ -5,6 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$(date +%s)
+
+# Real components the adapter tests run against. git (with git daemon) is part of git itself;
+# docker-registry (CNCF Distribution) comes from Debian. The tests start and stop their own
+# instances on free ports; here we only make sure the programs exist.
+if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then
+  echo "installing docker-registry (Debian package) for the OCI adapter tests"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+fi
+command -v openssl >/dev/null 2>&1 || { echo "openssl is needed by the registry token-auth test" >&2; exit 1; }
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   # nextest does not run doctests.

@@ -1,0 +1,247 @@
+//! `Registry` over OCI image layout directories: `<root>/<registry>/<image>/` each hold
+//! `oci-layout`, `index.json` and `blobs/sha256/`. A tag is an index entry annotated
+//! `org.opencontainers.image.ref.name`. Any tool that reads image layouts (skopeo, crane, oras)
+//! can copy these images to a real registry.
+
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use cd_ports::{Registry, RegistryError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Images in OCI image layout directories under one root.
+#[derive(Clone, Debug)]
+pub struct OciLayout {
+    root: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Index {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    fn tag(&self) -> Option<&str> {
+        self.annotations.get(REF_NAME).map(String::as_str)
+    }
+}
+
+fn io(path: &Path, e: &std::io::Error) -> RegistryError {
+    RegistryError::Unavailable(format!("{}: {e}", path.display()))
+}
+
+fn safe_component(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+}
+
+impl OciLayout {
+    /// Image layouts under `root` (created on first write).
+    #[must_use]
+    pub fn new(root: &Path) -> Self {
+        OciLayout {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn dir(&self, registry: &str, image: &str) -> Result<PathBuf, RegistryError> {
+        if !safe_component(registry) || !safe_component(image) {
+            return Err(RegistryError::Invalid(format!(
+                "'{registry}/{image}' is not a valid image name"
+            )));
+        }
+        Ok(self.root.join(registry).join(image))
+    }
+
+    fn read_index(dir: &Path) -> Result<Index, RegistryError> {
+        let path = dir.join("index.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| RegistryError::Invalid(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
+                schema_version: 2,
+                media_type: Some("application/vnd.oci.image.index.v1+json".into()),
+                manifests: Vec::new(),
+            }),
+            Err(e) => Err(io(&path, &e)),
+        }
+    }
+
+    /// Writes the index atomically: a reader sees the old index or the new one, never half.
+    fn write_index(dir: &Path, index: &Index) -> Result<(), RegistryError> {
+        let path = dir.join("index.json");
+        let tmp = dir.join("index.json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(index).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let mut f = File::create(&tmp).map_err(|e| io(&tmp, &e))?;
+        f.write_all(&bytes).map_err(|e| io(&tmp, &e))?;
+        f.sync_all().map_err(|e| io(&tmp, &e))?;
+        fs::rename(&tmp, &path).map_err(|e| io(&path, &e))
+    }
+
+    /// Holds the layout's lock (an advisory file lock, so several processes can share it).
+    fn locked<T>(
+        dir: &Path,
+        f: impl FnOnce() -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        fs::create_dir_all(dir.join("blobs/sha256")).map_err(|e| io(dir, &e))?;
+        let layout = dir.join("oci-layout");
+        if !layout.exists() {
+            fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
+                .map_err(|e| io(&layout, &e))?;
+        }
+        let lock_path = dir.join(".lock");
+        let lock = File::create(&lock_path).map_err(|e| io(&lock_path, &e))?;
+        lock.lock().map_err(|e| io(&lock_path, &e))?;
+        let result = f();
+        let _ = lock.unlock();
+        result
+    }
+
+    fn write_blob(dir: &Path, bytes: &[u8]) -> Result<String, RegistryError> {
+        let hex = hex::encode(Sha256::digest(bytes));
+        let path = dir.join("blobs/sha256").join(&hex);
+        if !path.exists() {
+            let tmp = path.with_extension("tmp");
+            fs::write(&tmp, bytes).map_err(|e| io(&tmp, &e))?;
+            fs::rename(&tmp, &path).map_err(|e| io(&path, &e))?;
+        }
+        Ok(format!("sha256:{hex}"))
+    }
+
+    /// Adds a small image (a config and one layer built from `content`) tagged `tag`, as CI
+    /// would push it, and returns its manifest digest. An existing tag is left as it is.
+    ///
+    /// # Errors
+    /// [`RegistryError::Invalid`] for a bad name or tag, `Unavailable` on I/O errors.
+    pub fn push_image(
+        &self,
+        registry: &str,
+        image: &str,
+        tag: &str,
+        content: &str,
+    ) -> Result<String, RegistryError> {
+        if !crate::valid_tag(tag) {
+            return Err(RegistryError::Invalid(format!(
+                "'{tag}' is not a valid tag"
+            )));
+        }
+        let dir = self.dir(registry, image)?;
+        Self::locked(&dir, || {
+            let (config, layer, manifest) = crate::image_parts(content);
+            Self::write_blob(&dir, &config)?;
+            Self::write_blob(&dir, &layer)?;
+            let digest = Self::write_blob(&dir, &manifest)?;
+            let mut index = Self::read_index(&dir)?;
+            if let Some(existing) = index.manifests.iter().find(|d| d.tag() == Some(tag)) {
+                return Ok(existing.digest.clone());
+            }
+            index.manifests.push(Descriptor {
+                media_type: crate::OCI_MANIFEST.into(),
+                digest: digest.clone(),
+                size: manifest.len() as u64,
+                annotations: [(REF_NAME.to_string(), tag.to_string())].into(),
+            });
+            Self::write_index(&dir, &index)?;
+            Ok(digest)
+        })
+    }
+}
+
+#[async_trait]
+impl Registry for OciLayout {
+    async fn list_tags(
+        &self,
+        registry: &str,
+        image: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        let dir = self.dir(registry, image)?;
+        let mut tags: Vec<String> = Self::read_index(&dir)?
+            .manifests
+            .iter()
+            .filter_map(Descriptor::tag)
+            .filter(|t| t.starts_with(prefix))
+            .map(str::to_string)
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    async fn resolve(
+        &self,
+        registry: &str,
+        image: &str,
+        tag: &str,
+    ) -> Result<String, RegistryError> {
+        let dir = self.dir(registry, image)?;
+        Self::read_index(&dir)?
+            .manifests
+            .iter()
+            .find(|d| d.tag() == Some(tag))
+            .map(|d| d.digest.clone())
+            .ok_or_else(|| RegistryError::NotFound(format!("{registry}/{image}:{tag}")))
+    }
+
+    async fn create_tag(
+        &self,
+        registry: &str,
+        image: &str,
+        tag: &str,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        if !crate::valid_tag(tag) {
+            return Err(RegistryError::Invalid(format!(
+                "'{tag}' is not a valid tag"
+            )));
+        }
+        let dir = self.dir(registry, image)?;
+        Self::locked(&dir, || {
+            let mut index = Self::read_index(&dir)?;
+            if let Some(existing) = index.manifests.iter().find(|d| d.tag() == Some(tag)) {
+                return Err(RegistryError::AlreadyExists {
+                    digest: existing.digest.clone(),
+                });
+            }
+            let source = index
+                .manifests
+                .iter()
+                .find(|d| d.digest == digest)
+                .cloned()
+                .ok_or_else(|| RegistryError::NotFound(format!("{registry}/{image}@{digest}")))?;
+            index.manifests.push(Descriptor {
+                annotations: [(REF_NAME.to_string(), tag.to_string())].into(),
+                ..source
+            });
+            Self::write_index(&dir, &index)
+        })
+    }
+}

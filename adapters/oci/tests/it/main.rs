@@ -1,0 +1,214 @@
+//! cd-oci against a real `docker-registry` (started and stopped here) and image layouts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod docker_registry;
+mod token_server;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use cd_contract::{RegistryFixture, registry_contract};
+use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
+use cd_ports::{Registry, RegistryError};
+
+use docker_registry::{DockerRegistry, RegistryAuth};
+use token_server::TokenServer;
+
+struct Served {
+    client: OciRegistry,
+    namespace: String,
+}
+
+#[async_trait]
+impl RegistryFixture for Served {
+    fn registry(&self) -> &dyn Registry {
+        &self.client
+    }
+    fn name(&self) -> String {
+        "containers".into()
+    }
+    fn namespace(&self) -> String {
+        self.namespace.clone()
+    }
+    async fn push(&self, image: &str, tag: &str, seed: &str) -> String {
+        self.client
+            .push_image("containers", image, tag, seed)
+            .await
+            .unwrap()
+    }
+}
+
+fn client(url: &str, auth: Auth) -> OciRegistry {
+    let endpoint = Endpoint {
+        url: url.to_string(),
+        prefix: "northwind/".into(),
+        auth,
+    };
+    OciRegistry::new(BTreeMap::from([("containers".to_string(), endpoint)]), None)
+        .unwrap()
+        .with_page_size(50)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_registry_keeps_the_registry_contract() {
+    let registry = DockerRegistry::start(None);
+    let fixture = Served {
+        client: client(&registry.url(), Auth::Anonymous),
+        namespace: "contract/".into(),
+    };
+    registry_contract(&fixture).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_is_required_and_used() {
+    let registry = DockerRegistry::start(Some(("ci", "s3cret")));
+    let anonymous = client(&registry.url(), Auth::Anonymous);
+    let denied = anonymous.list_tags("containers", "app", "").await;
+    assert!(
+        matches!(denied, Err(RegistryError::Denied(_))),
+        "{denied:?}"
+    );
+    let wrong = client(
+        &registry.url(),
+        Auth::Basic {
+            username: "ci".into(),
+            password: "nope".into(),
+        },
+    );
+    assert!(matches!(
+        wrong.resolve("containers", "app", "v1").await,
+        Err(RegistryError::Denied(_))
+    ));
+    let fixture = Served {
+        client: client(
+            &registry.url(),
+            Auth::Basic {
+                username: "ci".into(),
+                password: "s3cret".into(),
+            },
+        ),
+        namespace: "authed/".into(),
+    };
+    registry_contract(&fixture).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_are_fetched_from_the_challenge_realm() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = TokenServer::start(
+        dir.path(),
+        "ci",
+        "t0ken",
+        "infrastream-test-issuer",
+        "test-registry",
+    );
+    let registry = DockerRegistry::start_with(RegistryAuth::Token {
+        realm: format!("http://127.0.0.1:{}/token", issuer.port),
+        issuer: "infrastream-test-issuer",
+        service: "test-registry",
+        cert: &issuer.cert,
+    });
+    let anonymous = client(&registry.url(), Auth::Anonymous);
+    let denied = anonymous.list_tags("containers", "app", "").await;
+    assert!(
+        matches!(denied, Err(RegistryError::Denied(_))),
+        "no credentials, no token: {denied:?}"
+    );
+    let fixture = Served {
+        client: client(
+            &registry.url(),
+            Auth::Basic {
+                username: "ci".into(),
+                password: "t0ken".into(),
+            },
+        ),
+        namespace: "bearer/".into(),
+    };
+    registry_contract(&fixture).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_unavailable() {
+    let c = client("http://127.0.0.1:9", Auth::Anonymous);
+    let err = c.list_tags("containers", "app", "").await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unavailable(_)), "{err:?}");
+    let err = c.list_tags("elsewhere", "app", "").await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::NotFound(ref m) if m.contains("no endpoint configured")),
+        "{err:?}"
+    );
+}
+
+struct Layout {
+    layout: OciLayout,
+}
+
+#[async_trait]
+impl RegistryFixture for Layout {
+    fn registry(&self) -> &dyn Registry {
+        &self.layout
+    }
+    fn name(&self) -> String {
+        "containers".into()
+    }
+    fn namespace(&self) -> String {
+        String::new()
+    }
+    async fn push(&self, image: &str, tag: &str, seed: &str) -> String {
+        self.layout
+            .push_image("containers", image, tag, seed)
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_image_layout_keeps_the_registry_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Layout {
+        layout: OciLayout::new(dir.path()),
+    };
+    registry_contract(&fixture).await;
+    // What is on disk is a valid image layout.
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("containers/contract-app/index.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(names.contains(&"shop-2026.11-rc.0"), "{names:?}");
+    let layout: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("containers/contract-app/oci-layout")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(layout["imageLayoutVersion"], "1.0.0");
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    assert!(
+        dir.path()
+            .join("containers/contract-app/blobs/sha256")
+            .join(digest)
+            .exists()
+    );
+    let bad = fixture
+        .layout
+        .list_tags("containers", "../escape", "")
+        .await;
+    assert!(matches!(bad, Err(RegistryError::Invalid(_))));
+}
