@@ -209,8 +209,8 @@ impl GitRepo {
         format!("origin/{}", self.config.branch)
     }
 
-    /// Fetches and resets the private clone to the remote branch; returns the head.
-    fn sync(&self) -> Result<String, RepoError> {
+    /// Fetches and resets the private clone to the remote branch.
+    fn fetch_reset(&self) -> Result<(), RepoError> {
         let refspec = format!(
             "+refs/heads/{0}:refs/remotes/origin/{0}",
             self.config.branch
@@ -222,6 +222,12 @@ impl GitRepo {
         let remote = self.remote_ref();
         // We only ever edit tracked files, so a hard reset restores the clone exactly.
         self.git_ok("git reset", &["reset", "--quiet", "--hard", &remote])?;
+        Ok(())
+    }
+
+    /// Like `fetch_reset`, and returns the head.
+    fn sync(&self) -> Result<String, RepoError> {
+        self.fetch_reset()?;
         Ok(self
             .git_ok("git rev-parse", &["rev-parse", "HEAD"])?
             .trim()
@@ -336,7 +342,7 @@ impl GitRepo {
         message: &str,
         seen: &mut BTreeMap<String, Option<String>>,
     ) -> Result<Attempt, RepoError> {
-        self.sync()?;
+        self.fetch_reset()?;
         if let Some(key) = trailers(message)
             && let Some(commit) = self.find_promotion(&key)?
         {
@@ -375,20 +381,18 @@ impl GitRepo {
                 .map_err(|err| RepoError::Invalid(format!("{}: {err}", e.path)))?;
             files.insert(e.path.clone(), edited);
         }
-        let mut changed = Vec::new();
+        let mut changed = false;
         for (path, content) in &files {
             if *content != self.read_file(path)? {
                 std::fs::write(self.config.workdir.join(path), content)
                     .map_err(|e| RepoError::Unavailable(format!("{path}: {e}")))?;
-                changed.push(path.as_str());
+                changed = true;
             }
         }
-        if changed.is_empty() {
+        if !changed {
             return Ok(Attempt::Done(None));
         }
-        let mut add = vec!["add", "--"];
-        add.extend(changed.iter().copied());
-        self.git_ok("git add", &add)?;
+        // Only the edited files differ from the freshly reset head, so `-a` commits exactly them.
         let name = format!("user.name={}", self.config.author_name);
         let email = format!("user.email={}", self.config.author_email);
         self.git_ok(
@@ -401,6 +405,7 @@ impl GitRepo {
                 "commit",
                 "--quiet",
                 "--no-verify",
+                "-a",
                 "-m",
                 message,
             ],
@@ -438,7 +443,7 @@ fn backoff(attempt: u32) -> std::time::Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let ceiling_ms = 20u64 << attempt.min(6);
+    let ceiling_ms = 10u64 << attempt.min(7);
     std::time::Duration::from_millis(u64::from(nanos) % ceiling_ms.max(1))
 }
 
