@@ -311,27 +311,34 @@ fn deployments_where(
     Ok(out)
 }
 
-fn approvals_of(conn: &Connection, id: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT ApprovalID, StageIndex, Actor, Action, Timestamp, Comment FROM DeploymentApprovals WHERE DeploymentID = ?1 ORDER BY rowid")
-        .map_err(map_err)?;
+/// Ledger entries matching a WHERE clause, in append (rowid) order.
+fn approvals_where(
+    conn: &Connection,
+    clause: &str,
+    arg: Option<&str>,
+) -> Result<Vec<ApprovalRecord>, StoreError> {
+    let sql = format!(
+        "SELECT DeploymentID, ApprovalID, StageIndex, Actor, Action, Timestamp, Comment FROM DeploymentApprovals {clause} ORDER BY rowid"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(map_err)?;
     let rows = stmt
-        .query_map(params![id], |r| {
+        .query_map(rusqlite::params_from_iter(arg.iter()), |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
                 r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })
         .map_err(map_err)?;
     let mut out = Vec::new();
     for row in rows {
-        let (approval_id, stage, actor, action, at, comment) = row.map_err(map_err)?;
+        let (deployment, approval_id, stage, actor, action, at, comment) = row.map_err(map_err)?;
         out.push(ApprovalRecord {
-            deployment: DeploymentId(id.to_string()),
+            deployment: DeploymentId(deployment),
             approval_id,
             stage_index: usize::try_from(stage).map_err(corrupt)?,
             actor,
@@ -347,20 +354,30 @@ fn approvals_of(conn: &Connection, id: &str) -> Result<Vec<ApprovalRecord>, Stor
     Ok(out)
 }
 
-fn changelog_of(conn: &Connection, id: &str) -> Result<Vec<ChangelogRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT ChangelogID, Body FROM DeploymentChangelogs WHERE DeploymentID = ?1 ORDER BY rowid")
-        .map_err(map_err)?;
+/// Changelog entries matching a WHERE clause, in append (rowid) order.
+fn changelogs_where(
+    conn: &Connection,
+    clause: &str,
+    arg: Option<&str>,
+) -> Result<Vec<ChangelogRecord>, StoreError> {
+    let sql = format!(
+        "SELECT DeploymentID, ChangelogID, Body FROM DeploymentChangelogs {clause} ORDER BY rowid"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(map_err)?;
     let rows = stmt
-        .query_map(params![id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        .query_map(rusqlite::params_from_iter(arg.iter()), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })
         .map_err(map_err)?;
     let mut out = Vec::new();
     for row in rows {
-        let (changelog_id, text) = row.map_err(map_err)?;
+        let (deployment, changelog_id, text) = row.map_err(map_err)?;
         out.push(ChangelogRecord {
-            deployment: DeploymentId(id.to_string()),
+            deployment: DeploymentId(deployment),
             changelog_id,
             entry: serde_json::from_str(&text).map_err(corrupt)?,
         });
@@ -478,60 +495,18 @@ fn load(conn: &mut Connection, scope: &Scope) -> Result<State, StoreError> {
         .iter()
         .flat_map(|d| d.applications().into_iter().map(str::to_string))
         .collect();
-    for d in deployments {
-        state.approvals.extend(approvals_of(&tx, &d.id.0)?);
-        state.changelogs.extend(changelog_of(&tx, &d.id.0)?);
-        state.deployments.insert(d.id.clone(), d);
-    }
-    // Ledger order across deployments follows insertion (rowid) order.
-    let mut order: BTreeMap<(String, String), i64> = BTreeMap::new();
-    {
-        let mut stmt = tx
-            .prepare("SELECT DeploymentID, ApprovalID, rowid FROM DeploymentApprovals")
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(map_err)?;
-        for row in rows {
-            let (k, v) = row.map_err(map_err)?;
-            order.insert(k, v);
-        }
-    }
-    state.approvals.sort_by_key(|a| {
-        order
-            .get(&(a.deployment.0.clone(), a.approval_id.clone()))
-            .copied()
-            .unwrap_or_default()
-    });
-    let mut corder: BTreeMap<(String, String), i64> = BTreeMap::new();
-    {
-        let mut stmt = tx
-            .prepare("SELECT DeploymentID, ChangelogID, rowid FROM DeploymentChangelogs")
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(map_err)?;
-        for row in rows {
-            let (k, v) = row.map_err(map_err)?;
-            corder.insert(k, v);
-        }
-    }
-    state.changelogs.sort_by_key(|c| {
-        corder
-            .get(&(c.deployment.0.clone(), c.changelog_id.clone()))
-            .copied()
-            .unwrap_or_default()
-    });
+    state.deployments = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
+    let in_view = |id: &DeploymentId| state.deployments.contains_key(id);
+    let approvals = approvals_where(&tx, "", None)?
+        .into_iter()
+        .filter(|a| in_view(&a.deployment))
+        .collect();
+    let changelogs = changelogs_where(&tx, "", None)?
+        .into_iter()
+        .filter(|c| in_view(&c.deployment))
+        .collect();
+    state.approvals = approvals;
+    state.changelogs = changelogs;
     state.env_versions = env_versions(&tx)?
         .into_iter()
         .filter(|(_, v)| set.is_none() || apps.contains(&v.application))
@@ -562,9 +537,10 @@ impl Store for SqliteStore {
             let Some(deployment) = found.into_iter().next() else {
                 return Ok(None);
             };
+            let only = "WHERE DeploymentID = ?1";
             Ok(Some(DeploymentView {
-                approvals: approvals_of(conn, &id.0)?,
-                changelog: changelog_of(conn, &id.0)?,
+                approvals: approvals_where(conn, only, Some(&id.0))?,
+                changelog: changelogs_where(conn, only, Some(&id.0))?,
                 deployment,
             }))
         })

@@ -23,6 +23,21 @@ fn edit(path: &str, app: &str, env: &str, version: &str) -> ManifestEdit {
     }
 }
 
+/// Installs a pre-push hook in the adapter's clone that runs `script` once, before its first push.
+fn before_first_push(repo: &cd_git::GitRepo, marker: &std::path::Path, script: &str) {
+    let hook = format!(
+        "#!/bin/sh\nif [ ! -e {m} ]; then\n  touch {m}\n  {script}\nfi\n",
+        m = marker.display()
+    );
+    let path = repo.config().workdir.join(".git/hooks/pre-push");
+    std::fs::write(&path, hook).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
 fn message(id: &str, stage: usize) -> String {
     format!("deploy: {id}\n\nInfrastream-Deployment: {id}\nInfrastream-Stage: {stage}\n")
 }
@@ -98,22 +113,14 @@ fn a_human_edit_to_the_same_line_during_a_push_is_a_conflict() {
     let repo = remotes.open(&url);
     // While our push is on its way, a human pushes a change to the same version line first.
     let scratch = remotes.root().join("human-clone");
-    let hook = format!(
-        "#!/bin/sh\nif [ ! -e {marker} ]; then\n  touch {marker}\n  rm -rf {scratch}\n  git clone --quiet {url} {scratch} && cd {scratch} && sed -i 's/version: v1/version: v1-hand/' apps/api.yaml && git -c user.name=H -c user.email=h@x commit --quiet -am 'ops: pin by hand' && git push --quiet origin HEAD:refs/heads/main\nfi\n",
-        marker = remotes.root().join("hook-ran").display(),
-        scratch = scratch.display(),
+    before_first_push(
+        &repo,
+        &remotes.root().join("hook-ran"),
+        &format!(
+            "rm -rf {s} && git clone --quiet {url} {s} && cd {s} && sed -i 's/version: v1/version: v1-hand/' apps/api.yaml && git -c user.name=H -c user.email=h@x commit --quiet -am 'ops: pin by hand' && git push --quiet origin HEAD:refs/heads/main",
+            s = scratch.display()
+        ),
     );
-    let hooks = repo.config().workdir.join(".git/hooks");
-    std::fs::write(hooks.join("pre-push"), hook).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            hooks.join("pre-push"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-    }
     let err = block_on(repo.write(
         &[edit("apps/api.yaml", "api", "prod", "v2")],
         &message("d1", 0),
@@ -139,22 +146,14 @@ fn a_human_commit_elsewhere_during_a_push_is_kept_and_the_write_lands() {
     let (url, bare) = remotes.create(&[("apps/api.yaml".to_string(), dc("api", "prod", "v1"))]);
     let repo = remotes.open(&url);
     let scratch = remotes.root().join("other");
-    let hook = format!(
-        "#!/bin/sh\nif [ ! -e {marker} ]; then\n  touch {marker}\n  rm -rf {scratch}\n  git clone --quiet {url} {scratch} && cd {scratch} && echo notes > NOTES.md && git add NOTES.md && git -c user.name=H -c user.email=h@x commit --quiet -m 'docs: notes' && git push --quiet origin HEAD:refs/heads/main\nfi\n",
-        marker = remotes.root().join("hook-ran").display(),
-        scratch = scratch.display(),
+    before_first_push(
+        &repo,
+        &remotes.root().join("hook-ran"),
+        &format!(
+            "rm -rf {s} && git clone --quiet {url} {s} && cd {s} && echo notes > NOTES.md && git add NOTES.md && git -c user.name=H -c user.email=h@x commit --quiet -m 'docs: notes' && git push --quiet origin HEAD:refs/heads/main",
+            s = scratch.display()
+        ),
     );
-    let hooks = repo.config().workdir.join(".git/hooks");
-    std::fs::write(hooks.join("pre-push"), hook).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            hooks.join("pre-push"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-    }
     let commit = block_on(repo.write(
         &[edit("apps/api.yaml", "api", "prod", "v2")],
         &message("d1", 0),

@@ -779,3 +779,79 @@ fn a_transient_tagging_failure_waits_for_a_retry_of_the_release() {
     );
     assert_eq!(w.commits.len(), before + 1);
 }
+
+#[test]
+fn a_completed_release_publishes_its_changelog_as_release_notes() {
+    let mut w = World::new();
+    w.settings.create_releases = true;
+    let entry = |kind: &str, scope: Option<&str>, description: &str, breaking: bool| {
+        cd_core::pipeline::ChangelogEntry {
+            application: String::new(),
+            version: String::new(),
+            kind: kind.into(),
+            scope: scope.map(str::to_string),
+            description: description.into(),
+            breaking,
+            commit: None,
+            pr: Some(12),
+        }
+    };
+    for app in ["shop-api", "shop-web", "shop-worker"] {
+        w.publish_image(app, "v1.0.0");
+        let changelog = if app == "shop-api" {
+            vec![
+                entry("feat", Some("cart"), "saved carts", false),
+                entry("fix", None, "drop the v1 checkout", true),
+            ]
+        } else {
+            vec![entry("fix", None, &format!("{app} fix"), false)]
+        };
+        let id = World::one(
+            &w.input(Input::BuildNotified(BuildNotified {
+                build_definition_id: app.into(),
+                container: app.into(),
+                version: "v1.0.0".into(),
+                changelog,
+                ..BuildNotified::default()
+            }))
+            .unwrap(),
+        );
+        w.settle();
+        w.engine(&id, EngineStatus::Success).unwrap();
+        w.settle();
+    }
+    let id = World::one(&w.release("2026.11").unwrap());
+    w.settle();
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    w.approve(&id, "jane").unwrap();
+    w.approve(&id, "omar").unwrap();
+    w.settle();
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    assert_eq!(w.deployment(&id).status, D::Succeeded);
+    let changelog: Vec<_> = w
+        .state
+        .changelogs
+        .iter()
+        .filter(|c| c.deployment == id)
+        .collect();
+    assert_eq!(changelog.len(), 4, "the union of the apps' entries");
+    assert_eq!(w.releases.len(), 3, "one release per repository");
+    let (repo, tag, name, notes) = &w.releases[0];
+    assert_eq!(
+        (repo.as_str(), tag.as_str(), name.as_str()),
+        ("shop-api", "v1.0.0", "shop shop-2026.11")
+    );
+    let breaking = notes.find("### Breaking changes").unwrap();
+    let feat = notes.find("### feat").unwrap();
+    assert!(breaking < feat, "breaking changes first:\n{notes}");
+    assert!(
+        notes.contains("- shop-api: **cart**: saved carts"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("- shop-api: drop the v1 checkout"),
+        "{notes}"
+    );
+}

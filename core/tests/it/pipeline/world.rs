@@ -76,6 +76,8 @@ pub(crate) struct World {
     pub(crate) history: BTreeMap<(String, String), Vec<(String, bool)>>,
     /// Notifications and reports accepted so far, to redeliver.
     pub(crate) delivered: Vec<Input>,
+    /// GitHub releases created: (repository, tag, name, notes).
+    pub(crate) releases: Vec<(String, String, String, String)>,
 }
 
 impl World {
@@ -106,6 +108,7 @@ impl World {
             faults: BTreeMap::new(),
             history: BTreeMap::new(),
             delivered: Vec::new(),
+            releases: Vec::new(),
         }
     }
 
@@ -397,7 +400,16 @@ impl World {
                     .clone();
                 EffectOutcome::BranchAt { commit: at }
             }
-            EffectKind::CreateRelease { .. } => EffectOutcome::Released,
+            EffectKind::CreateRelease {
+                repository,
+                tag,
+                name,
+                notes,
+            } => {
+                self.releases
+                    .push((repository.clone(), tag.clone(), name.clone(), notes.clone()));
+                EffectOutcome::Released
+            }
             EffectKind::Publish { event } => {
                 self.events.push(event.event_type.clone());
                 EffectOutcome::Published
