@@ -9,13 +9,16 @@ start=$(date +%s)
 # Real components the adapter tests run against. git (with git daemon) is part of git itself;
 # docker-registry (CNCF Distribution) comes from Debian. The tests start and stop their own
 # instances on free ports; here we only make sure the programs exist.
-if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then
-  echo "installing docker-registry (Debian package) for the OCI adapter tests"
+missing=()
+command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+# The registry token-auth test signs its tokens with the openssl command.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]} (Debian packages) for the adapter tests"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-command -v openssl >/dev/null 2>&1 || { echo "openssl is needed by the registry token-auth test" >&2; exit 1; }
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   # nextest does not run doctests.
