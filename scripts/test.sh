@@ -32,7 +32,9 @@ cargo build --manifest-path fuzz/Cargo.toml --locked --quiet
 cargo build --locked --quiet -p infrastream
 seed=${SIM_SEED:-20261127}
 runs=${SIM_RUNS:-200}
-first=$(./target/debug/infrastream sim --random --seed "$seed" --runs "$runs" | tee /dev/stderr | grep '^trace digest:')
+out=$(./target/debug/infrastream sim --random --seed "$seed" --runs "$runs")
+echo "$out"
+first=$(grep '^trace digest:' <<<"$out")
 second=$(./target/debug/infrastream sim --random --seed "$seed" --runs "$runs" | grep '^trace digest:')
 if [ "$first" != "$second" ]; then
   echo "determinism check failed: $first != $second" >&2
