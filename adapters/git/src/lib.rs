@@ -26,6 +26,9 @@ use cd_core::manifest::{Catalog, Selector, set_version};
 use cd_core::pipeline::ManifestEdit;
 use cd_ports::{ManifestRepo, RepoError, trailers};
 
+mod source;
+pub use source::LocalSourceHost;
+
 /// How to reach and write the manifest repository.
 #[derive(Clone, PartialEq, Eq)]
 pub struct GitConfig {
@@ -531,6 +534,22 @@ impl ManifestRepo for GitRepo {
 }
 
 impl GitRepo {
+    /// The text of `path` at `commit` (the engine reads each commit as it was).
+    ///
+    /// # Errors
+    /// [`RepoError::NotFound`] when the commit or the file does not exist there.
+    pub fn file_at(&self, commit: &str, path: &str) -> Result<String, RepoError> {
+        let _guard = self.lock()?;
+        self.ensure_commit(commit)?;
+        let spec = format!("{commit}:{path}");
+        let out = self.git(&["show", &spec])?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(RepoError::NotFound(format!("{path} at {commit}")))
+        }
+    }
+
     /// Makes sure `commit` is in the clone (fetching once), or reports it missing.
     fn ensure_commit(&self, commit: &str) -> Result<(), RepoError> {
         let valid = !commit.is_empty() && commit.chars().all(|c| c.is_ascii_hexdigit());

@@ -9,6 +9,7 @@
 
 mod fixture;
 mod races;
+mod source;
 
 use cd_contract::repo_contract;
 use futures_executor::block_on;
