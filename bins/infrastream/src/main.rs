@@ -3,10 +3,13 @@
 //! Exit codes: 0 success, 1 the command ran and found a problem (invalid manifests, a version
 //! that cannot be computed), 2 usage errors.
 
+mod client;
 mod compute_version;
+mod demo;
 mod manifests;
+mod ops;
+mod serve;
 mod sim;
-mod tenant;
 
 use std::process::ExitCode;
 
@@ -32,6 +35,30 @@ enum Command {
     ComputeVersion(compute_version::Args),
     /// Run a scenario (or random scenarios) on the in-memory simulator.
     Sim(sim::Args),
+    /// Run the whole pipeline locally: service, engine, CI builds, approvals, a release.
+    Demo(demo::DemoArgs),
+    /// Run the CD Manager service (embedded defaults under ./.infrastream).
+    Serve(serve::ServeArgs),
+    /// Run the engine: reconcile each manifest commit's DeploymentConfigs and report.
+    Engine(serve::EngineArgs),
+    /// Send CI's build notification to the service.
+    Notify(ops::NotifyArgs),
+    /// Approve a gated stage.
+    Approve(ops::ApprovalArgs),
+    /// Reject a gated stage.
+    Reject(ops::ApprovalArgs),
+    /// Release a bundle of an application set.
+    Release(ops::ReleaseArgs),
+    /// Show deployments, or one deployment.
+    Status(ops::StatusArgs),
+    /// Hold an environment: promotions into it wait.
+    Hold(ops::HoldArgs),
+    /// Lift a hold.
+    Unhold(ops::HoldArgs),
+    /// Retry a deployment waiting on a failed step, or a failed release.
+    Retry(ops::DeploymentArgs),
+    /// Redeploy an earlier version of an application into one environment.
+    Rollback(ops::RollbackArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +67,17 @@ fn main() -> ExitCode {
         Command::Manifests(cmd) => manifests::run(cmd),
         Command::ComputeVersion(args) => compute_version::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Engine(args) => serve::engine(&args),
+        Command::Notify(args) => ops::notify(&args),
+        Command::Approve(args) => ops::approval(&args, "APPROVE"),
+        Command::Reject(args) => ops::approval(&args, "REJECT"),
+        Command::Release(args) => ops::release(&args),
+        Command::Status(args) => ops::status(&args),
+        Command::Hold(args) => ops::hold(&args),
+        Command::Unhold(args) => ops::unhold(&args),
+        Command::Retry(args) => ops::retry(&args),
+        Command::Rollback(args) => ops::rollback(&args),
     }
 }

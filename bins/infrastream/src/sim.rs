@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use cd_memory::sim::{RandomOptions, Scenario, SimOutput, run_random, run_scenario};
 
 use crate::manifests::read_tree;
-use crate::tenant;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -133,7 +132,7 @@ fn random(args: &Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => tenant::files(),
+        None => cd_service::tenant::example_files(),
     };
     let seed = args
         .seed

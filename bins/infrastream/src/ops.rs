@@ -1,0 +1,322 @@
+//! Operator and CI commands: talk to a running service over its HTTP API.
+
+// Indexing a serde_json::Value by key or position yields Null when absent; it never panics.
+#![allow(clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::client::{Answer, Client, Conn};
+
+#[derive(Debug, Args)]
+pub(crate) struct ApprovalArgs {
+    /// The deployment.
+    pub(crate) deployment: String,
+    /// The gated stage (default: the stage awaiting approval).
+    #[arg(long)]
+    pub(crate) stage: Option<usize>,
+    /// A comment for the ledger.
+    #[arg(long, default_value = "")]
+    pub(crate) comment: String,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReleaseArgs {
+    /// The application set.
+    pub(crate) application_set: String,
+    /// The bundle name, e.g. 2026.11.
+    pub(crate) bundle: String,
+    /// Pin an application's version: APP=VERSION (repeatable); others take their latest
+    /// fully succeeded pre-release.
+    #[arg(long = "version", value_name = "APP=VERSION")]
+    pub(crate) versions: Vec<String>,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// One deployment, in full (default: a list).
+    pub(crate) deployment: Option<String>,
+    /// Only this application set.
+    #[arg(long = "set")]
+    pub(crate) application_set: Option<String>,
+    /// Only this application.
+    #[arg(long = "app")]
+    pub(crate) application: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// Print the JSON the service returned.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HoldArgs {
+    /// The environment.
+    pub(crate) environment: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub(crate) reason: String,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeploymentArgs {
+    /// The deployment.
+    pub(crate) deployment: String,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The application.
+    pub(crate) application: String,
+    /// The environment.
+    pub(crate) environment: String,
+    /// The version to go back to (an existing image tag).
+    pub(crate) version: String,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NotifyArgs {
+    /// The notification as a JSON file (`-` for stdin); the flags below build one instead.
+    #[arg(long, conflicts_with_all = ["build_definition", "container", "version"])]
+    pub(crate) file: Option<PathBuf>,
+    /// The BuildDefinition that built the image.
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) build_definition: Option<String>,
+    /// The image name.
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) container: Option<String>,
+    /// The image tag.
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) version: Option<String>,
+    /// The commit built.
+    #[arg(long, env = "GITHUB_SHA", default_value = "")]
+    pub(crate) commit: String,
+    /// The source repository.
+    #[arg(long, default_value = "")]
+    pub(crate) repository: String,
+    /// The git ref built.
+    #[arg(long = "ref", env = "GITHUB_REF", default_value = "")]
+    pub(crate) git_ref: String,
+    /// The image digest.
+    #[arg(long)]
+    pub(crate) digest: Option<String>,
+    /// The change's author.
+    #[arg(long)]
+    pub(crate) author: Option<String>,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Runs one request and prints the outcome: 0 on success, 1 when refused, 2 when unreachable.
+fn request(conn: &Conn, f: impl AsyncFnOnce(&Client) -> Result<Answer, String>) -> ExitCode {
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let client = Client::new(conn)?;
+            f(&client).await
+        })
+    });
+    match result {
+        Ok(answer) if answer.ok() => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer.body).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!("error: {} ({})", answer.message(), answer.status);
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The stage of `deployment` awaiting approval (or held, or rejected).
+async fn gated_stage(client: &Client, deployment: &str) -> Result<usize, String> {
+    let view = client.get(&format!("/v1/deployments/{deployment}")).await?;
+    if !view.ok() {
+        return Err(view.message());
+    }
+    view.body["deployment"]["stages"]
+        .as_array()
+        .and_then(|stages| {
+            stages.iter().find(|s| {
+                matches!(
+                    s["status"].as_str(),
+                    Some("AWAITING_APPROVAL" | "HELD" | "REJECTED")
+                )
+            })
+        })
+        .and_then(|s| s["index"].as_u64())
+        .and_then(|i| usize::try_from(i).ok())
+        .ok_or_else(|| format!("no stage of {deployment} awaits approval; name one with --stage"))
+}
+
+pub(crate) fn approval(args: &ApprovalArgs, action: &str) -> ExitCode {
+    request(&args.conn, async |c: &Client| {
+        let stage = match args.stage {
+            Some(s) => s,
+            None => gated_stage(c, &args.deployment).await?,
+        };
+        c.post(
+            &format!("/v1/deployments/{}/approvals", args.deployment),
+            &json!({ "stageIndex": stage, "action": action, "comment": args.comment }),
+        )
+        .await
+    })
+}
+
+pub(crate) fn release(args: &ReleaseArgs) -> ExitCode {
+    let mut versions = serde_json::Map::new();
+    for v in &args.versions {
+        let Some((app, version)) = v.split_once('=') else {
+            eprintln!("error: --version {v}: expected APP=VERSION");
+            return ExitCode::from(2);
+        };
+        versions.insert(app.to_string(), Value::String(version.to_string()));
+    }
+    let body = json!({ "applicationSet": args.application_set, "bundle": args.bundle, "versions": versions });
+    request(&args.conn, async |c: &Client| {
+        c.post("/v1/releases", &body).await
+    })
+}
+
+pub(crate) fn status(args: &StatusArgs) -> ExitCode {
+    let path = match &args.deployment {
+        Some(id) => format!("/v1/deployments/{id}"),
+        None => {
+            let mut q = format!("/v1/deployments?limit={}", args.limit);
+            if let Some(s) = &args.application_set {
+                q.push_str(&format!("&applicationSet={s}"));
+            }
+            if let Some(a) = &args.application {
+                q.push_str(&format!("&application={a}"));
+            }
+            q
+        }
+    };
+    if args.json {
+        return request(&args.conn, async |c: &Client| c.get(&path).await);
+    }
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let client = Client::new(&args.conn)?;
+            client.get(&path).await
+        })
+    });
+    match result {
+        Ok(a) if a.ok() => {
+            match a.body {
+                Value::Array(list) => {
+                    for d in &list {
+                        println!("{}", crate::demo::summary(d));
+                    }
+                    if list.is_empty() {
+                        println!("no deployments");
+                    }
+                }
+                view => print!("{}", crate::demo::details(&view)),
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(a) => {
+            eprintln!("error: {} ({})", a.message(), a.status);
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub(crate) fn hold(args: &HoldArgs) -> ExitCode {
+    let body = json!({ "reason": args.reason });
+    request(&args.conn, async |c: &Client| {
+        c.put(&format!("/v1/holds/{}", args.environment), &body)
+            .await
+    })
+}
+
+pub(crate) fn unhold(args: &HoldArgs) -> ExitCode {
+    request(&args.conn, async |c: &Client| {
+        c.delete(&format!("/v1/holds/{}", args.environment)).await
+    })
+}
+
+pub(crate) fn retry(args: &DeploymentArgs) -> ExitCode {
+    request(&args.conn, async |c: &Client| {
+        c.post(
+            &format!("/v1/deployments/{}/retry", args.deployment),
+            &json!({}),
+        )
+        .await
+    })
+}
+
+pub(crate) fn rollback(args: &RollbackArgs) -> ExitCode {
+    let body = json!({ "application": args.application, "environment": args.environment, "version": args.version });
+    request(&args.conn, async |c: &Client| {
+        c.post("/v1/rollbacks", &body).await
+    })
+}
+
+pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
+    let body = match &args.file {
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(path)
+            };
+            match text.map_err(|e| e.to_string()).and_then(|t| {
+                serde_json::from_str::<Value>(&t).map_err(|e| format!("not JSON: {e}"))
+            }) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => json!({
+            "buildDefinitionId": args.build_definition,
+            "container": args.container,
+            "version": args.version,
+            "commitSha": args.commit,
+            "repository": args.repository,
+            "ref": args.git_ref,
+            "digest": args.digest,
+            "author": args.author,
+        }),
+    };
+    request(&args.conn, async |c: &Client| {
+        c.post("/v1/notifications/build", &body).await
+    })
+}

@@ -1,0 +1,209 @@
+//! `infrastream serve` and `infrastream engine`.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cd_service::config::{EngineKind, RegistryKind};
+use cd_service::engine::{EngineRunner, Webhook};
+use cd_service::{Config, StartError};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// A TOML configuration file (see docs/OPERATIONS.md); INFRASTREAM_* variables override it.
+    #[arg(long, env = "INFRASTREAM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the API listens (port 0: any free port, printed on start).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// The data directory (default ./.infrastream).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Seed an empty manifest repository from this directory instead of the example tenant.
+    #[arg(long)]
+    manifests: Option<PathBuf>,
+    /// Use this git remote for the manifests instead of the embedded bare repository.
+    #[arg(long)]
+    manifests_remote: Option<String>,
+    /// Use this OCI registry (e.g. http://127.0.0.1:5000) instead of the embedded image layout.
+    #[arg(long)]
+    registry: Option<String>,
+    /// `local` (run the engine in the service) or `webhook` (an external engine reports).
+    #[arg(long, value_parser = ["local", "webhook"])]
+    engine: Option<String>,
+    /// The local engine's command, run per changed DeploymentConfig with APP, ENVIRONMENT,
+    /// VERSION, FILE, DEPLOYMENT_ID and COMMIT set.
+    #[arg(long)]
+    engine_command: Option<String>,
+}
+
+pub(crate) fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut config = Config::load(args.config.as_deref())?.with_env(&env)?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = &args.dir {
+        config.data_dir.clone_from(d);
+    }
+    if let Some(m) = &args.manifests {
+        config.manifests.seed_from = Some(m.clone());
+    }
+    if let Some(r) = &args.manifests_remote {
+        config.manifests.remote = Some(r.clone());
+    }
+    if let Some(r) = &args.registry {
+        config.registry.kind = RegistryKind::Oci;
+        config.registry.url = Some(r.clone());
+    }
+    match args.engine.as_deref() {
+        Some("webhook") => config.engine.kind = EngineKind::Webhook,
+        Some(_) => config.engine.kind = EngineKind::Local,
+        None => {}
+    }
+    if let Some(c) = &args.engine_command {
+        config.engine.command = Some(c.clone());
+    }
+    config.check()?;
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
+    init_logs();
+    let result = (|| -> Result<(), StartError> {
+        let config = config_of(args)?;
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
+        rt.block_on(async {
+            let opened = {
+                let config = config.clone();
+                tokio::task::spawn_blocking(move || {
+                    cd_service::local::open(&config, &cd_service::tenant::example_files(), &env)
+                })
+                .await
+                .map_err(|e| StartError::Io(e.to_string()))??
+            };
+            cd_service::serve(
+                &config,
+                opened,
+                |addr| {
+                    println!("listening on http://{addr}");
+                    let _ = std::io::stdout().flush();
+                },
+                shutdown_signal(),
+            )
+            .await
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EngineArgs {
+    /// The manifest repository's git remote.
+    #[arg(long)]
+    remote: String,
+    /// The branch to follow.
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// The service whose status webhook receives reports.
+    #[arg(
+        long,
+        env = "INFRASTREAM_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// The shared webhook secret (the service's `webhook-secret` file).
+    #[arg(long, env = "INFRASTREAM_SECRET_FILE")]
+    secret_file: PathBuf,
+    /// Where the engine keeps its clone and its position.
+    #[arg(long, default_value = ".infrastream/work/engine-runner")]
+    workdir: PathBuf,
+    /// The command run per changed DeploymentConfig (sh -c), with APP, ENVIRONMENT, VERSION,
+    /// FILE, DEPLOYMENT_ID and COMMIT set; none: every run succeeds.
+    #[arg(long)]
+    command: Option<String>,
+    /// Process the commits since the last run, then exit (invoke per push).
+    #[arg(long)]
+    once: bool,
+    /// How often to look for commits.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+}
+
+pub(crate) fn engine(args: &EngineArgs) -> ExitCode {
+    init_logs();
+    let result = (|| -> Result<(), StartError> {
+        let secret = std::fs::read_to_string(&args.secret_file)
+            .map_err(|e| StartError::Io(format!("{}: {e}", args.secret_file.display())))?;
+        let reporter = Webhook::new(&args.server, secret.trim().as_bytes().to_vec())?;
+        let runner = EngineRunner::new(
+            &args.remote,
+            &args.branch,
+            &args.workdir,
+            args.command.clone(),
+            Box::new(reporter),
+        )?;
+        let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
+        rt.block_on(async {
+            let first = runner.poll_once().await.map_err(StartError::Io)?;
+            println!("following {} ({} commits processed)", args.remote, first);
+            let _ = std::io::stdout().flush();
+            if args.once {
+                return Ok(());
+            }
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = tx.send(true);
+            });
+            runner.run(Duration::from_millis(args.poll_ms), rx).await;
+            Ok(())
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

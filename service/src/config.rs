@@ -1,0 +1,469 @@
+//! The service's configuration: a TOML file, then environment overrides, then embedded defaults.
+//!
+//! Every path that is not absolute is relative to the working directory; paths left out live
+//! under `data_dir`. Nothing secret is ever read from this file: the webhook secret lives in its
+//! own file (generated on first start in local mode), OIDC needs no secret at all.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem, naming where it is.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {field}: {reason}")]
+pub struct ConfigError {
+    /// The file (or `environment`) the value came from.
+    pub source_name: String,
+    /// The field, e.g. `registry.url`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Where state lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// An SQLite file (the embedded default).
+    #[default]
+    Sqlite,
+    /// Cloud Spanner (the production binary, `cd-manager`).
+    Spanner,
+}
+
+/// Where image tags live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryKind {
+    /// OCI image layout directories (the embedded default).
+    #[default]
+    Layout,
+    /// An OCI Distribution registry at `registry.url`.
+    Oci,
+    /// Google Artifact Registry (the production binary).
+    ArtifactRegistry,
+}
+
+/// Who runs the manifests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// The service runs the engine itself: `engine.command` per affected DeploymentConfig.
+    #[default]
+    Local,
+    /// An external engine (`infrastream engine`, Argo CD, Flux, ...) reports to the webhook.
+    Webhook,
+}
+
+/// The store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite` or `spanner`.
+    pub kind: StoreKind,
+    /// The SQLite file (default `<data_dir>/state.db`).
+    pub path: Option<PathBuf>,
+    /// The Spanner database, `projects/P/instances/I/databases/D`.
+    pub database: Option<String>,
+}
+
+/// The manifest repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManifestsConfig {
+    /// The git remote (default: the bare repository `<data_dir>/manifests.git`, created).
+    pub remote: Option<String>,
+    /// The branch the engine reconciles.
+    pub branch: String,
+    /// A directory of manifests an empty remote is seeded with (default: the example tenant).
+    pub seed_from: Option<PathBuf>,
+    /// Seed an empty remote at all.
+    pub seed: bool,
+}
+
+impl Default for ManifestsConfig {
+    fn default() -> Self {
+        ManifestsConfig {
+            remote: None,
+            branch: "main".into(),
+            seed_from: None,
+            seed: true,
+        }
+    }
+}
+
+/// The image registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `layout`, `oci` or `artifact_registry`.
+    pub kind: RegistryKind,
+    /// The layout root (default `<data_dir>/registry`).
+    pub path: Option<PathBuf>,
+    /// The registry URL (`oci`), e.g. `http://127.0.0.1:5000`.
+    pub url: Option<String>,
+    /// Prefix of repository names in the registry.
+    pub prefix: String,
+    /// Basic-auth user (`oci`); the password comes from the variable named by `password_env`.
+    pub username: Option<String>,
+    /// The environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+/// Source repositories (release branches, releases).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// Bare repositories `org/name.git` under this directory (default `<data_dir>/sources`).
+    pub dir: Option<PathBuf>,
+}
+
+/// The engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// `local` or `webhook`.
+    pub kind: EngineKind,
+    /// The command the local engine runs per DeploymentConfig (`sh -c`); none reports success.
+    pub command: Option<String>,
+    /// How often the local engine looks for new commits.
+    pub poll_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            kind: EngineKind::Local,
+            command: None,
+            poll_ms: 500,
+        }
+    }
+}
+
+/// OIDC: bearer tokens from one pinned issuer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL; its discovery document and JWKS are fetched from it and nowhere else.
+    pub issuer: String,
+    /// The audience tokens must carry.
+    pub audience: String,
+    /// The claim naming the actor (default `email`).
+    #[serde(default = "default_actor_claim")]
+    pub actor_claim: String,
+}
+
+fn default_actor_claim() -> String {
+    "email".into()
+}
+
+/// Who may call what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The shared HMAC secret file (default `<data_dir>/webhook-secret`, generated when missing).
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Trust `actor_header` as the actor of operator requests. Default: only when the service
+    /// listens on loopback and no OIDC issuer is configured.
+    pub trust_actor_header: Option<bool>,
+    /// The header naming the actor in local mode.
+    pub actor_header: String,
+    /// Require a signature (HMAC or OIDC) on build notifications too. Default: true unless the
+    /// service listens on loopback.
+    pub sign_notifications: Option<bool>,
+    /// OIDC bearer tokens.
+    pub oidc: Option<OidcConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            webhook_secret_file: None,
+            trust_actor_header: None,
+            actor_header: "x-infrastream-actor".into(),
+            sign_notifications: None,
+            oidc: None,
+        }
+    }
+}
+
+/// The pipeline's settings (see `cd_core::pipeline::Settings`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// A stage whose engine has not reported this long after its commit fails.
+    pub engine_timeout_ms: i64,
+    /// ReleaseTracks on which an author may not approve their own change.
+    pub forbid_author_approval: Vec<String>,
+    /// Create a release with the changelog when a release completes.
+    pub create_releases: bool,
+    /// The CloudEvents `source`.
+    pub event_source: String,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        let s = cd_core::pipeline::Settings::default();
+        PipelineConfig {
+            engine_timeout_ms: s.engine_timeout_ms,
+            forbid_author_approval: s.forbid_author_approval,
+            create_releases: s.create_releases,
+            event_source: s.event_source,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// Where local state lives.
+    pub data_dir: PathBuf,
+    /// State.
+    pub store: StoreConfig,
+    /// Manifests.
+    pub manifests: ManifestsConfig,
+    /// Images.
+    pub registry: RegistryConfig,
+    /// Source repositories.
+    pub source: SourceConfig,
+    /// The engine.
+    pub engine: EngineConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// Pipeline settings.
+    pub pipeline: PipelineConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".infrastream"),
+            store: StoreConfig::default(),
+            manifests: ManifestsConfig::default(),
+            registry: RegistryConfig::default(),
+            source: SourceConfig::default(),
+            engine: EngineConfig::default(),
+            auth: AuthConfig::default(),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+/// The environment variables that override the file, and the field each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("INFRASTREAM_LISTEN", "listen"),
+    ("INFRASTREAM_DATA_DIR", "data_dir"),
+    ("INFRASTREAM_STORE", "store.kind"),
+    ("INFRASTREAM_SQLITE_PATH", "store.path"),
+    ("INFRASTREAM_SPANNER_DATABASE", "store.database"),
+    ("INFRASTREAM_MANIFESTS_REMOTE", "manifests.remote"),
+    ("INFRASTREAM_MANIFESTS_BRANCH", "manifests.branch"),
+    ("INFRASTREAM_REGISTRY", "registry.kind"),
+    ("INFRASTREAM_REGISTRY_URL", "registry.url"),
+    ("INFRASTREAM_ENGINE", "engine.kind"),
+    ("INFRASTREAM_ENGINE_COMMAND", "engine.command"),
+    (
+        "INFRASTREAM_WEBHOOK_SECRET_FILE",
+        "auth.webhook_secret_file",
+    ),
+    ("INFRASTREAM_OIDC_ISSUER", "auth.oidc.issuer"),
+    ("INFRASTREAM_OIDC_AUDIENCE", "auth.oidc.audience"),
+];
+
+fn env_error(var: &str, field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source_name: format!("environment variable {var}"),
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_kind<T: for<'de> Deserialize<'de>>(
+    var: &str,
+    field: &str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value))
+        .map_err(|e| env_error(var, field, format!("'{value}': {e}")))
+}
+
+impl Config {
+    /// Parses a TOML file's text; `name` is used in errors.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the field and the problem.
+    pub fn from_toml(name: &str, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| ConfigError {
+            source_name: name.into(),
+            field: e.span().map_or_else(String::new, |s| {
+                let line = text.get(..s.start).map_or(0, |t| t.lines().count().max(1));
+                format!("line {line}")
+            }),
+            reason: e.message().to_string(),
+        })
+    }
+
+    /// Reads `path` when given, otherwise the defaults.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the file cannot be read or parsed.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Ok(Config::default()),
+            Some(p) => {
+                let name = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    source_name: name.clone(),
+                    field: String::new(),
+                    reason: e.to_string(),
+                })?;
+                Config::from_toml(&name, &text)
+            }
+        }
+    }
+
+    /// Applies the `INFRASTREAM_*` overrides in `env` (see [`ENV_OVERRIDES`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable and the value it cannot use.
+    pub fn with_env(mut self, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        for (var, field) in ENV_OVERRIDES {
+            let Some(value) = env.get(*var) else { continue };
+            let value = value.clone();
+            match *field {
+                "listen" => {
+                    self.listen = value
+                        .parse()
+                        .map_err(|e| env_error(var, field, format!("'{value}': {e}")))?;
+                }
+                "data_dir" => self.data_dir = PathBuf::from(value),
+                "store.kind" => self.store.kind = parse_kind(var, field, &value)?,
+                "store.path" => self.store.path = Some(PathBuf::from(value)),
+                "store.database" => self.store.database = Some(value),
+                "manifests.remote" => self.manifests.remote = Some(value),
+                "manifests.branch" => self.manifests.branch = value,
+                "registry.kind" => self.registry.kind = parse_kind(var, field, &value)?,
+                "registry.url" => self.registry.url = Some(value),
+                "engine.kind" => self.engine.kind = parse_kind(var, field, &value)?,
+                "engine.command" => self.engine.command = Some(value),
+                "auth.webhook_secret_file" => {
+                    self.auth.webhook_secret_file = Some(PathBuf::from(value));
+                }
+                "auth.oidc.issuer" => {
+                    let audience = self.auth.oidc.as_ref().map(|o| o.audience.clone());
+                    self.auth.oidc = Some(OidcConfig {
+                        issuer: value,
+                        audience: audience.unwrap_or_default(),
+                        actor_claim: default_actor_claim(),
+                    });
+                }
+                "auth.oidc.audience" => match self.auth.oidc.as_mut() {
+                    Some(o) => o.audience = value,
+                    None => {
+                        return Err(env_error(
+                            var,
+                            field,
+                            "set INFRASTREAM_OIDC_ISSUER (or auth.oidc.issuer) too",
+                        ));
+                    }
+                },
+                _ => {}
+            }
+        }
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Checks values the types cannot.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, reason: &str| ConfigError {
+            source_name: "configuration".into(),
+            field: field.into(),
+            reason: reason.into(),
+        };
+        if self.registry.kind == RegistryKind::Oci && self.registry.url.is_none() {
+            return Err(err("registry.url", "required when registry.kind = \"oci\""));
+        }
+        if let Some(url) = &self.registry.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(err("registry.url", "must start with http:// or https://"));
+        }
+        if self.store.kind == StoreKind::Spanner && self.store.database.is_none() {
+            return Err(err(
+                "store.database",
+                "required when store.kind = \"spanner\"",
+            ));
+        }
+        if let Some(o) = &self.auth.oidc {
+            if !o.issuer.starts_with("https://") && !o.issuer.starts_with("http://127.0.0.1") {
+                return Err(err(
+                    "auth.oidc.issuer",
+                    "must be an https:// URL (http://127.0.0.1 is allowed for tests)",
+                ));
+            }
+            if o.audience.is_empty() {
+                return Err(err("auth.oidc.audience", "must not be empty"));
+            }
+        }
+        if self.manifests.branch.is_empty() {
+            return Err(err("manifests.branch", "must not be empty"));
+        }
+        if self.engine.poll_ms == 0 {
+            return Err(err("engine.poll_ms", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// True when the API listens on a loopback address only.
+    #[must_use]
+    pub fn is_loopback(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+
+    /// Whether the actor header is trusted (see [`AuthConfig::trust_actor_header`]).
+    #[must_use]
+    pub fn trusts_actor_header(&self) -> bool {
+        self.auth
+            .trust_actor_header
+            .unwrap_or(self.is_loopback() && self.auth.oidc.is_none())
+    }
+
+    /// Whether build notifications must be signed.
+    #[must_use]
+    pub fn signs_notifications(&self) -> bool {
+        self.auth.sign_notifications.unwrap_or(!self.is_loopback())
+    }
+
+    /// `path` or `<data_dir>/default`.
+    #[must_use]
+    pub fn under_data(&self, path: Option<&PathBuf>, default: &str) -> PathBuf {
+        path.cloned().unwrap_or_else(|| self.data_dir.join(default))
+    }
+
+    /// The webhook secret file.
+    #[must_use]
+    pub fn secret_file(&self) -> PathBuf {
+        self.under_data(self.auth.webhook_secret_file.as_ref(), "webhook-secret")
+    }
+
+    /// The pipeline settings.
+    #[must_use]
+    pub fn settings(&self) -> cd_core::pipeline::Settings {
+        cd_core::pipeline::Settings {
+            engine_timeout_ms: self.pipeline.engine_timeout_ms,
+            forbid_author_approval: self.pipeline.forbid_author_approval.clone(),
+            create_releases: self.pipeline.create_releases,
+            event_source: self.pipeline.event_source.clone(),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The embedded and local adapters, chosen by the configuration: what `infrastream serve` runs
+//! on. A production binary builds its own [`Ports`] and reuses everything else.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use cd_core::pipeline::{CloudEvent, IdSource, Timestamp};
+use cd_git::{GitConfig, GitRepo, LocalSourceHost};
+use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
+use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry};
+use cd_sqlite::SqliteStore;
+
+use crate::config::{Config, RegistryKind, StoreKind};
+use crate::error::StartError;
+
+/// The wall clock; sleeping yields to tokio.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Timestamp(ms)
+    }
+
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// Deployment ids that sort by creation time and never repeat across restarts or replicas:
+/// `d-<ms since epoch, hex>-<64 random bits, hex>`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomIds;
+
+impl IdSource for RandomIds {
+    fn next_id(&mut self) -> String {
+        let now = SystemClock.now().0;
+        let mut bytes = [0u8; 8];
+        // A failing OS random source is not recoverable; the time part still orders ids.
+        let _ = getrandom::fill(&mut bytes);
+        format!("d-{now:011x}-{}", hex::encode(bytes))
+    }
+}
+
+/// Events appended as JSON lines to a file: the local stand-in for Pub/Sub. Ids are
+/// deterministic, so a consumer drops the repeats a crash can cause.
+#[derive(Debug)]
+pub struct JsonlNotifier {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl JsonlNotifier {
+    /// Appends to `path`.
+    #[must_use]
+    pub fn new(path: &Path) -> Self {
+        JsonlNotifier {
+            path: path.to_path_buf(),
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for JsonlNotifier {
+    async fn publish(&self, event: &CloudEvent) -> Result<(), NotifyError> {
+        let line =
+            serde_json::to_string(event).map_err(|e| NotifyError::Rejected(e.to_string()))?;
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| NotifyError::Unavailable("lock poisoned".into()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| NotifyError::Unavailable(format!("{}: {e}", self.path.display())))?;
+        writeln!(f, "{line}")
+            .map_err(|e| NotifyError::Unavailable(format!("{}: {e}", self.path.display())))?;
+        tracing::info!(deployment = %event.subject, event = %event.event_type, id = %event.id, "event");
+        Ok(())
+    }
+}
+
+/// The shared webhook secret: read from its file, or generated there (mode 0600) when absent.
+///
+/// # Errors
+/// [`StartError::Io`] when the file cannot be read or written.
+pub fn webhook_secret(path: &Path) -> Result<Vec<u8>, StartError> {
+    let io = |e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| StartError::Io(format!("random source: {e}")))?;
+    let secret = hex::encode(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut f) => f.write_all(secret.as_bytes()).map_err(io)?,
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return webhook_secret(path);
+        }
+        Err(e) => return Err(io(e)),
+    }
+    Ok(secret.into_bytes())
+}
+
+fn is_local_path(remote: &str) -> bool {
+    !remote.contains("://") && !remote.contains('@')
+}
+
+/// Opens the manifest repository: creates a local bare remote when it does not exist, and seeds
+/// an empty remote with `seed` (the configured directory wins over it).
+///
+/// # Errors
+/// [`StartError`] when git fails or the seed directory cannot be read.
+pub fn open_manifests(
+    config: &Config,
+    seed: &[(String, String)],
+    workdir: &Path,
+) -> Result<GitRepo, StartError> {
+    let remote = config.manifests.remote.clone().unwrap_or_else(|| {
+        config
+            .data_dir
+            .join("manifests.git")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let remote = if is_local_path(&remote) {
+        let path = PathBuf::from(&remote);
+        if !path.exists() {
+            std::fs::create_dir_all(&path)
+                .map_err(|e| StartError::Io(format!("{}: {e}", path.display())))?;
+            let out = std::process::Command::new("git")
+                .args(["init", "--quiet", "--bare", "-b", &config.manifests.branch])
+                .arg(&path)
+                .output()
+                .map_err(|e| StartError::Io(format!("cannot run git: {e}")))?;
+            if !out.status.success() {
+                return Err(StartError::Io(format!(
+                    "git init {}: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+        // Absolute, so the private clone's recorded remote does not depend on the cwd.
+        std::path::absolute(&path)
+            .map_err(|e| StartError::Io(format!("{}: {e}", path.display())))?
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        remote
+    };
+    let mut git = GitConfig::new(&remote, workdir);
+    git.branch.clone_from(&config.manifests.branch);
+    if config.manifests.seed && !GitRepo::remote_has_branch(&git)? {
+        let files = match &config.manifests.seed_from {
+            Some(dir) => crate::tenant::read_tree(dir)?,
+            None => seed.to_vec(),
+        };
+        tracing::info!(remote = %remote, files = files.len(), "seeding the empty manifest repository");
+        GitRepo::seed_remote(&git, &files)?;
+    }
+    Ok(GitRepo::open(git)?)
+}
+
+/// The registry the configuration names.
+///
+/// # Errors
+/// [`StartError::Unsupported`] for kinds this binary does not link; adapter errors.
+pub fn open_registry(
+    config: &Config,
+    env: &BTreeMap<String, String>,
+) -> Result<Arc<dyn Registry>, StartError> {
+    match config.registry.kind {
+        RegistryKind::Layout => Ok(Arc::new(OciLayout::new(
+            &config.under_data(config.registry.path.as_ref(), "registry"),
+        ))),
+        RegistryKind::Oci => {
+            let url = config.registry.url.clone().unwrap_or_default();
+            let auth = match (&config.registry.username, &config.registry.password_env) {
+                (Some(username), Some(var)) => Auth::Basic {
+                    username: username.clone(),
+                    password: env.get(var).cloned().ok_or_else(|| {
+                        StartError::Config(crate::config::ConfigError {
+                            source_name: "configuration".into(),
+                            field: "registry.password_env".into(),
+                            reason: format!("the environment variable {var} is not set"),
+                        })
+                    })?,
+                },
+                _ => Auth::Anonymous,
+            };
+            let endpoint = Endpoint {
+                url,
+                prefix: config.registry.prefix.clone(),
+                auth,
+            };
+            Ok(Arc::new(OciRegistry::new(BTreeMap::new(), Some(endpoint))?))
+        }
+        RegistryKind::ArtifactRegistry => Err(StartError::Unsupported(
+            "registry.kind = \"artifact_registry\" needs the cd-manager binary".into(),
+        )),
+    }
+}
+
+/// Everything the local adapters opened.
+#[derive(Debug)]
+pub struct Opened {
+    /// The ports.
+    pub ports: Ports,
+    /// The manifest repository (shared with the local engine).
+    pub repo: Arc<GitRepo>,
+    /// The webhook secret.
+    pub secret: Vec<u8>,
+}
+
+/// Opens every local adapter the configuration names, creating `data_dir` as needed.
+///
+/// # Errors
+/// [`StartError`] naming what could not be opened.
+pub fn open(
+    config: &Config,
+    seed: &[(String, String)],
+    env: &BTreeMap<String, String>,
+) -> Result<Opened, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::Io(format!("{}: {e}", config.data_dir.display())))?;
+    let store = match config.store.kind {
+        StoreKind::Sqlite => Arc::new(SqliteStore::open(
+            &config.under_data(config.store.path.as_ref(), "state.db"),
+        )?),
+        StoreKind::Spanner => {
+            return Err(StartError::Unsupported(
+                "store.kind = \"spanner\" needs the cd-manager binary".into(),
+            ));
+        }
+    };
+    let repo = Arc::new(open_manifests(
+        config,
+        seed,
+        &config.data_dir.join("work").join("manager"),
+    )?);
+    let ports = Ports {
+        store,
+        registry: open_registry(config, env)?,
+        repo: repo.clone(),
+        source: Arc::new(LocalSourceHost::new(
+            &config.under_data(config.source.dir.as_ref(), "sources"),
+        )),
+        notifier: Arc::new(JsonlNotifier::new(&config.data_dir.join("events.jsonl"))),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(Opened {
+        ports,
+        repo,
+        secret: webhook_secret(&config.secret_file())?,
+    })
+}
