@@ -130,12 +130,23 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], prefix: &str) -> Result<T, A
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = match (prefix.is_empty(), path.as_str()) {
-            (_, ".") => prefix.trim_end_matches('.').to_string(),
-            (true, p) => p.to_string(),
-            (false, p) => format!("{prefix}{p}"),
+        let message = e.into_inner().to_string();
+        // A missing field is reported at its parent: name the field itself.
+        let named = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let parent = if path == "." { String::new() } else { path };
+        let field = match named {
+            Some(name) if parent.is_empty() => name.to_string(),
+            Some(name) => format!("{parent}.{name}"),
+            None => parent,
         };
-        ApiError::invalid(field, e.into_inner().to_string())
+        let field = if field.is_empty() {
+            prefix.trim_end_matches('.').to_string()
+        } else {
+            format!("{prefix}{field}")
+        };
+        ApiError::invalid(field, message)
     })
 }
 

@@ -9,7 +9,9 @@
 )]
 
 mod compute_version;
+mod e2e;
 mod manifests;
+mod service;
 mod sim;
 
 use std::path::{Path, PathBuf};

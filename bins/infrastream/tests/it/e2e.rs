@@ -1,0 +1,568 @@
+//! End to end over real processes: the demo, a `kill -9` in the middle of a promotion, Pub/Sub
+//! redeliveries, and bad input that must change nothing.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::service::{Service, ci_build, dump, git, notification};
+use crate::{infrastream, stderr, stdout};
+
+#[test]
+fn the_demo_runs_end_to_end_and_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    for run in 0..2 {
+        let out = infrastream(&["demo", "--dir", &dir_arg]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "run {run}: {text}\n{}", stderr(&out));
+        for expected in [
+            "duplicate=true",
+            "shop-worker v1.1.0 failed its engine run",
+            "smoke test failed",
+            "sam approves: refused with 403",
+            "production stage is now REJECTED",
+            "release SUCCEEDED",
+            "deploy(shop): shop-2026.11-rc.0 to production",
+            "release/shop/2026.11",
+        ] {
+            assert!(
+                text.contains(expected),
+                "run {run}: no '{expected}' in:\n{text}"
+            );
+        }
+        // Every app carries the RC and production tags, shop-worker its failed build too.
+        let tags = text
+            .lines()
+            .find(|l| l.starts_with("shop-worker  shop-2026.11"))
+            .unwrap();
+        assert_eq!(
+            tags,
+            "shop-worker  shop-2026.11 shop-2026.11-rc.0 v1.0.0 v1.1.0"
+        );
+    }
+}
+
+#[test]
+fn the_demo_refuses_a_directory_it_did_not_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("precious.txt"), "keep me").unwrap();
+    let out = infrastream(&["demo", "--dir", &tmp.path().to_string_lossy()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a demo directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(tmp.path().join("precious.txt").exists());
+}
+
+/// A service with shop-api, shop-web and shop-worker built and in development, and a release
+/// of `shop 2026.11` waiting for production approval. Returns the release's id.
+fn release_awaiting_approval(svc: &Service, scratch: &Path) -> String {
+    for app in ["shop-api", "shop-web", "shop-worker"] {
+        let commit = ci_build(&svc.dir, scratch, app, "v1.0.0");
+        let (code, body) = svc.call(
+            "POST",
+            "/v1/notifications/build",
+            &[],
+            Some(notification(app, "v1.0.0", &commit).to_string().as_bytes()),
+        );
+        assert_eq!(code, 202, "{body}");
+        svc.wait(body["deployments"][0].as_str().unwrap(), &["SUCCEEDED"]);
+    }
+    let (code, body) = svc.as_actor(
+        "jane",
+        "/v1/releases",
+        &json!({ "applicationSet": "shop", "bundle": "2026.11" }),
+    );
+    assert_eq!(code, 202, "{body}");
+    let id = body["deployments"][0].as_str().unwrap().to_string();
+    svc.wait(&id, &["AWAITING_APPROVAL"]);
+    svc.settle();
+    id
+}
+
+#[test]
+fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    let release = release_awaiting_approval(&svc, &tmp.path().join("ci"));
+    let before = dump(&svc.dir);
+    assert!(
+        before.len() > 10,
+        "the database holds the setup: {before:?}"
+    );
+    let status_path = format!("/v1/deployments/{release}/status");
+    let approvals = format!("/v1/deployments/{release}/approvals");
+    let good_report = json!({ "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc" });
+
+    // The webhook: 401 without or with a wrong signature, before the body is even parsed.
+    let (code, body) = svc.call(
+        "POST",
+        &status_path,
+        &[],
+        Some(good_report.to_string().as_bytes()),
+    );
+    assert_eq!(code, 401, "{body}");
+    let (code, _) = svc.call(
+        "POST",
+        &status_path,
+        &[("x-infrastream-signature", "sha256=00".into())],
+        Some(b"not json at all"),
+    );
+    assert_eq!(code, 401);
+    let forged = cd_service::auth::sign(b"not the secret", good_report.to_string().as_bytes());
+    let (code, _) = svc.call(
+        "POST",
+        &status_path,
+        &[("x-infrastream-signature", forged)],
+        Some(good_report.to_string().as_bytes()),
+    );
+    assert_eq!(code, 401);
+
+    // Signed but malformed: 400 naming the field.
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({ "status": "SUCCESS", "commitSha": "abc" }),
+            "stageIndex",
+        ),
+        (
+            json!({ "stageIndex": "one", "status": "SUCCESS", "commitSha": "abc" }),
+            "stageIndex",
+        ),
+        (
+            json!({ "stageIndex": 1, "status": "MAYBE", "commitSha": "abc" }),
+            "status",
+        ),
+        (
+            json!({ "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc", "actor": "x" }),
+            "actor",
+        ),
+    ];
+    for (body, field) in cases {
+        let (code, answer) = svc.signed(&status_path, &body);
+        assert_eq!(code, 400, "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+    }
+
+    // Notifications: unknown build 422, missing field 400.
+    let (code, answer) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[],
+        Some(
+            notification("no-such-app", "v1.0.0", "abc")
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(code, 422, "{answer}");
+    let (code, answer) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[],
+        Some(
+            json!({ "buildDefinitionId": "shop-api", "container": "shop-api" })
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("version")),
+        "{answer}"
+    );
+    let (code, answer) = svc.call("POST", "/v1/notifications/build", &[], Some(b"{"));
+    assert_eq!(code, 400, "{answer}");
+
+    // Pub/Sub envelopes: bad base64, and a notification inside missing its container.
+    let (code, answer) = svc.call(
+        "POST",
+        "/v1/notifications/pubsub",
+        &[],
+        Some(
+            json!({ "message": { "data": "!!!", "messageId": "1" } })
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("message.data")),
+        "{answer}"
+    );
+    let inner = base64::engine::general_purpose::STANDARD
+        .encode(json!({ "buildDefinitionId": "shop-api", "version": "v1.0.1" }).to_string());
+    let (code, answer) = svc.call(
+        "POST",
+        "/v1/notifications/pubsub",
+        &[],
+        Some(
+            json!({ "message": { "data": inner, "messageId": "2" } })
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("message.data.container")),
+        "{answer}"
+    );
+
+    // Approvals: nobody named 401; an outsider 403; the actor never comes from the body.
+    let approve = json!({ "stageIndex": 1, "action": "APPROVE" });
+    let (code, _) = svc.call(
+        "POST",
+        &approvals,
+        &[],
+        Some(approve.to_string().as_bytes()),
+    );
+    assert_eq!(code, 401);
+    let (code, answer) = svc.as_actor("sam", &approvals, &approve);
+    assert_eq!(code, 403, "{answer}");
+    let (code, answer) = svc.as_actor(
+        "jane",
+        &approvals,
+        &json!({ "stageIndex": 1, "action": "APPROVE", "actor": "omar" }),
+    );
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("actor")),
+        "{answer}"
+    );
+    let (code, answer) = svc.as_actor(
+        "jane",
+        &approvals,
+        &json!({ "stageIndex": 7, "action": "APPROVE" }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    let (code, _) = svc.as_actor("jane", "/v1/deployments/d-nope/approvals", &approve);
+    assert_eq!(code, 404);
+
+    // Releases and rollbacks of things that do not exist.
+    let (code, answer) = svc.as_actor(
+        "jane",
+        "/v1/releases",
+        &json!({ "applicationSet": "nope", "bundle": "1" }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    let (code, answer) = svc.as_actor("jane", "/v1/releases", &json!({ "bundle": "1" }));
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("applicationSet")),
+        "{answer}"
+    );
+    let (code, answer) = svc.as_actor(
+        "jane",
+        "/v1/rollbacks",
+        &json!({ "application": "shop-api", "environment": "moon", "version": "v1.0.0" }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    let (code, answer) = svc.get("/v1/deployments?status=SIDEWAYS");
+    assert_eq!(code, 400, "{answer}");
+
+    assert_eq!(
+        dump(&svc.dir),
+        before,
+        "a refused request changed the database"
+    );
+}
+
+#[test]
+fn pubsub_redeliveries_make_one_deployment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &["--engine", "webhook"]);
+    let commit = ci_build(&svc.dir, &tmp.path().join("ci"), "shop-api", "v1.2.0");
+    let data = base64::engine::general_purpose::STANDARD
+        .encode(notification("shop-api", "v1.2.0", &commit).to_string());
+    let envelope = json!({
+        "message": { "data": data, "attributes": { "source": "ci" }, "messageId": "42" },
+        "subscription": "projects/p/subscriptions/cd-manager",
+    });
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(svc.call(
+            "POST",
+            "/v1/notifications/pubsub",
+            &[],
+            Some(envelope.to_string().as_bytes()),
+        ));
+    }
+    assert_eq!(answers[0].0, 202, "{:?}", answers[0]);
+    let id = answers[0].1["deployments"][0].as_str().unwrap();
+    for (code, body) in &answers[1..] {
+        assert_eq!(*code, 200, "{body}");
+        assert_eq!(body["duplicate"], true);
+        assert_eq!(body["deployments"][0], id);
+    }
+    svc.settle();
+    let (_, list) = svc.get("/v1/deployments?limit=0");
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    let commits = git(
+        &svc.dir.join("manifests.git"),
+        &[
+            "log",
+            "--format=%H",
+            "--grep",
+            &format!("Infrastream-Deployment: {id}"),
+            "main",
+        ],
+    );
+    assert_eq!(commits.lines().count(), 1);
+}
+
+/// Installs a pre-receive hook in the manifest remote: it writes its pid to `marker`, then
+/// waits until `go` exists (and then lets the push land) or until it is killed (the push fails).
+fn gated_hook(remote: &Path, marker: &Path, go: &Path) {
+    let path = remote.join("hooks").join("pre-receive");
+    let script = format!(
+        "#!/bin/sh\ncat >/dev/null\necho $$ > '{m}.tmp' && mv '{m}.tmp' '{m}'\nwhile [ ! -e '{g}' ]; do sleep 0.02; done\n",
+        m = marker.display(),
+        g = go.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+}
+
+/// Where the service is killed: while its push hangs (nothing landed), or after the push
+/// landed but before the outcome could be recorded (the store is locked).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum KillPoint {
+    PushInFlight,
+    PushLandedOutcomeUnrecorded,
+}
+
+fn killed_mid_promotion_completes_once(at: KillPoint) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("svc");
+    let mut svc = Service::start(&dir, &[]);
+    let remote = dir.join("manifests.git");
+    let marker = tmp.path().join("hook-running");
+    let go = tmp.path().join("hook-go");
+    gated_hook(&remote, &marker, &go);
+    let commit = ci_build(&dir, &tmp.path().join("ci"), "shop-web", "v2.0.0");
+    let body = notification("shop-web", "v2.0.0", &commit).to_string();
+    let (code, body) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(code, 202, "{body}");
+    let id = body["deployments"][0].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the push never reached the hook");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+    assert_eq!(
+        view["deployment"]["stages"][0]["status"], "PROMOTING",
+        "{view:#}"
+    );
+    let landed = || {
+        let grep = format!("Infrastream-Deployment: {id}");
+        git(&remote, &["log", "--format=%H", "--grep", &grep, "main"])
+            .lines()
+            .count()
+    };
+    let mut lock = None;
+    if at == KillPoint::PushLandedOutcomeUnrecorded {
+        // Hold the database's write lock, then let the push land: the service cannot record
+        // what it just did.
+        let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+        db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        lock = Some(db);
+        std::fs::write(&go, "").unwrap();
+        while landed() == 0 {
+            assert!(Instant::now() < deadline, "the push never landed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    svc.kill9();
+    if at == KillPoint::PushInFlight {
+        // The hung hook outlives the service; end it, which refuses the push.
+        let pid = std::fs::read_to_string(&marker).unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status();
+    }
+    drop(lock);
+    std::fs::remove_file(remote.join("hooks").join("pre-receive")).unwrap();
+    // Before the restart: the intent is stored, the outcome is not.
+    let stored = dump(&dir).join("\n");
+    assert!(stored.contains("PROMOTING"), "{at:?}: the intent is stored");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while landed() != usize::from(at == KillPoint::PushLandedOutcomeUnrecorded) {
+        assert!(
+            Instant::now() < deadline,
+            "{at:?}: the remote holds {} commits",
+            landed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let svc = Service::start(&dir, &[]);
+    let view = svc.wait(&id, &["SUCCEEDED"]);
+    assert_eq!(
+        view["deployment"]["stages"][0]["status"], "SUCCEEDED",
+        "{view:#}"
+    );
+    assert_eq!(landed(), 1, "{at:?}: exactly one promotion commit");
+    let file = git(
+        &remote,
+        &["show", "main:apps/shop-web/deploy/development.yaml"],
+    );
+    assert!(file.contains("version: v2.0.0"), "{file}");
+}
+
+#[test]
+fn killed_before_its_push_lands_the_service_promotes_exactly_once_after_restart() {
+    killed_mid_promotion_completes_once(KillPoint::PushInFlight);
+}
+
+#[test]
+fn killed_after_its_push_landed_the_service_promotes_exactly_once_after_restart() {
+    killed_mid_promotion_completes_once(KillPoint::PushLandedOutcomeUnrecorded);
+}
+
+#[test]
+fn operator_commands_drive_the_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    let release = release_awaiting_approval(&svc, &tmp.path().join("ci"));
+    let server = svc.url.clone();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &server]);
+        infrastream(&all)
+    };
+    let out = run(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("AWAITING_APPROVAL"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["approve", &release, "--as", "sam"]);
+    assert_eq!(out.status.code(), Some(1), "sam is refused");
+    assert!(
+        stderr(&out).contains("not a stakeholder"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        run(&["hold", "production", "--reason", "freeze", "--as", "jane"])
+            .status
+            .success()
+    );
+    let (_, holds) = svc.get("/v1/holds");
+    assert_eq!(holds["production"]["reason"], "freeze", "{holds}");
+    assert!(run(&["approve", &release, "--as", "jane"]).status.success());
+    assert!(
+        run(&["approve", &release, "--as", "li", "--comment", "ok"])
+            .status
+            .success()
+    );
+    let (_, view) = svc.get(&format!("/v1/deployments/{release}"));
+    assert_eq!(
+        view["deployment"]["stages"][1]["status"], "HELD",
+        "{view:#}"
+    );
+    assert!(
+        run(&["unhold", "production", "--as", "jane"])
+            .status
+            .success()
+    );
+    svc.wait(&release, &["SUCCEEDED"]);
+    let out = run(&["status", &release]);
+    assert!(
+        stdout(&out).contains("approval: stage 1 APPROVE by li (ok)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&[
+        "rollback",
+        "shop-api",
+        "production",
+        "v9.9.9",
+        "--as",
+        "jane",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["deployments"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let view = svc.wait(&id, &["FAILED"]);
+    assert!(
+        view["deployment"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("v9.9.9"),
+        "{view:#}"
+    );
+    let out = infrastream(&["status", "--server", "http://127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(2), "an unreachable service");
+}
+
+#[test]
+fn the_api_describes_itself_and_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(&tmp.path().join("svc"), &[]);
+    let (code, doc) = svc.get("/openapi.json");
+    assert_eq!(code, 200);
+    for path in [
+        "/v1/notifications/build",
+        "/v1/notifications/pubsub",
+        "/v1/deployments/{id}/status",
+        "/v1/deployments/{id}/approvals",
+        "/v1/deployments/{id}/retry",
+        "/v1/releases",
+        "/v1/rollbacks",
+        "/v1/holds/{environment}",
+        "/v1/deployments",
+        "/v1/deployments/{id}",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"].get("StatusBody").is_some());
+    let commit = ci_build(&svc.dir, &tmp.path().join("ci"), "shop-api", "v1.0.0");
+    let (_, body) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[],
+        Some(
+            notification("shop-api", "v1.0.0", &commit)
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    svc.wait(body["deployments"][0].as_str().unwrap(), &["SUCCEEDED"]);
+    let (code, metrics) = svc.get("/metrics");
+    assert_eq!(code, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("infrastream_inputs_total{input=\"build-notified\",result=\"accepted\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("infrastream_promotions_total 1"), "{text}");
+    assert!(
+        text.contains("infrastream_stage_duration_seconds_count{status=\"SUCCEEDED\"} 1"),
+        "{text}"
+    );
+    assert_eq!(svc.get("/healthz").0, 200);
+    assert!(svc.stop().success(), "a graceful stop exits 0");
+}
