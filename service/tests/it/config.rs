@@ -1,0 +1,132 @@
+//! The configuration file, environment overrides and the defaults derived from them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use cd_service::Config;
+use cd_service::config::{EngineKind, RegistryKind, StoreKind};
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+#[test]
+fn no_configuration_at_all_means_the_embedded_defaults() {
+    let c = Config::load(None).unwrap().with_env(&env(&[])).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.data_dir, PathBuf::from(".infrastream"));
+    assert_eq!(c.store.kind, StoreKind::Sqlite);
+    assert_eq!(c.registry.kind, RegistryKind::Layout);
+    assert_eq!(c.engine.kind, EngineKind::Local);
+    assert_eq!(
+        c.secret_file(),
+        PathBuf::from(".infrastream/webhook-secret")
+    );
+    // On loopback the actor header is trusted and notifications need no signature.
+    assert!(c.trusts_actor_header());
+    assert!(!c.signs_notifications());
+}
+
+#[test]
+fn a_full_file_is_read() {
+    let text = r#"
+listen = "0.0.0.0:9000"
+data_dir = "/var/lib/infrastream"
+
+[store]
+kind = "sqlite"
+path = "/var/lib/infrastream/state.db"
+
+[manifests]
+remote = "https://git.example/manifests.git"
+branch = "production"
+
+[registry]
+kind = "oci"
+url = "https://registry.example"
+prefix = "team/"
+
+[engine]
+kind = "webhook"
+
+[auth.oidc]
+issuer = "https://token.actions.githubusercontent.com"
+audience = "infrastream"
+
+[pipeline]
+engine_timeout_ms = 600000
+forbid_author_approval = ["main"]
+create_releases = true
+"#;
+    let c = Config::from_toml("cd.toml", text).unwrap();
+    c.check().unwrap();
+    assert_eq!(c.manifests.branch, "production");
+    assert_eq!(c.registry.prefix, "team/");
+    assert_eq!(c.engine.kind, EngineKind::Webhook);
+    assert_eq!(c.auth.oidc.as_ref().unwrap().actor_claim, "email");
+    assert_eq!(c.settings().engine_timeout_ms, 600_000);
+    assert!(c.settings().create_releases);
+    // Off loopback, with OIDC: the header is not trusted and notifications must be signed.
+    assert!(!c.trusts_actor_header());
+    assert!(c.signs_notifications());
+}
+
+#[test]
+fn errors_name_the_file_the_line_and_the_field() {
+    let e = Config::from_toml(
+        "cd.toml",
+        "listen = \"127.0.0.1:1\"\n[store]\nkind = \"postgres\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.source_name, "cd.toml");
+    assert_eq!(e.field, "line 3");
+    assert!(e.reason.contains("postgres"), "{e}");
+    let e = Config::from_toml("cd.toml", "[registry]\nurl_typo = \"x\"\n").unwrap_err();
+    assert!(e.reason.contains("url_typo"), "{e}");
+    let e = Config::from_toml("cd.toml", "[registry]\nkind = \"oci\"\n")
+        .unwrap()
+        .check()
+        .unwrap_err();
+    assert_eq!(e.field, "registry.url");
+    let e = Config::from_toml(
+        "cd.toml",
+        "[auth.oidc]\nissuer = \"http://evil.example\"\naudience = \"a\"\n",
+    )
+    .unwrap()
+    .check()
+    .unwrap_err();
+    assert_eq!(e.field, "auth.oidc.issuer");
+    let e = Config::load(Some(std::path::Path::new("/no/such/cd.toml"))).unwrap_err();
+    assert_eq!(e.source_name, "/no/such/cd.toml");
+}
+
+#[test]
+fn environment_variables_override_the_file_and_name_themselves_when_wrong() {
+    let c = Config::from_toml("cd.toml", "listen = \"127.0.0.1:1\"\n")
+        .unwrap()
+        .with_env(&env(&[
+            ("INFRASTREAM_LISTEN", "127.0.0.1:2"),
+            ("INFRASTREAM_REGISTRY", "oci"),
+            ("INFRASTREAM_REGISTRY_URL", "http://127.0.0.1:5000"),
+            ("INFRASTREAM_ENGINE", "webhook"),
+            ("INFRASTREAM_OIDC_ISSUER", "https://issuer.example"),
+            ("INFRASTREAM_OIDC_AUDIENCE", "cd"),
+        ]))
+        .unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:2");
+    assert_eq!(c.registry.url.as_deref(), Some("http://127.0.0.1:5000"));
+    assert_eq!(c.engine.kind, EngineKind::Webhook);
+    assert_eq!(c.auth.oidc.unwrap().audience, "cd");
+    let e = Config::default()
+        .with_env(&env(&[("INFRASTREAM_STORE", "mongodb")]))
+        .unwrap_err();
+    assert_eq!(e.source_name, "environment variable INFRASTREAM_STORE");
+    assert!(e.reason.contains("mongodb"), "{e}");
+    let e = Config::default()
+        .with_env(&env(&[("INFRASTREAM_LISTEN", "everywhere")]))
+        .unwrap_err();
+    assert_eq!(e.field, "listen");
+}

@@ -1,0 +1,155 @@
+//! The engine runner on real git: scoped execution per changed DeploymentConfig, trailers,
+//! failures, and at-least-once delivery when the manager is unreachable.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use cd_core::pipeline::{EngineStatus, ManifestEdit, StatusReported};
+use cd_git::{GitConfig, GitRepo};
+use cd_ports::ManifestRepo;
+use cd_service::engine::{EngineRunner, ReportError, Reporter};
+
+#[derive(Default)]
+struct Recorded {
+    reports: Mutex<Vec<StatusReported>>,
+    unavailable: AtomicU32,
+}
+
+struct Recorder(Arc<Recorded>);
+
+#[async_trait]
+impl Reporter for Recorder {
+    async fn report(&self, report: &StatusReported) -> Result<(), ReportError> {
+        if self.0.unavailable.load(Ordering::SeqCst) > 0 {
+            self.0.unavailable.fetch_sub(1, Ordering::SeqCst);
+            return Err(ReportError::Unavailable("connection refused".into()));
+        }
+        self.0.reports.lock().unwrap().push(report.clone());
+        Ok(())
+    }
+}
+
+fn edit(app: &str, env: &str, version: &str) -> ManifestEdit {
+    ManifestEdit {
+        path: format!("apps/{app}/deploy/{env}.yaml"),
+        application: app.into(),
+        environment: env.into(),
+        version: version.into(),
+    }
+}
+
+fn promotion(subject: &str, deployment: &str, stage: usize) -> String {
+    format!("{subject}\n\nInfrastream-Deployment: {deployment}\nInfrastream-Stage: {stage}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_runs_only_what_each_commit_changed_and_reports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("manifests.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    let init = std::process::Command::new("git")
+        .args(["init", "--quiet", "--bare", "-b", "main"])
+        .arg(&remote)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let remote = remote.to_string_lossy().into_owned();
+    let writer_config = GitConfig::new(&remote, &tmp.path().join("writer"));
+    GitRepo::seed_remote(&writer_config, &cd_service::tenant::example_files()).unwrap();
+    let writer = GitRepo::open(writer_config).unwrap();
+
+    let log = tmp.path().join("runs.log");
+    let command = format!(
+        "echo \"$APP $ENVIRONMENT $VERSION $FILE $DEPLOYMENT_ID\" >> '{}'; if [ \"$APP\" = shop-worker ]; then echo 'pods crash-looping' >&2; exit 3; fi",
+        log.display()
+    );
+    let recorded = Arc::new(Recorded::default());
+    let runner = EngineRunner::new(
+        &remote,
+        "main",
+        &tmp.path().join("engine"),
+        Some(command),
+        Box::new(Recorder(recorded.clone())),
+    )
+    .unwrap();
+    assert_eq!(
+        runner.poll_once().await.unwrap(),
+        0,
+        "the first poll only takes the head"
+    );
+
+    let c1 = writer
+        .write(
+            &[
+                edit("shop-api", "development", "v1.1.0"),
+                edit("shop-web", "development", "v1.1.0"),
+            ],
+            &promotion("deploy: v1.1.0 to development", "d-1", 0),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let human = writer
+        .write(
+            &[edit("shop-api", "staging", "v0.9.0")],
+            "chore: pin staging by hand",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let c3 = writer
+        .write(
+            &[edit("shop-worker", "development", "v2.0.0")],
+            &promotion("deploy(shop-worker): v2.0.0 to development", "d-2", 0),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The manager is down: the first commit runs but is not recorded as reported.
+    recorded.unavailable.store(1, Ordering::SeqCst);
+    assert!(runner.poll_once().await.is_err());
+    assert!(recorded.reports.lock().unwrap().is_empty());
+    // Back up: the first commit runs again (at least once), then the others.
+    assert_eq!(runner.poll_once().await.unwrap(), 3);
+    assert_eq!(runner.poll_once().await.unwrap(), 0, "nothing new");
+
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let runs: Vec<&str> = runs.lines().collect();
+    assert_eq!(
+        runs,
+        [
+            "shop-api development v1.1.0 apps/shop-api/deploy/development.yaml d-1",
+            "shop-web development v1.1.0 apps/shop-web/deploy/development.yaml d-1",
+            "shop-api development v1.1.0 apps/shop-api/deploy/development.yaml d-1",
+            "shop-web development v1.1.0 apps/shop-web/deploy/development.yaml d-1",
+            "shop-api staging v0.9.0 apps/shop-api/deploy/staging.yaml ",
+            "shop-worker development v2.0.0 apps/shop-worker/deploy/development.yaml d-2",
+        ]
+    );
+    let reports = recorded.reports.lock().unwrap().clone();
+    assert_eq!(
+        reports.len(),
+        2,
+        "the hand-made commit is reconciled but not reported: {reports:?}"
+    );
+    assert_eq!(
+        (reports[0].deployment.0.as_str(), reports[0].stage_index),
+        ("d-1", 0)
+    );
+    assert_eq!(reports[0].status, EngineStatus::Success);
+    assert_eq!(reports[0].commit_sha, c1);
+    assert_eq!(
+        (reports[1].deployment.0.as_str(), reports[1].status),
+        ("d-2", EngineStatus::Failed)
+    );
+    assert_eq!(reports[1].commit_sha, c3);
+    assert!(
+        reports[1].message.contains("shop-worker in development")
+            && reports[1].message.contains("pods crash-looping"),
+        "{}",
+        reports[1].message
+    );
+    assert_ne!(human, c1);
+}

@@ -1,0 +1,258 @@
+//! OIDC against a local issuer the test runs (discovery document and JWKS over HTTP), with RSA
+//! keys made by the openssl command: who acts comes from the token, never from a header.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::routing::get;
+use base64::Engine as _;
+use cd_service::Config;
+use cd_service::config::{EngineKind, OidcConfig};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+struct Key {
+    /// PKCS#1 DER of the private key.
+    der: Vec<u8>,
+    jwk: Value,
+}
+
+fn rsa_key(dir: &Path, name: &str, kid: &str) -> Key {
+    let path = dir.join(format!("{name}.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let der = dir.join(format!("{name}.der"));
+    let ok = Command::new("openssl")
+        .args(["rsa", "-traditional", "-outform", "DER", "-in"])
+        .arg(&path)
+        .arg("-out")
+        .arg(&der)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let modulus = Command::new("openssl")
+        .args(["rsa", "-noout", "-modulus", "-in"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let hex_n = String::from_utf8(modulus.stdout).unwrap();
+    let n = hex::decode(hex_n.trim().trim_start_matches("Modulus=")).unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    Key {
+        der: std::fs::read(&der).unwrap(),
+        jwk: json!({ "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64.encode(n), "e": "AQAB" }),
+    }
+}
+
+/// Serves a discovery document (naming `jwks_uri`, or our own `/keys`) and `keys`.
+async fn issuer(keys: Vec<Value>, jwks_uri: Option<String>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let doc =
+        json!({ "issuer": base, "jwks_uri": jwks_uri.unwrap_or_else(|| format!("{base}/keys")) });
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move { Json(doc) }),
+        )
+        .route(
+            "/keys",
+            get(move || async move { Json(json!({ "keys": keys })) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn token(key: &Key, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    encode(&header, claims, &EncodingKey::from_rsa_der(&key.der)).unwrap()
+}
+
+async fn start(dir: &Path, issuer: &str) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Config::default()
+    };
+    config.engine.kind = EngineKind::Webhook;
+    config.auth.oidc = Some(OidcConfig {
+        issuer: issuer.to_string(),
+        audience: "infrastream".into(),
+        actor_claim: "email".into(),
+    });
+    config.check().unwrap();
+    let opened = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            cd_service::local::open(
+                &config,
+                &cd_service::tenant::example_files(),
+                &BTreeMap::new(),
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        cd_service::serve(
+            &config,
+            opened,
+            |a| {
+                let _ = addr_tx.send(a);
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(30), addr_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    (format!("http://{addr}"), stop_tx)
+}
+
+async fn put_hold(server: &str, headers: &[(&str, String)]) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .put(format!("{server}/v1/holds/production"))
+        .header("content-type", "application/json")
+        .body(json!({ "reason": "freeze" }).to_string());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_come_from_verified_tokens_of_the_pinned_issuer_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = rsa_key(tmp.path(), "issuer", "k1");
+    let stranger = rsa_key(tmp.path(), "stranger", "k1");
+    let base = issuer(vec![key.jwk.clone()], None).await;
+    let (server, stop) = start(&tmp.path().join("svc"), &base).await;
+    let exp = now() + 300;
+    let claims = |aud: &str, exp: u64| json!({ "iss": base, "aud": aud, "exp": exp, "email": "jane@northwind.example", "sub": "1" });
+    let bearer = |t: String| vec![("authorization", format!("Bearer {t}"))];
+
+    // With OIDC configured the actor header is not trusted.
+    let (code, body) = put_hold(&server, &[("x-infrastream-actor", "jane".into())]).await;
+    assert_eq!(code, 401, "{body}");
+    // Wrong audience, expired, signed by another key under the same kid, unsigned garbage.
+    for t in [
+        token(&key, "k1", &claims("someone-else", exp)),
+        token(&key, "k1", &claims("infrastream", now() - 600)),
+        token(&stranger, "k1", &claims("infrastream", exp)),
+        token(&key, "k2", &claims("infrastream", exp)),
+        "not.a.token".to_string(),
+    ] {
+        let (code, body) = put_hold(&server, &bearer(t)).await;
+        assert_eq!(code, 401, "{body}");
+    }
+    let holds: Value = reqwest::get(format!("{server}/v1/holds"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds, json!({}), "refused requests stored nothing");
+
+    // A good token: the hold is placed by the token's email.
+    let (code, body) = put_hold(
+        &server,
+        &bearer(token(&key, "k1", &claims("infrastream", exp))),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let holds: Value = reqwest::get(format!("{server}/v1/holds"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds["production"]["actor"], "jane@northwind.example");
+
+    // The status webhook takes a token too (the engine's workload identity).
+    let report = json!({ "stageIndex": 0, "status": "SUCCESS", "commitSha": "abc" }).to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{server}/v1/deployments/d-unknown/status"))
+        .bearer_auth(token(&key, "k1", &claims("infrastream", exp)))
+        .header("content-type", "application/json")
+        .body(report.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        404,
+        "authenticated, then the deployment is unknown"
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{server}/v1/deployments/d-unknown/status"))
+        .bearer_auth(token(&key, "k1", &claims("someone-else", exp)))
+        .body(report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_published_anywhere_but_the_issuer_are_not_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = rsa_key(tmp.path(), "issuer", "k1");
+    // A second server holds the keys; the issuer's discovery document points there.
+    let elsewhere = issuer(vec![key.jwk.clone()], None).await;
+    let base = issuer(vec![], Some(format!("{elsewhere}/keys"))).await;
+    let (server, stop) = start(&tmp.path().join("svc"), &base).await;
+    let t = token(
+        &key,
+        "k1",
+        &json!({ "iss": base, "aud": "infrastream", "exp": now() + 300, "email": "jane" }),
+    );
+    let (code, body) = put_hold(&server, &[("authorization", format!("Bearer {t}"))]).await;
+    assert_eq!(code, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("is not on"),
+        "{body}"
+    );
+    let _ = stop.send(());
+}
