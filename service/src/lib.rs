@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod local;
 pub mod metrics;
+pub mod process;
 mod service;
 pub mod tenant;
 

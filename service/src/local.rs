@@ -176,6 +176,12 @@ pub fn open_manifests(
             Some(dir) => crate::tenant::read_tree(dir)?,
             None => seed.to_vec(),
         };
+        if files.is_empty() {
+            return Err(StartError::Io(format!(
+                "the manifest repository {remote} has no branch '{}' and there is nothing to seed it with: push your manifests there, or set manifests.seed_from",
+                config.manifests.branch
+            )));
+        }
         tracing::info!(remote = %remote, files = files.len(), "seeding the empty manifest repository");
         GitRepo::seed_remote(&git, &files)?;
     }

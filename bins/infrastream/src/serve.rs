@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cd_service::config::{EngineKind, RegistryKind};
 use cd_service::engine::{EngineRunner, Webhook};
+use cd_service::process::{init_logs, run_local, shutdown_signal};
 use cd_service::{Config, StartError};
 use clap::Args;
 
@@ -38,16 +39,6 @@ pub(crate) struct ServeArgs {
     /// VERSION, FILE, DEPLOYMENT_ID and COMMIT set.
     #[arg(long)]
     engine_command: Option<String>,
-}
-
-pub(crate) fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
 }
 
 fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
@@ -81,51 +72,22 @@ fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
     Ok(config)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
-}
-
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     init_logs();
     let result = (|| -> Result<(), StartError> {
         let config = config_of(args)?;
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
-        rt.block_on(async {
-            let opened = {
-                let config = config.clone();
-                tokio::task::spawn_blocking(move || {
-                    cd_service::local::open(&config, &cd_service::tenant::example_files(), &env)
-                })
-                .await
-                .map_err(|e| StartError::Io(e.to_string()))??
-            };
-            cd_service::serve(
-                &config,
-                opened,
-                |addr| {
-                    println!("listening on http://{addr}");
-                    let _ = std::io::stdout().flush();
-                },
-                shutdown_signal(),
-            )
-            .await
-        })
+        rt.block_on(run_local(
+            config,
+            cd_service::tenant::example_files(),
+            env,
+            |addr| {
+                println!("listening on http://{addr}");
+                let _ = std::io::stdout().flush();
+            },
+            shutdown_signal(),
+        ))
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
