@@ -1,0 +1,295 @@
+//! The service on embedded defaults (SQLite, a local bare manifest repository, an image layout),
+//! over HTTP, as CI would drive it:
+//!
+//! - notification-to-push latency: one notification at a time, from the POST until the
+//!   promotion commit is pushed (the stage records its commit), p50 / p99;
+//! - notifications/s: a burst sent by 8 concurrent clients, counted when each is accepted
+//!   (decided and stored), and the time until every effect has been performed;
+//! - the floor: raw `git commit && git push` of the same one-line change to a bare repository,
+//!   measured in the same run.
+//!
+//! Run: `cargo bench -p infrastream --bench service` (ROUNDS=n, BURST=n change the sizes).
+//! Recorded results: docs/PERFORMANCE.md.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const APPS: [&str; 3] = ["shop-api", "shop-web", "shop-worker"];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path) -> (Served, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args(["serve", "--dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    (Served(child), url)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn notification(app: &str, n: usize) -> Value {
+    json!({
+        "buildDefinitionId": app, "container": app, "version": format!("v1.{n}.0"),
+        "commitSha": format!("{n:040x}"), "repository": app,
+    })
+}
+
+async fn latency(client: &reqwest::Client, url: &str, rounds: usize) -> Vec<f64> {
+    let mut samples = Vec::with_capacity(rounds);
+    for n in 0..rounds {
+        let app = APPS[n % APPS.len()];
+        let start = Instant::now();
+        let answer: Value = client
+            .post(format!("{url}/v1/notifications/build"))
+            .json(&notification(app, n + 1))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = answer["deployments"][0].as_str().unwrap().to_string();
+        loop {
+            let view: Value = client
+                .get(format!("{url}/v1/deployments/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if view["deployment"]["stages"][0]["commitSha"].is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        // Let the engine's report land before the next build of this app supersedes it.
+        loop {
+            let view: Value = client
+                .get(format!("{url}/v1/deployments/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if view["deployment"]["outbox"].as_array().unwrap().is_empty()
+                && view["deployment"]["status"] == "SUCCEEDED"
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+async fn burst(client: &reqwest::Client, url: &str, count: usize, offset: usize) -> (f64, f64) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        let url = url.to_string();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n >= count {
+                    return;
+                }
+                let resp = client
+                    .post(format!("{url}/v1/notifications/build"))
+                    .json(&notification(APPS[n % APPS.len()], offset + n))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status().as_u16(), 202);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accepted = start.elapsed().as_secs_f64();
+    // Then wait until every effect is done (superseded builds end early: that is the point of
+    // a burst).
+    loop {
+        let list: Value = client
+            .get(format!("{url}/v1/deployments?limit=0"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let busy =
+            list.as_array().unwrap().iter().any(|d| {
+                !d["outbox"].as_array().unwrap().is_empty() || d["status"] == "IN_PROGRESS"
+            });
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (accepted, start.elapsed().as_secs_f64())
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+/// Raw `git commit -a && git push` of a one-line change, per round.
+fn raw_git(root: &Path, rounds: usize) -> Vec<f64> {
+    let bare = root.join("raw.git");
+    Command::new("git")
+        .args(["init", "--quiet", "--bare", "-b", "main"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    let work = root.join("raw");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "--quiet", "-b", "main"]);
+    git(&work, &["config", "user.name", "bench"]);
+    git(&work, &["config", "user.email", "bench@example.invalid"]);
+    git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
+    for (path, text) in infrastream_tenant() {
+        let full = work.join(&path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    git(&work, &["add", "--all"]);
+    git(&work, &["commit", "--quiet", "-m", "seed"]);
+    git(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
+    );
+    let file = work.join("apps/shop-api/deploy/development.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let mut samples = Vec::new();
+    for n in 0..rounds {
+        let start = Instant::now();
+        std::fs::write(
+            &file,
+            original.replace("version: v0.0.0", &format!("version: v1.{n}.0")),
+        )
+        .unwrap();
+        git(&work, &["commit", "--quiet", "-a", "-m", "deploy"]);
+        git(
+            &work,
+            &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
+        );
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+fn infrastream_tenant() -> Vec<(String, String)> {
+    cd_service::tenant::example_files()
+}
+
+fn main() {
+    let rounds = env_usize("ROUNDS", 150);
+    let count = env_usize("BURST", 300);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_served, url) = serve(&tmp.path().join("svc"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let (lat, (accepted, drained)) = rt.block_on(async {
+        let lat = latency(&client, &url, rounds).await;
+        let b = burst(&client, &url, count, rounds + 1).await;
+        (lat, b)
+    });
+    let raw = raw_git(tmp.path(), rounds);
+    #[allow(clippy::cast_precision_loss)]
+    let rate = count as f64 / accepted;
+    #[allow(clippy::cast_precision_loss)]
+    let drain_rate = count as f64 / drained;
+    println!(
+        "service on embedded defaults, {rounds} sequential notifications, then a burst of {count}"
+    );
+    println!(
+        "notification-to-push latency: p50 {:.1} ms, p99 {:.1} ms (max {:.1} ms)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    println!(
+        "raw git commit+push (floor):   p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&raw, 0.5),
+        percentile(&raw, 0.99)
+    );
+    println!(
+        "latency / raw git: p50 {:.2}x, p99 {:.2}x",
+        percentile(&lat, 0.5) / percentile(&raw, 0.5),
+        percentile(&lat, 0.99) / percentile(&raw, 0.99)
+    );
+    println!(
+        "burst: {rate:.0} notifications/s accepted (8 clients); all effects done in {drained:.2} s ({drain_rate:.0}/s)"
+    );
+}
