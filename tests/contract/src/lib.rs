@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod docker_registry;
 mod registry;
 mod repo;
 mod source;

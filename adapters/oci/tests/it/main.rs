@@ -7,7 +7,6 @@
     clippy::indexing_slicing
 )]
 
-mod docker_registry;
 mod token_server;
 
 use std::collections::BTreeMap;
@@ -17,7 +16,7 @@ use cd_contract::{RegistryFixture, registry_contract};
 use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
 use cd_ports::{Registry, RegistryError};
 
-use docker_registry::{DockerRegistry, RegistryAuth};
+use cd_contract::docker_registry::{DockerRegistry, RegistryAuth};
 use token_server::TokenServer;
 
 struct Served {

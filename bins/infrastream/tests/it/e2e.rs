@@ -47,6 +47,60 @@ fn the_demo_runs_end_to_end_and_again() {
 }
 
 #[test]
+fn the_demo_runs_against_an_existing_registry_and_git_remote() {
+    let registry = cd_contract::docker_registry::DockerRegistry::start(None);
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("team-manifests.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    git(&remote, &["init", "--quiet", "--bare", "-b", "main"]);
+    let out = infrastream(&[
+        "demo",
+        "--dir",
+        &tmp.path().join("demo").to_string_lossy(),
+        "--registry",
+        &registry.url(),
+        "--manifests-remote",
+        &remote.to_string_lossy(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("release SUCCEEDED"), "{text}");
+    // The tags are in the registry, the promotions in the team's remote.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tags: Value = rt.block_on(async {
+        reqwest::get(format!(
+            "{}/v2/shop-api/tags/list",
+            registry.url()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+    });
+    let mut tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["shop-2026.11", "shop-2026.11-rc.0", "v1.0.0"]);
+    let log = git(&remote, &["log", "--format=%s", "main"]);
+    assert!(
+        log.contains("deploy(shop): shop-2026.11-rc.0 to production"),
+        "{log}"
+    );
+    assert!(
+        log.contains("manifests: initial tenant"),
+        "the empty remote was seeded: {log}"
+    );
+}
+
+#[test]
 fn the_demo_refuses_a_directory_it_did_not_create() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("precious.txt"), "keep me").unwrap();

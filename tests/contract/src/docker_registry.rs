@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub(crate) struct DockerRegistry {
+/// A running registry, stopped when dropped.
+#[derive(Debug)]
+pub struct DockerRegistry {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
@@ -27,27 +29,36 @@ fn binary() -> PathBuf {
 }
 
 /// How the registry authenticates clients.
-pub(crate) enum RegistryAuth<'a> {
+#[derive(Debug)]
+pub enum RegistryAuth<'a> {
+    /// Anyone may push and pull.
     None,
+    /// Basic auth with one user (the fixture knows the hash of `s3cret` only).
     Htpasswd(&'a str, &'a str),
     /// Token auth: bearer tokens from the issuer at `realm`, signed by the key of `cert`.
     Token {
+        /// The token endpoint.
         realm: String,
+        /// The tokens' issuer.
         issuer: &'a str,
+        /// The service name tokens are for.
         service: &'a str,
+        /// The certificate whose key signs the tokens.
         cert: &'a std::path::Path,
     },
 }
 
 impl DockerRegistry {
-    pub(crate) fn start(basic: Option<(&str, &str)>) -> DockerRegistry {
+    /// Starts an anonymous registry, or one with basic auth.
+    pub fn start(basic: Option<(&str, &str)>) -> DockerRegistry {
         match basic {
             Some((user, password)) => Self::start_with(RegistryAuth::Htpasswd(user, password)),
             None => Self::start_with(RegistryAuth::None),
         }
     }
 
-    pub(crate) fn start_with(auth: RegistryAuth<'_>) -> DockerRegistry {
+    /// Starts a registry with `auth`.
+    pub fn start_with(auth: RegistryAuth<'_>) -> DockerRegistry {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -106,7 +117,8 @@ impl DockerRegistry {
         }
     }
 
-    pub(crate) fn url(&self) -> String {
+    /// Its base URL.
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
