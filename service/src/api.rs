@@ -150,6 +150,15 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], prefix: &str) -> Result<T, A
     })
 }
 
+/// A path segment, extracted without failing: a malformed one is reported only after the
+/// caller is authenticated, so 401 always comes first.
+type PathArg = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+fn path_value(p: PathArg, name: &str) -> Result<String, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| ApiError::invalid(name, e.body_text()))
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -330,11 +339,12 @@ pub struct StatusBody {
         (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn status(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    id: PathArg,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     machine(&shared, &headers, &body).await?;
+    let id = path_value(id, "id")?;
     let b: StatusBody = parse(&body, "")?;
     let deployment = DeploymentId(id);
     let response = submit(
@@ -375,11 +385,12 @@ pub struct ApprovalBody {
         (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn approve(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    id: PathArg,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
+    let id = path_value(id, "id")?;
     let b: ApprovalBody = parse(&body, "")?;
     submit(
         &shared,
@@ -436,10 +447,11 @@ async fn release(
     responses((status = 202, body = Accepted), (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn retry(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    id: PathArg,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
+    let id = path_value(id, "id")?;
     submit(
         &shared,
         Input::RetryRequested {
@@ -499,11 +511,12 @@ pub struct HoldBody {
     responses((status = 202, body = Accepted), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
 async fn hold(
     State(shared): State<Arc<Shared>>,
-    Path(environment): Path<String>,
+    environment: PathArg,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
+    let environment = path_value(environment, "environment")?;
     let b: HoldBody = if body.is_empty() {
         HoldBody {
             reason: String::new(),
@@ -528,10 +541,11 @@ async fn hold(
     responses((status = 202, body = Accepted), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
 async fn unhold(
     State(shared): State<Arc<Shared>>,
-    Path(environment): Path<String>,
+    environment: PathArg,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
+    let environment = path_value(environment, "environment")?;
     submit(&shared, Input::HoldLifted { environment, actor }).await
 }
 
@@ -596,11 +610,8 @@ async fn list(
 #[utoipa::path(get, path = "/v1/deployments/{id}", tag = "queries",
     params(("id" = String, Path, description = "The deployment")),
     responses((status = 200, body = Object), (status = 404, body = ApiError)))]
-async fn show(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = DeploymentId(id);
+async fn show(State(shared): State<Arc<Shared>>, id: PathArg) -> Result<Response, ApiError> {
+    let id = DeploymentId(path_value(id, "id")?);
     match shared.driver.ports().store.deployment(&id).await {
         Ok(Some(view)) => Ok(Json(view).into_response()),
         Ok(None) => Err(ApiError::from_rejection(&Rejection::UnknownDeployment(id))),

@@ -36,6 +36,33 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state handlers share, and the receiving end of the worker's queue.
+    ///
+    /// # Errors
+    /// [`StartError`] when OIDC is configured and its HTTP client cannot be built.
+    pub fn new(
+        config: &Config,
+        driver: Arc<Driver>,
+        secret: Vec<u8>,
+    ) -> Result<(Arc<Shared>, mpsc::UnboundedReceiver<Vec<Effect>>), StartError> {
+        let oidc = match &config.auth.oidc {
+            Some(o) => Some(OidcVerifier::new(o.clone()).map_err(StartError::Io)?),
+            None => None,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            driver,
+            secret,
+            oidc,
+            trust_actor_header: config.trusts_actor_header(),
+            actor_header: config.auth.actor_header.to_ascii_lowercase(),
+            sign_notifications: config.signs_notifications(),
+            metrics: Metrics::default(),
+            work: tx,
+        });
+        Ok((shared, rx))
+    }
+
     /// Hands effects to the worker.
     pub fn enqueue(&self, effects: Vec<Effect>) {
         if effects.is_empty() {
@@ -163,21 +190,7 @@ pub async fn serve(
         RetryPolicy::default(),
         Box::new(RandomIds),
     ));
-    let oidc = match &config.auth.oidc {
-        Some(o) => Some(OidcVerifier::new(o.clone()).map_err(StartError::Io)?),
-        None => None,
-    };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        driver: driver.clone(),
-        secret: opened.secret.clone(),
-        oidc,
-        trust_actor_header: config.trusts_actor_header(),
-        actor_header: config.auth.actor_header.to_ascii_lowercase(),
-        sign_notifications: config.signs_notifications(),
-        metrics: Metrics::default(),
-        work: tx,
-    });
+    let (shared, rx) = Shared::new(config, driver, opened.secret.clone())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -11,3 +11,4 @@
 mod config;
 mod engine;
 mod oidc;
+mod robust;

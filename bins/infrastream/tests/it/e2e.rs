@@ -71,15 +71,12 @@ fn the_demo_runs_against_an_existing_registry_and_git_remote() {
         .build()
         .unwrap();
     let tags: Value = rt.block_on(async {
-        reqwest::get(format!(
-            "{}/v2/shop-api/tags/list",
-            registry.url()
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        reqwest::get(format!("{}/v2/shop-api/tags/list", registry.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     });
     let mut tags: Vec<&str> = tags["tags"]
         .as_array()
