@@ -144,6 +144,8 @@ impl Work {
 struct CachedCatalog {
     at: Timestamp,
     catalog: Arc<Catalog>,
+    /// The head was invalid at `at`: new work is refused until the head is valid again.
+    invalid: Option<Problems>,
 }
 
 /// Runs the core through the ports. Cheap to share: wrap it in an `Arc`.
@@ -210,9 +212,45 @@ impl Driver {
             && let Some(c) = cache.as_ref()
             && now.0.saturating_sub(c.at.0) < self.retry.catalog_ttl_ms
         {
-            return Ok(c.catalog.clone());
+            return match &c.invalid {
+                None => Ok(c.catalog.clone()),
+                Some(problems) => Err(DriverError::Manifests(problems.clone())),
+            };
         }
         self.refresh_catalog().await
+    }
+
+    /// The catalog `input` is decided on. New work needs valid manifests at the head; work in
+    /// flight (effect outcomes, engine reports, timers) continues on the last valid ones, so a
+    /// broken manifest commit stops new promotions without stranding the ones under way.
+    async fn catalog_for(&self, input: &Input) -> Result<Arc<Catalog>, DriverError> {
+        let in_flight = matches!(
+            input,
+            Input::EffectCompleted { .. }
+                | Input::EffectFailed { .. }
+                | Input::StatusReported(_)
+                | Input::Tick
+        );
+        match self.catalog().await {
+            Err(DriverError::Manifests(problems)) if in_flight => {
+                let last_good = self
+                    .catalog
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.as_ref().map(|c| c.catalog.clone()));
+                match last_good {
+                    Some(c) => {
+                        tracing::warn!(
+                            input = input.name(),
+                            "manifests at the head are invalid; continuing in-flight work on the last valid ones"
+                        );
+                        Ok(c)
+                    }
+                    None => Err(DriverError::Manifests(problems)),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Reads the manifests again.
@@ -221,11 +259,25 @@ impl Driver {
     /// As [`Driver::catalog`].
     pub async fn refresh_catalog(&self) -> Result<Arc<Catalog>, DriverError> {
         let (_, files) = self.retrying_repo_read().await?;
-        let catalog = Arc::new(Catalog::load_valid(files).map_err(DriverError::Manifests)?);
+        let catalog = match Catalog::load_valid(files) {
+            Ok(c) => Arc::new(c),
+            Err(problems) => {
+                // Keep the last good catalog, and do not read again before the TTL: someone
+                // has to fix the manifests, and every input would otherwise fetch.
+                if let Ok(mut cache) = self.catalog.lock()
+                    && let Some(c) = cache.as_mut()
+                {
+                    c.at = self.ports.clock.now();
+                    c.invalid = Some(problems.clone());
+                }
+                return Err(DriverError::Manifests(problems));
+            }
+        };
         if let Ok(mut cache) = self.catalog.lock() {
             *cache = Some(CachedCatalog {
                 at: self.ports.clock.now(),
                 catalog: catalog.clone(),
+                invalid: None,
             });
         }
         Ok(catalog)
@@ -257,7 +309,7 @@ impl Driver {
         let mut backoff = self.retry.first_backoff_ms;
         let mut unavailable = 0;
         for _ in 0..self.retry.conflict_attempts {
-            let catalog = self.catalog().await?;
+            let catalog = self.catalog_for(input).await?;
             let scope = scope_of(input, &catalog);
             let state = match self.ports.store.load(&scope).await {
                 Ok(state) => state,

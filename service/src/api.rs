@@ -181,7 +181,7 @@ async fn machine(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<()
     }
     match (bearer(headers), &shared.oidc) {
         (Some(token), Some(oidc)) => oidc
-            .verify(token)
+            .machine(token)
             .await
             .map(|_| ())
             .map_err(ApiError::unauthorized),
@@ -197,10 +197,29 @@ async fn machine(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<()
     }
 }
 
-/// The person acting: from their OIDC token, or from the trusted header in local mode.
+/// The person acting: from their OIDC token, or from the trusted header in local mode. Only
+/// people the tenant's manifests know (OrganizationUsers, external group members) act.
 async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+    let actor = identified(shared, headers).await?;
+    let catalog = shared
+        .driver
+        .catalog()
+        .await
+        .map_err(ApiError::from_driver)?;
+    if catalog.knows(&actor) {
+        Ok(actor)
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("'{actor}' is not an OrganizationUser of this tenant"),
+        ))
+    }
+}
+
+async fn identified(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     if let (Some(token), Some(oidc)) = (bearer(headers), &shared.oidc) {
-        return oidc.verify(token).await.map_err(ApiError::unauthorized);
+        return oidc.person(token).await.map_err(ApiError::unauthorized);
     }
     if shared.trust_actor_header
         && let Some(v) = headers.get(shared.actor_header.as_str())
@@ -220,7 +239,31 @@ async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError>
     }))
 }
 
+/// Bodies are JSON, declared as such: a browser cannot send that across origins without
+/// asking first, so a page cannot post to a service on the user's machine.
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = declared.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error: "invalid_request",
+            message: format!("content-type must be application/json, not '{declared}'"),
+            field: Some("content-type".into()),
+        })
+    }
+}
+
 async fn submit(shared: &Shared, input: Input) -> Result<Response, ApiError> {
+    decide(shared, input).await.map(|d| accepted(&d))
+}
+
+async fn decide(shared: &Shared, input: Input) -> Result<Decision, ApiError> {
     let name = input.name();
     match shared.driver.submit(&input).await {
         Ok(decision) => {
@@ -236,7 +279,7 @@ async fn submit(shared: &Shared, input: Input) -> Result<Response, ApiError> {
                 tracing::info!(deployment = %id, input = name, duplicate = decision.is_noop(), "accepted");
             }
             shared.enqueue(decision.effects.clone());
-            Ok(accepted(&decision))
+            Ok(decision)
         }
         Err(e) => {
             let rejected = matches!(e, DriverError::Rejected(_));
@@ -262,6 +305,7 @@ async fn notify_build(
     if shared.sign_notifications {
         machine(&shared, &headers, &body).await?;
     }
+    json_body(&headers)?;
     let n: BuildNotified = parse(&body, "")?;
     submit(&shared, Input::BuildNotified(n)).await
 }
@@ -304,6 +348,7 @@ async fn notify_pubsub(
     if shared.sign_notifications {
         machine(&shared, &headers, &body).await?;
     }
+    json_body(&headers)?;
     let envelope: PushEnvelope = parse(&body, "")?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(envelope.message.data.trim())
@@ -317,6 +362,8 @@ async fn notify_pubsub(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusBody {
+    /// The deployment (the commit's `Infrastream-Deployment` trailer); must match the path.
+    pub deployment: String,
     /// The stage (the commit's `Infrastream-Stage` trailer).
     pub stage_index: usize,
     /// `SUCCESS` or `FAILED`.
@@ -345,9 +392,21 @@ async fn status(
 ) -> Result<Response, ApiError> {
     machine(&shared, &headers, &body).await?;
     let id = path_value(id, "id")?;
+    json_body(&headers)?;
     let b: StatusBody = parse(&body, "")?;
+    // The signature covers the body only: naming the deployment inside it stops a signed
+    // report from being replayed against another deployment.
+    if b.deployment != id {
+        return Err(ApiError::invalid(
+            "deployment",
+            format!(
+                "'{}' does not match the deployment in the path, '{id}'",
+                b.deployment
+            ),
+        ));
+    }
     let deployment = DeploymentId(id);
-    let response = submit(
+    let decision = decide(
         &shared,
         Input::StatusReported(StatusReported {
             deployment: deployment.clone(),
@@ -359,8 +418,10 @@ async fn status(
         }),
     )
     .await?;
-    shared.observe_stage(&deployment, b.stage_index).await;
-    Ok(response)
+    if !decision.is_noop() {
+        shared.observe_stage(&deployment, b.stage_index).await;
+    }
+    Ok(accepted(&decision))
 }
 
 /// An approver's action.
@@ -391,6 +452,7 @@ async fn approve(
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
     let id = path_value(id, "id")?;
+    json_body(&headers)?;
     let b: ApprovalBody = parse(&body, "")?;
     submit(
         &shared,
@@ -428,6 +490,7 @@ async fn release(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
+    json_body(&headers)?;
     let b: ReleaseBody = parse(&body, "")?;
     submit(
         &shared,
@@ -483,6 +546,7 @@ async fn rollback(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
+    json_body(&headers)?;
     let b: RollbackBody = parse(&body, "")?;
     submit(
         &shared,
@@ -522,6 +586,7 @@ async fn hold(
             reason: String::new(),
         }
     } else {
+        json_body(&headers)?;
         parse(&body, "")?
     };
     submit(

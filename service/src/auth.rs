@@ -48,6 +48,10 @@ pub struct OidcVerifier {
     keys: tokio::sync::Mutex<Option<(Instant, JwkSet)>>,
 }
 
+/// Issuers known to publish their keys on another origin of their own.
+const KNOWN_KEY_ORIGINS: &[(&str, &str)] =
+    &[("https://accounts.google.com", "https://www.googleapis.com")];
+
 /// How long fetched keys are used before they are fetched again.
 const KEYS_TTL: Duration = Duration::from_secs(300);
 /// An unknown key id refetches the keys at most this often.
@@ -103,11 +107,20 @@ impl OidcVerifier {
             .get("jwks_uri")
             .and_then(|v| v.as_str())
             .ok_or("OIDC discovery: no jwks_uri")?;
-        // Keys come from the pinned issuer's origin only: a discovery document pointing
-        // elsewhere is refused rather than trusted.
-        if origin(jwks_uri) != origin(issuer) {
+        // Keys come from the pinned issuer's origin (or origins configured or known for it):
+        // a discovery document pointing anywhere else is refused rather than trusted.
+        let allowed = origin(jwks_uri) == origin(issuer)
+            || self
+                .config
+                .jwks_origins
+                .iter()
+                .any(|o| origin(o) == origin(jwks_uri))
+            || KNOWN_KEY_ORIGINS
+                .iter()
+                .any(|(i, k)| origin(issuer) == *i && origin(jwks_uri) == *k);
+        if !allowed {
             return Err(format!(
-                "OIDC discovery: jwks_uri {jwks_uri} is not on {issuer}"
+                "OIDC discovery: jwks_uri {jwks_uri} is not on {issuer} (add its origin to auth.oidc.jwks_origins if the issuer owns it)"
             ));
         }
         self.client
@@ -127,7 +140,20 @@ impl OidcVerifier {
             at.elapsed() > KEYS_TTL || (set.find(kid).is_none() && at.elapsed() > REFETCH_AFTER)
         });
         if stale {
-            *cache = Some((Instant::now(), self.fetch_keys().await?));
+            match self.fetch_keys().await {
+                Ok(set) => *cache = Some((Instant::now(), set)),
+                // The issuer is unreachable: keep using the keys we have rather than lock
+                // everyone out; try again after REFETCH_AFTER.
+                Err(e) => match cache.as_mut() {
+                    Some((at, _)) => {
+                        tracing::warn!(error = %e, "cannot refresh the OIDC keys; using the cached ones");
+                        *at = Instant::now()
+                            .checked_sub(KEYS_TTL.saturating_sub(REFETCH_AFTER))
+                            .unwrap_or_else(Instant::now);
+                    }
+                    None => return Err(e),
+                },
+            }
         }
         let jwk = cache
             .as_ref()
@@ -136,11 +162,12 @@ impl OidcVerifier {
         DecodingKey::from_jwk(jwk).map_err(|e| format!("key '{kid}': {e}"))
     }
 
-    /// Verifies `token` (signature, issuer, audience, expiry) and returns the actor claim.
-    ///
-    /// # Errors
-    /// Why the token is refused.
-    pub async fn verify(&self, token: &str) -> Result<String, String> {
+    /// Verifies `token` (signature, and the presence and values of `iss`, `aud` and `exp`) and
+    /// returns its claims.
+    async fn claims(
+        &self,
+        token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
         let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
         if !matches!(
             header.alg,
@@ -161,14 +188,62 @@ impl OidcVerifier {
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[self.config.issuer.trim_end_matches('/')]);
         validation.set_audience(&[&self.config.audience]);
-        let data = decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &validation)
-            .map_err(|e| format!("token refused: {e}"))?;
-        data.claims
-            .get(&self.config.actor_claim)
+        // Absent claims must not pass: the library checks iss and aud only when present.
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| format!("token refused: {e}"))
+    }
+
+    /// A person's token: returns the actor claim.
+    ///
+    /// # Errors
+    /// Why the token is refused.
+    pub async fn person(&self, token: &str) -> Result<String, String> {
+        let claims = self.claims(token).await?;
+        let claim = &self.config.actor_claim;
+        if claim == "email" && claims.get("email_verified") == Some(&serde_json::Value::Bool(false))
+        {
+            return Err("the token's email is not verified".into());
+        }
+        claims
+            .get(claim)
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| format!("the token has no '{}' claim", self.config.actor_claim))
+            .ok_or_else(|| format!("the token has no '{claim}' claim"))
+    }
+
+    /// A machine's token: its `sub` must be one of `machine_subjects`. Returns the subject.
+    ///
+    /// # Errors
+    /// Why the token is refused.
+    pub async fn machine(&self, token: &str) -> Result<String, String> {
+        let claims = self.claims(token).await?;
+        let sub = claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .ok_or("the token has no 'sub' claim")?;
+        if self
+            .config
+            .machine_subjects
+            .iter()
+            .any(|p| subject_matches(p, sub))
+        {
+            Ok(sub.to_string())
+        } else {
+            Err(format!(
+                "'{sub}' is not an allowed machine subject (auth.oidc.machine_subjects)"
+            ))
+        }
+    }
+}
+
+/// `pattern` is an exact subject, or a prefix ending in `*`.
+fn subject_matches(pattern: &str, sub: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => sub.starts_with(prefix),
+        None => pattern == sub,
     }
 }
 
@@ -189,6 +264,23 @@ mod tests {
             b"{\"a\":1}"
         ));
         assert!(!verify(b"secret", "sha256=zz", b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn machine_subjects_match_exactly_or_by_prefix() {
+        assert!(subject_matches(
+            "repo:northwind/shop:*",
+            "repo:northwind/shop:ref:refs/heads/main"
+        ));
+        assert!(!subject_matches(
+            "repo:northwind/shop:*",
+            "repo:northwind/shopping:ref"
+        ));
+        assert!(subject_matches(
+            "engine@p.iam.gserviceaccount.com",
+            "engine@p.iam.gserviceaccount.com"
+        ));
+        assert!(!subject_matches("engine", "engine2"));
     }
 
     #[test]

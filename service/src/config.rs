@@ -81,6 +81,19 @@ pub struct ManifestsConfig {
     pub seed_from: Option<PathBuf>,
     /// Seed an empty remote at all.
     pub seed: bool,
+    /// An `https` token for the remote, from `INFRASTREAM_GIT_TOKEN` (never from the file).
+    #[serde(skip)]
+    pub token: Option<Secret>,
+}
+
+/// A credential: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for ManifestsConfig {
@@ -90,6 +103,7 @@ impl Default for ManifestsConfig {
             branch: "main".into(),
             seed_from: None,
             seed: true,
+            token: None,
         }
     }
 }
@@ -130,6 +144,8 @@ pub struct EngineConfig {
     pub command: Option<String>,
     /// How often the local engine looks for new commits.
     pub poll_ms: u64,
+    /// A command running longer than this is stopped and counts as failed.
+    pub command_timeout_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -138,6 +154,7 @@ impl Default for EngineConfig {
             kind: EngineKind::Local,
             command: None,
             poll_ms: 500,
+            command_timeout_ms: 15 * 60 * 1000,
         }
     }
 }
@@ -150,9 +167,19 @@ pub struct OidcConfig {
     pub issuer: String,
     /// The audience tokens must carry.
     pub audience: String,
-    /// The claim naming the actor (default `email`).
+    /// The claim naming the actor (default `email`; an `email` with `email_verified: false`
+    /// is refused).
     #[serde(default = "default_actor_claim")]
     pub actor_claim: String,
+    /// The `sub` claims allowed to act as machines (the engine's status webhook, signed
+    /// notifications): exact values, or prefixes ending in `*` (e.g.
+    /// `repo:northwind/shop-api:*`). Empty: machines must use the HMAC secret.
+    #[serde(default)]
+    pub machine_subjects: Vec<String>,
+    /// Origins besides the issuer's own that may serve its keys (`jwks_uri`). Google's
+    /// `https://www.googleapis.com` is known for `https://accounts.google.com`.
+    #[serde(default)]
+    pub jwks_origins: Vec<String>,
 }
 
 fn default_actor_claim() -> String {
@@ -276,6 +303,24 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("INFRASTREAM_OIDC_AUDIENCE", "auth.oidc.audience"),
 ];
 
+/// `url` with any user information replaced by `***`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = url.get(scheme_end + 3..).unwrap_or_default();
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+        Some(at) => format!(
+            "{}***{}",
+            url.get(..scheme_end + 3).unwrap_or_default(),
+            rest.get(at..).unwrap_or_default()
+        ),
+        None => url.to_string(),
+    }
+}
+
 fn env_error(var: &str, field: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         source_name: format!("environment variable {var}"),
@@ -333,6 +378,9 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the variable and the value it cannot use.
     pub fn with_env(mut self, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        if let Some(token) = env.get("INFRASTREAM_GIT_TOKEN").filter(|t| !t.is_empty()) {
+            self.manifests.token = Some(Secret(token.clone()));
+        }
         for (var, field) in ENV_OVERRIDES {
             let Some(value) = env.get(*var) else { continue };
             let value = value.clone();
@@ -357,11 +405,15 @@ impl Config {
                 }
                 "auth.oidc.issuer" => {
                     let audience = self.auth.oidc.as_ref().map(|o| o.audience.clone());
-                    self.auth.oidc = Some(OidcConfig {
-                        issuer: value,
+                    let mut oidc = self.auth.oidc.take().unwrap_or(OidcConfig {
+                        issuer: String::new(),
                         audience: audience.unwrap_or_default(),
                         actor_claim: default_actor_claim(),
+                        machine_subjects: Vec::new(),
+                        jwks_origins: Vec::new(),
                     });
+                    oidc.issuer = value;
+                    self.auth.oidc = Some(oidc);
                 }
                 "auth.oidc.audience" => match self.auth.oidc.as_mut() {
                     Some(o) => o.audience = value,
@@ -414,6 +466,12 @@ impl Config {
             if o.audience.is_empty() {
                 return Err(err("auth.oidc.audience", "must not be empty"));
             }
+            if self.auth.trust_actor_header == Some(true) {
+                return Err(err(
+                    "auth.trust_actor_header",
+                    "cannot be true with auth.oidc: a header would bypass the tokens",
+                ));
+            }
         }
         if self.manifests.branch.is_empty() {
             return Err(err("manifests.branch", "must not be empty"));
@@ -421,7 +479,20 @@ impl Config {
         if self.engine.poll_ms == 0 {
             return Err(err("engine.poll_ms", "must be at least 1"));
         }
+        if self.engine.command_timeout_ms == 0 {
+            return Err(err("engine.command_timeout_ms", "must be at least 1"));
+        }
         Ok(())
+    }
+
+    /// The configuration with credentials in URLs (`https://user:token@host/...`) masked, for
+    /// printing and logs.
+    #[must_use]
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        c.manifests.remote = c.manifests.remote.as_deref().map(redact_url);
+        c.registry.url = c.registry.url.as_deref().map(redact_url);
+        c
     }
 
     /// True when the API listens on a loopback address only.

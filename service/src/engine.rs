@@ -8,7 +8,7 @@
 //! `kubectl apply`, `helm upgrade --install` and `terraform apply` are.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ use cd_git::{GitConfig, GitRepo};
 use cd_ports::{DriverError, ManifestRepo, trailers};
 use tokio::sync::watch;
 
+use crate::blocking::Blocking;
 use crate::error::StartError;
 use crate::service::Shared;
 
@@ -56,10 +57,13 @@ impl Reporter for InProcess {
             .await
         {
             Ok(decision) => {
+                let repeat = decision.is_noop();
                 self.0.enqueue(decision.effects);
-                self.0
-                    .observe_stage(&report.deployment, report.stage_index)
-                    .await;
+                if !repeat {
+                    self.0
+                        .observe_stage(&report.deployment, report.stage_index)
+                        .await;
+                }
                 Ok(())
             }
             Err(DriverError::Rejected(r)) => Err(ReportError::Refused(r.to_string())),
@@ -98,6 +102,7 @@ impl Webhook {
 impl Reporter for Webhook {
     async fn report(&self, r: &StatusReported) -> Result<(), ReportError> {
         let body = serde_json::json!({
+            "deployment": r.deployment,
             "stageIndex": r.stage_index,
             "status": r.status,
             "commitSha": r.commit_sha,
@@ -122,15 +127,27 @@ impl Reporter for Webhook {
             .map_err(|e| ReportError::Unavailable(e.to_string()))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(())
-        } else if status.is_client_error() && status.as_u16() != 401 && status.as_u16() != 429 {
-            Err(ReportError::Refused(format!("{status}: {text}")))
-        } else {
-            Err(ReportError::Unavailable(format!("{status}: {text}")))
+        // Only the manager's own refusals (a JSON error body) are final; anything else, such
+        // as a proxy's 404 page, is retried.
+        let from_api = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .is_some_and(|v| v.get("error").is_some());
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            401 | 403 => {
+                tracing::error!(%status, "the manager refused our credentials: check the webhook secret");
+                Err(ReportError::Unavailable(format!("{status}: {text}")))
+            }
+            400..=499 if from_api && status.as_u16() != 429 => {
+                Err(ReportError::Refused(format!("{status}: {text}")))
+            }
+            _ => Err(ReportError::Unavailable(format!("{status}: {text}"))),
         }
     }
 }
+
+/// How long a command may run unless configured otherwise.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// One DeploymentConfig a commit changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,10 +164,16 @@ pub struct Target {
 
 /// Follows a manifest branch and runs a command per changed DeploymentConfig.
 pub struct EngineRunner {
-    repo: GitRepo,
+    repo: Arc<GitRepo>,
+    /// The same repository, called off the async runtime.
+    port: Blocking<GitRepo>,
     state_file: PathBuf,
     command: Option<String>,
+    command_timeout: Duration,
     reporter: Box<dyn Reporter>,
+    /// A commit whose command ran but whose report was not delivered: only the report is
+    /// retried, the command never runs again for it in this process.
+    unreported: Mutex<Option<(String, StatusReported)>>,
 }
 
 impl std::fmt::Debug for EngineRunner {
@@ -176,12 +199,28 @@ impl EngineRunner {
     ) -> Result<Self, StartError> {
         let mut git = GitConfig::new(remote, workdir);
         git.branch = branch.to_string();
-        let repo = GitRepo::open(git)?;
+        Self::with_git(git, command, reporter)
+    }
+
+    /// A runner on the repository `git` describes (its `workdir` holds the clone).
+    ///
+    /// # Errors
+    /// When the remote cannot be cloned.
+    pub fn with_git(
+        git: GitConfig,
+        command: Option<String>,
+        reporter: Box<dyn Reporter>,
+    ) -> Result<Self, StartError> {
+        let state_file = git.workdir.with_extension("last-commit");
+        let repo = Arc::new(GitRepo::open(git)?);
         Ok(EngineRunner {
+            port: Blocking(repo.clone()),
             repo,
-            state_file: workdir.with_extension("last-commit"),
+            state_file,
             command,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
             reporter,
+            unreported: Mutex::new(None),
         })
     }
 
@@ -198,22 +237,57 @@ impl EngineRunner {
         let mut config = config.clone();
         config.manifests.seed = false;
         let repo = crate::local::open_manifests(&config, &[], workdir)?;
-        let remote = repo.config().remote.clone();
+        let git = repo.config().clone();
         drop(repo);
-        Self::new(
-            &remote,
-            &config.manifests.branch,
-            workdir,
-            command,
-            reporter,
-        )
+        Self::with_git(git, command, reporter)
     }
 
-    fn last(&self) -> Option<String> {
-        std::fs::read_to_string(&self.state_file)
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+    /// Stops a command that runs longer than `timeout` (it counts as failed).
+    #[must_use]
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// The last commit reported; `None` before the first run. An unreadable position is an
+    /// error, never a silent restart from the head.
+    fn last(&self) -> Result<Option<String>, String> {
+        match std::fs::read_to_string(&self.state_file) {
+            Ok(s) if s.trim().is_empty() => Err(format!(
+                "{} is empty; delete it to start from the head, or write the last reconciled commit in it",
+                self.state_file.display()
+            )),
+            Ok(s) => Ok(Some(s.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", self.state_file.display())),
+        }
+    }
+
+    /// Sets where the runner starts when it has no position yet: `since` (a commit, exclusive),
+    /// or the branch head. Call before anything else writes to the branch; does nothing when a
+    /// position is recorded.
+    ///
+    /// # Errors
+    /// When the position cannot be read or written, or the repository cannot be read.
+    pub async fn ensure_start(&self, since: Option<&str>) -> Result<(), String> {
+        if self.last()?.is_some() {
+            return Ok(());
+        }
+        let start = match since {
+            Some(c) => c.to_string(),
+            None => {
+                let all = self
+                    .port
+                    .commits_since(None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match all.last() {
+                    Some(head) => head.clone(),
+                    None => return Ok(()),
+                }
+            }
+        };
+        self.remember(&start)
     }
 
     fn remember(&self, commit: &str) -> Result<(), String> {
@@ -239,7 +313,9 @@ impl EngineRunner {
                 continue;
             }
             // A deleted file has nothing to run.
-            let Ok(text) = self.repo.file_at(commit, &file) else {
+            let (repo, at, path) = (self.repo.clone(), commit.to_string(), file.clone());
+            let Ok(Ok(text)) = tokio::task::spawn_blocking(move || repo.file_at(&at, &path)).await
+            else {
                 continue;
             };
             let loaded = Catalog::load([(file.as_str(), text.as_str())]);
@@ -259,7 +335,7 @@ impl EngineRunner {
         let Some(command) = &self.command else {
             return Ok(());
         };
-        let output = tokio::process::Command::new("sh")
+        let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(command)
             .current_dir(self.repo.config().workdir.clone())
@@ -269,9 +345,19 @@ impl EngineRunner {
             .env("FILE", &t.file)
             .env("DEPLOYMENT_ID", deployment)
             .env("COMMIT", commit)
-            .output()
-            .await
-            .map_err(|e| format!("cannot run the engine command: {e}"))?;
+            .kill_on_drop(true)
+            .output();
+        let output = match tokio::time::timeout(self.command_timeout, child).await {
+            Ok(out) => out.map_err(|e| format!("cannot run the engine command: {e}"))?,
+            Err(_) => {
+                return Err(format!(
+                    "{} in {}: the command ran longer than {} s and was stopped",
+                    t.application,
+                    t.environment,
+                    self.command_timeout.as_secs()
+                ));
+            }
+        };
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
         for line in stdout.lines().chain(stderr.lines()) {
@@ -293,32 +379,64 @@ impl EngineRunner {
     }
 
     /// Processes every commit after the last one reported; returns how many were processed.
-    /// The first run starts at the current head: history before it is not replayed.
+    /// Without a recorded position it starts at the branch head (see
+    /// [`EngineRunner::ensure_start`]): history before it is not replayed.
     ///
     /// # Errors
     /// When the repository or the manager cannot be reached (nothing after that commit is
     /// recorded, so the next poll continues there).
     pub async fn poll_once(&self) -> Result<usize, String> {
-        let Some(last) = self.last() else {
-            let head = self
-                .repo
-                .commits_since(None)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(head) = head.last() {
-                self.remember(head)?;
+        let (_tx, stop) = watch::channel(false);
+        self.poll(&stop).await
+    }
+
+    async fn deliver(&self, commit: &str, report: StatusReported) -> Result<(), String> {
+        match self.reporter.report(&report).await {
+            Ok(()) => Ok(()),
+            Err(ReportError::Refused(e)) => {
+                tracing::warn!(deployment = %report.deployment, commit, error = %e, "report refused; moving on");
+                Ok(())
             }
+            Err(ReportError::Unavailable(e)) => {
+                let msg = format!("reporting {commit} for {}: {e}", report.deployment);
+                if let Ok(mut u) = self.unreported.lock() {
+                    *u = Some((commit.to_string(), report));
+                }
+                Err(msg)
+            }
+        }
+    }
+
+    async fn poll(&self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
+        if self.last()?.is_none() {
+            self.ensure_start(None).await?;
             return Ok(0);
-        };
+        }
+        let last = self.last()?;
         let commits = self
-            .repo
-            .commits_since(Some(&last))
+            .port
+            .commits_since(last.as_deref())
             .await
             .map_err(|e| e.to_string())?;
         let mut done = 0;
         for commit in commits {
+            if *stop.borrow() {
+                break;
+            }
+            // A report that could not be delivered: deliver it, without running again.
+            let held = self
+                .unreported
+                .lock()
+                .ok()
+                .and_then(|mut u| u.take_if(|(c, _)| *c == commit));
+            if let Some((_, report)) = held {
+                self.deliver(&commit, report).await?;
+                self.remember(&commit)?;
+                done += 1;
+                continue;
+            }
             let message = self
-                .repo
+                .port
                 .message(&commit)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -341,7 +459,7 @@ impl EngineRunner {
             tracing::info!(deployment = %deployment, commit = %commit, scope = ?scope, failed = failures.len(), "reconciled");
             if let Some((deployment, stage)) = addressed {
                 let report = StatusReported {
-                    deployment: DeploymentId(deployment.clone()),
+                    deployment: DeploymentId(deployment),
                     stage_index: stage,
                     status: if failures.is_empty() {
                         EngineStatus::Success
@@ -356,15 +474,7 @@ impl EngineRunner {
                         failures.join("; ")
                     },
                 };
-                match self.reporter.report(&report).await {
-                    Ok(()) => {}
-                    Err(ReportError::Refused(e)) => {
-                        tracing::warn!(deployment = %deployment, commit = %commit, error = %e, "report refused; moving on");
-                    }
-                    Err(ReportError::Unavailable(e)) => {
-                        return Err(format!("reporting {commit} for {deployment}: {e}"));
-                    }
-                }
+                self.deliver(&commit, report).await?;
             }
             self.remember(&commit)?;
             done += 1;
@@ -372,14 +482,20 @@ impl EngineRunner {
         Ok(done)
     }
 
-    /// Polls every `every` until `stop` turns true.
+    /// Polls every `every` until `stop` turns true; after a failure, waits longer each time
+    /// (up to a minute).
     pub async fn run(self, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut wait = every;
         loop {
-            if let Err(e) = self.poll_once().await {
-                tracing::warn!(error = %e, "engine poll failed; will retry");
+            match self.poll(&stop).await {
+                Ok(_) => wait = every,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis(), "engine poll failed; will retry");
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
             }
             tokio::select! {
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
             }
         }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod blocking;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -13,6 +13,7 @@ use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
 use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry};
 use cd_sqlite::SqliteStore;
 
+use crate::blocking::Blocking;
 use crate::config::{Config, RegistryKind, StoreKind};
 use crate::error::StartError;
 
@@ -89,41 +90,71 @@ impl Notifier for JsonlNotifier {
     }
 }
 
+fn read_secret(path: &Path) -> Result<Option<Vec<u8>>, StartError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Err(StartError::Io(format!(
+            "{}: the webhook secret file is empty; put a secret in it, or delete it to have one generated",
+            path.display()
+        ))),
+        Ok(text) => Ok(Some(text.trim().as_bytes().to_vec())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StartError::Io(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// The shared webhook secret: read from its file, or generated there (mode 0600) when absent.
+/// The file appears whole or not at all (written aside, then linked into place), so a crash
+/// never leaves an empty secret, and two processes starting together agree on one.
 ///
 /// # Errors
-/// [`StartError::Io`] when the file cannot be read or written.
+/// [`StartError::Io`] when the file cannot be read or written, or exists and is empty.
 pub fn webhook_secret(path: &Path) -> Result<Vec<u8>, StartError> {
+    if let Some(secret) = read_secret(path)? {
+        return Ok(secret);
+    }
     let io = |e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().as_bytes().to_vec()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| StartError::Io(format!("random source: {e}")))?;
     let secret = hex::encode(bytes);
+    let tmp = tempfile_in(dir)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut f) => f.write_all(secret.as_bytes()).map_err(io)?,
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(secret.as_bytes()).and_then(|()| f.sync_all()));
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(secret.into_bytes()),
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return webhook_secret(path);
-        }
-        Err(e) => return Err(io(e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_secret(path)?
+            .ok_or_else(|| StartError::Io(format!("{}: vanished while starting", path.display()))),
+        Err(e) => Err(io(e)),
     }
-    Ok(secret.into_bytes())
+}
+
+/// A fresh, unused path in `dir` for a file written aside.
+fn tempfile_in(dir: &Path) -> Result<PathBuf, StartError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StartError::Io(format!("random source: {e}")))?;
+    Ok(dir.join(format!(".webhook-secret.{}.tmp", hex::encode(bytes))))
 }
 
 fn is_local_path(remote: &str) -> bool {
     !remote.contains("://") && !remote.contains('@')
+}
+
+/// How to reach `remote` as configured (branch, token).
+#[must_use]
+pub fn git_config(config: &Config, remote: &str, workdir: &Path) -> GitConfig {
+    let mut git = GitConfig::new(remote, workdir);
+    git.branch.clone_from(&config.manifests.branch);
+    git.token = config.manifests.token.as_ref().map(|t| t.0.clone());
+    git
 }
 
 /// Opens the manifest repository: creates a local bare remote when it does not exist, and seeds
@@ -169,8 +200,7 @@ pub fn open_manifests(
     } else {
         remote
     };
-    let mut git = GitConfig::new(&remote, workdir);
-    git.branch.clone_from(&config.manifests.branch);
+    let git = git_config(config, &remote, workdir);
     if config.manifests.seed && !GitRepo::remote_has_branch(&git)? {
         let files = match &config.manifests.seed_from {
             Some(dir) => crate::tenant::read_tree(dir)?,
@@ -178,11 +208,12 @@ pub fn open_manifests(
         };
         if files.is_empty() {
             return Err(StartError::Io(format!(
-                "the manifest repository {remote} has no branch '{}' and there is nothing to seed it with: push your manifests there, or set manifests.seed_from",
+                "the manifest repository {} has no branch '{}' and there is nothing to seed it with: push your manifests there, or set manifests.seed_from",
+                crate::config::redact_url(&remote),
                 config.manifests.branch
             )));
         }
-        tracing::info!(remote = %remote, files = files.len(), "seeding the empty manifest repository");
+        tracing::info!(remote = %crate::config::redact_url(&remote), files = files.len(), "seeding the empty manifest repository");
         GitRepo::seed_remote(&git, &files)?;
     }
     Ok(GitRepo::open(git)?)
@@ -265,14 +296,21 @@ pub fn open(
         seed,
         &config.data_dir.join("work").join("manager"),
     )?);
+    // Every local adapter blocks (git, SQLite, files): run them off the async runtime.
+    let registry: Arc<dyn Registry> = match config.registry.kind {
+        RegistryKind::Layout => Arc::new(Blocking(open_registry(config, env)?)),
+        _ => open_registry(config, env)?,
+    };
     let ports = Ports {
-        store,
-        registry: open_registry(config, env)?,
-        repo: repo.clone(),
-        source: Arc::new(LocalSourceHost::new(
+        store: Arc::new(Blocking(store)),
+        registry,
+        repo: Arc::new(Blocking(repo.clone())),
+        source: Arc::new(Blocking(Arc::new(LocalSourceHost::new(
             &config.under_data(config.source.dir.as_ref(), "sources"),
-        )),
-        notifier: Arc::new(JsonlNotifier::new(&config.data_dir.join("events.jsonl"))),
+        )))),
+        notifier: Arc::new(Blocking(Arc::new(JsonlNotifier::new(
+            &config.data_dir.join("events.jsonl"),
+        )))),
         clock: Arc::new(SystemClock),
     };
     Ok(Opened {

@@ -59,9 +59,10 @@ impl Metrics {
         }
     }
 
-    /// Effects queued and not yet performed.
-    pub fn queue_add(&self, n: i64) {
-        self.queue.fetch_add(n, Ordering::Relaxed);
+    /// Effects waiting in the worker (to perform, or performed and not yet recorded).
+    pub fn queue_set(&self, n: usize) {
+        self.queue
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -142,7 +143,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "infrastream_queue_depth {}",
-            self.queue.load(Ordering::Relaxed).max(0)
+            self.queue.load(Ordering::Relaxed)
         );
         out
     }

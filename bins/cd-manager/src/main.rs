@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let result = (|| -> Result<(), StartError> {
         let config = Config::load(cli.config.as_deref())?.with_env(&env)?;
         if cli.check {
-            println!("{config:#?}");
+            println!("{:#?}", config.redacted());
             return Ok(());
         }
         let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;

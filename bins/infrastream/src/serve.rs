@@ -123,9 +123,16 @@ pub(crate) struct EngineArgs {
     /// FILE, DEPLOYMENT_ID and COMMIT set; none: every run succeeds.
     #[arg(long)]
     command: Option<String>,
-    /// Process the commits since the last run, then exit (invoke per push).
+    /// Process the commits since the last run, then exit (invoke per push; keep `--workdir`
+    /// between runs, or name where to start with `--since`).
     #[arg(long)]
     once: bool,
+    /// Without a recorded position, start after this commit instead of at the branch head.
+    #[arg(long)]
+    since: Option<String>,
+    /// Stop a command that runs longer than this (it counts as failed).
+    #[arg(long, default_value_t = 900)]
+    command_timeout_secs: u64,
     /// How often to look for commits.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
@@ -137,17 +144,25 @@ pub(crate) fn engine(args: &EngineArgs) -> ExitCode {
         let secret = std::fs::read_to_string(&args.secret_file)
             .map_err(|e| StartError::Io(format!("{}: {e}", args.secret_file.display())))?;
         let reporter = Webhook::new(&args.server, secret.trim().as_bytes().to_vec())?;
-        let runner = EngineRunner::new(
-            &args.remote,
-            &args.branch,
-            &args.workdir,
-            args.command.clone(),
-            Box::new(reporter),
-        )?;
+        let mut git = cd_git::GitConfig::new(&args.remote, &args.workdir);
+        git.branch.clone_from(&args.branch);
+        git.token = std::env::var("INFRASTREAM_GIT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        let runner = EngineRunner::with_git(git, args.command.clone(), Box::new(reporter))?
+            .with_command_timeout(Duration::from_secs(args.command_timeout_secs.max(1)));
         let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
         rt.block_on(async {
+            runner
+                .ensure_start(args.since.as_deref())
+                .await
+                .map_err(StartError::Io)?;
             let first = runner.poll_once().await.map_err(StartError::Io)?;
-            println!("following {} ({} commits processed)", args.remote, first);
+            println!(
+                "following {} ({} commits processed)",
+                cd_service::config::redact_url(&args.remote),
+                first
+            );
             let _ = std::io::stdout().flush();
             if args.once {
                 return Ok(());

@@ -41,6 +41,21 @@ impl Catalog {
             .map_or_else(|| actor.to_string(), |u| u.name.clone())
     }
 
+    /// Whether `actor` is someone this tenant knows: an OrganizationUser (by name or primary
+    /// email) or an external member of a group. Only such people act on deployments.
+    #[must_use]
+    pub fn knows(&self, actor: &str) -> bool {
+        self.users.contains_key(actor)
+            || self
+                .users
+                .values()
+                .any(|u| u.primary_email.as_deref() == Some(actor))
+            || self
+                .groups
+                .values()
+                .any(|g| g.external.iter().any(|e| e == actor))
+    }
+
     /// Canonical identities of everyone who may approve under `policy`.
     #[must_use]
     pub fn stakeholders(&self, policy: &ApprovalPolicy) -> BTreeSet<String> {

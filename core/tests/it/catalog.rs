@@ -44,6 +44,9 @@ fn the_example_tenant_is_valid_and_resolves() {
     let who = c.stakeholders(gate);
     assert_eq!(who.into_iter().collect::<Vec<_>>(), ["jane", "li", "omar"]);
     assert_eq!(c.identity("omar@northwind.example"), "omar");
+    // Who may act at all: users by name or primary email.
+    assert!(c.knows("sam") && c.knows("jane@northwind.example"));
+    assert!(!c.knows("mallory") && !c.knows("release-managers"));
 
     let apps = c.applications_for_build("shop-web", "shop-web");
     assert_eq!(apps.len(), 1);

@@ -130,3 +130,59 @@ fn environment_variables_override_the_file_and_name_themselves_when_wrong() {
         .unwrap_err();
     assert_eq!(e.field, "listen");
 }
+
+#[test]
+fn a_header_cannot_stand_in_for_oidc() {
+    let e = Config::from_toml(
+        "cd.toml",
+        "[auth]\ntrust_actor_header = true\n[auth.oidc]\nissuer = \"https://issuer.example\"\naudience = \"cd\"\n",
+    )
+    .unwrap()
+    .check()
+    .unwrap_err();
+    assert_eq!(e.field, "auth.trust_actor_header");
+}
+
+#[test]
+fn credentials_never_print() {
+    let c = Config::from_toml(
+        "cd.toml",
+        "[manifests]\nremote = \"https://x-access-token:ghs_secret@github.com/northwind/manifests.git\"\n",
+    )
+    .unwrap()
+    .with_env(&env(&[("INFRASTREAM_GIT_TOKEN", "ghs_other")]))
+    .unwrap();
+    assert_eq!(c.manifests.token.as_ref().unwrap().0, "ghs_other");
+    let printed = format!("{:?}", c.redacted());
+    assert!(!printed.contains("ghs_"), "{printed}");
+    assert!(
+        printed.contains("https://***@github.com/northwind/manifests.git"),
+        "{printed}"
+    );
+    assert_eq!(
+        cd_service::config::redact_url("http://127.0.0.1:5000/v2"),
+        "http://127.0.0.1:5000/v2"
+    );
+}
+
+#[test]
+fn the_webhook_secret_is_generated_once_and_an_empty_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("state").join("webhook-secret");
+    let first = cd_service::local::webhook_secret(&path).unwrap();
+    assert_eq!(first.len(), 64, "32 random bytes, hex");
+    assert_eq!(cd_service::local::webhook_secret(&path).unwrap(), first);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    std::fs::write(&path, "  \n").unwrap();
+    let e = cd_service::local::webhook_secret(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is empty"), "{e}");
+}

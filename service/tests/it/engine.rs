@@ -107,11 +107,12 @@ async fn the_engine_runs_only_what_each_commit_changed_and_reports_it() {
         .unwrap()
         .unwrap();
 
-    // The manager is down: the first commit runs but is not recorded as reported.
+    // The manager is down: the first commit runs, its report waits.
     recorded.unavailable.store(1, Ordering::SeqCst);
     assert!(runner.poll_once().await.is_err());
     assert!(recorded.reports.lock().unwrap().is_empty());
-    // Back up: the first commit runs again (at least once), then the others.
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+    // Back up: the held report is delivered without running the commands again, then the rest.
     assert_eq!(runner.poll_once().await.unwrap(), 3);
     assert_eq!(runner.poll_once().await.unwrap(), 0, "nothing new");
 
@@ -120,8 +121,6 @@ async fn the_engine_runs_only_what_each_commit_changed_and_reports_it() {
     assert_eq!(
         runs,
         [
-            "shop-api development v1.1.0 apps/shop-api/deploy/development.yaml d-1",
-            "shop-web development v1.1.0 apps/shop-web/deploy/development.yaml d-1",
             "shop-api development v1.1.0 apps/shop-api/deploy/development.yaml d-1",
             "shop-web development v1.1.0 apps/shop-web/deploy/development.yaml d-1",
             "shop-api staging v0.9.0 apps/shop-api/deploy/staging.yaml ",
@@ -151,5 +150,89 @@ async fn the_engine_runs_only_what_each_commit_changed_and_reports_it() {
         "{}",
         reports[1].message
     );
-    assert_ne!(human, c1);
+    assert!(!reports.iter().any(|r| r.commit_sha == human));
+
+    // A crash with a report undelivered: the next process runs that commit again (at least
+    // once), then reports it.
+    let c4 = writer
+        .write(
+            &[edit("shop-web", "staging", "v1.1.0")],
+            &promotion("deploy: staging", "d-3", 1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    recorded.unavailable.store(1, Ordering::SeqCst);
+    assert!(runner.poll_once().await.is_err());
+    drop(runner);
+    let restarted = EngineRunner::new(
+        &remote,
+        "main",
+        &tmp.path().join("engine"),
+        Some(format!(
+            "echo \"$APP $ENVIRONMENT again\" >> '{}'",
+            log.display()
+        )),
+        Box::new(Recorder(recorded.clone())),
+    )
+    .unwrap();
+    assert_eq!(restarted.poll_once().await.unwrap(), 1);
+    let runs = std::fs::read_to_string(&log).unwrap();
+    assert!(runs.ends_with("shop-web staging v1.1.0 apps/shop-web/deploy/staging.yaml d-3\nshop-web staging again\n"), "{runs}");
+    let last = recorded.reports.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (
+            last.deployment.0.as_str(),
+            last.stage_index,
+            last.commit_sha.as_str()
+        ),
+        ("d-3", 1, c4.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_hangs_is_stopped_and_fails_its_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("manifests.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    assert!(
+        std::process::Command::new("git")
+            .args(["init", "--quiet", "--bare", "-b", "main"])
+            .arg(&remote)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let remote = remote.to_string_lossy().into_owned();
+    let writer_config = GitConfig::new(&remote, &tmp.path().join("writer"));
+    GitRepo::seed_remote(&writer_config, &cd_service::tenant::example_files()).unwrap();
+    let writer = GitRepo::open(writer_config).unwrap();
+    let recorded = Arc::new(Recorded::default());
+    let runner = EngineRunner::new(
+        &remote,
+        "main",
+        &tmp.path().join("engine"),
+        Some("sleep 30".into()),
+        Box::new(Recorder(recorded.clone())),
+    )
+    .unwrap()
+    .with_command_timeout(std::time::Duration::from_millis(300));
+    runner.ensure_start(None).await.unwrap();
+    writer
+        .write(
+            &[edit("shop-api", "development", "v3.0.0")],
+            &promotion("deploy", "d-9", 0),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(runner.poll_once().await.unwrap(), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let report = recorded.reports.lock().unwrap()[0].clone();
+    assert_eq!(report.status, EngineStatus::Failed);
+    assert!(
+        report.message.contains("ran longer than"),
+        "{}",
+        report.message
+    );
 }

@@ -110,6 +110,8 @@ async fn start(dir: &Path, issuer: &str) -> (String, tokio::sync::oneshot::Sende
         issuer: issuer.to_string(),
         audience: "infrastream".into(),
         actor_claim: "email".into(),
+        machine_subjects: vec!["engine-*".into()],
+        jwks_origins: Vec::new(),
     });
     config.check().unwrap();
     let opened = {
@@ -209,29 +211,56 @@ async fn actors_come_from_verified_tokens_of_the_pinned_issuer_only() {
         .unwrap();
     assert_eq!(holds["production"]["actor"], "jane@northwind.example");
 
-    // The status webhook takes a token too (the engine's workload identity).
-    let report = json!({ "stageIndex": 0, "status": "SUCCESS", "commitSha": "abc" }).to_string();
-    let resp = reqwest::Client::new()
-        .post(format!("{server}/v1/deployments/d-unknown/status"))
-        .bearer_auth(token(&key, "k1", &claims("infrastream", exp)))
-        .header("content-type", "application/json")
-        .body(report.clone())
-        .send()
-        .await
-        .unwrap();
+    // Tokens without an audience or an issuer, or with an unverified email, are refused.
+    let mut no_aud = claims("infrastream", exp);
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let mut no_iss = claims("infrastream", exp);
+    no_iss.as_object_mut().unwrap().remove("iss");
+    let mut unverified = claims("infrastream", exp);
+    unverified["email_verified"] = json!(false);
+    for c in [no_aud, no_iss, unverified] {
+        let (code, body) = put_hold(&server, &bearer(token(&key, "k1", &c))).await;
+        assert_eq!(code, 401, "{c}: {body}");
+    }
+    // A verified stranger to the tenant is refused.
+    let mut stranger_claims = claims("infrastream", exp);
+    stranger_claims["email"] = json!("mallory@evil.example");
+    let (code, body) = put_hold(&server, &bearer(token(&key, "k1", &stranger_claims))).await;
+    assert_eq!(code, 403, "{body}");
+
+    // The status webhook takes machine tokens: only subjects in machine_subjects.
+    let report = json!({ "deployment": "d-unknown", "stageIndex": 0, "status": "SUCCESS", "commitSha": "abc" }).to_string();
+    let post_status = |t: String| {
+        let report = report.clone();
+        let server = server.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{server}/v1/deployments/d-unknown/status"))
+                .bearer_auth(t)
+                .header("content-type", "application/json")
+                .body(report)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut engine = claims("infrastream", exp);
+    engine["sub"] = json!("engine-europe-1");
     assert_eq!(
-        resp.status().as_u16(),
+        post_status(token(&key, "k1", &engine)).await,
         404,
         "authenticated, then the deployment is unknown"
     );
-    let resp = reqwest::Client::new()
-        .post(format!("{server}/v1/deployments/d-unknown/status"))
-        .bearer_auth(token(&key, "k1", &claims("someone-else", exp)))
-        .body(report)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(
+        post_status(token(&key, "k1", &claims("infrastream", exp))).await,
+        401,
+        "a person's token is not a machine's"
+    );
+    let mut wrong_aud = engine.clone();
+    wrong_aud["aud"] = json!("someone-else");
+    assert_eq!(post_status(token(&key, "k1", &wrong_aud)).await, 401);
     let _ = stop.send(());
 }
 

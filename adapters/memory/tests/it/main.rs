@@ -8,4 +8,5 @@
 )]
 
 mod contracts;
+mod driver;
 mod simulator;

@@ -6,7 +6,7 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-fn manifest_files() -> Vec<(String, String)> {
+pub(crate) fn manifest_files() -> Vec<(String, String)> {
     let root = examples().join("manifests");
     let mut out = Vec::new();
     let mut dirs = vec![root.clone()];

@@ -149,7 +149,8 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     );
     let status_path = format!("/v1/deployments/{release}/status");
     let approvals = format!("/v1/deployments/{release}/approvals");
-    let good_report = json!({ "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc" });
+    let good_report =
+        json!({ "deployment": release, "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc" });
 
     // The webhook: 401 without or with a wrong signature, before the body is even parsed.
     let (code, body) = svc.call(
@@ -178,20 +179,29 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     // Signed but malformed: 400 naming the field.
     let cases: Vec<(Value, &str)> = vec![
         (
-            json!({ "status": "SUCCESS", "commitSha": "abc" }),
+            json!({ "deployment": release, "status": "SUCCESS", "commitSha": "abc" }),
             "stageIndex",
         ),
         (
-            json!({ "stageIndex": "one", "status": "SUCCESS", "commitSha": "abc" }),
+            json!({ "deployment": release, "stageIndex": "one", "status": "SUCCESS", "commitSha": "abc" }),
             "stageIndex",
         ),
         (
-            json!({ "stageIndex": 1, "status": "MAYBE", "commitSha": "abc" }),
+            json!({ "deployment": release, "stageIndex": 1, "status": "MAYBE", "commitSha": "abc" }),
             "status",
         ),
         (
-            json!({ "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc", "actor": "x" }),
+            json!({ "deployment": release, "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc", "actor": "x" }),
             "actor",
+        ),
+        (
+            json!({ "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc" }),
+            "deployment",
+        ),
+        // A signed report for another deployment cannot be replayed against this one.
+        (
+            json!({ "deployment": "d-other", "stageIndex": 1, "status": "SUCCESS", "commitSha": "abc" }),
+            "deployment",
         ),
     ];
     for (body, field) in cases {
@@ -229,6 +239,22 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     );
     let (code, answer) = svc.call("POST", "/v1/notifications/build", &[], Some(b"{"));
     assert_eq!(code, 400, "{answer}");
+    // Only declared JSON is read: a page in a browser cannot post to the local service.
+    let (code, answer) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[("content-type", "text/plain".into())],
+        Some(
+            notification("shop-api", "v1.0.1", "abc")
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (415, Some("content-type")),
+        "{answer}"
+    );
 
     // Pub/Sub envelopes: bad base64, and a notification inside missing its container.
     let (code, answer) = svc.call(
@@ -275,6 +301,12 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     assert_eq!(code, 401);
     let (code, answer) = svc.as_actor("sam", &approvals, &approve);
     assert_eq!(code, 403, "{answer}");
+    let (code, answer) = svc.as_actor(
+        "mallory",
+        "/v1/releases",
+        &json!({ "applicationSet": "shop", "bundle": "2026.12" }),
+    );
+    assert_eq!(code, 403, "only people the tenant knows act: {answer}");
     let (code, answer) = svc.as_actor(
         "jane",
         &approvals,

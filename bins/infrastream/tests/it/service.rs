@@ -102,9 +102,13 @@ impl Service {
                 req = req.header(*k, v);
             }
             if let Some(b) = body {
-                req = req
-                    .header("content-type", "application/json")
-                    .body(b.to_vec());
+                if !headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                {
+                    req = req.header("content-type", "application/json");
+                }
+                req = req.body(b.to_vec());
             }
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
