@@ -492,17 +492,22 @@ impl ManifestRepo for GitRepo {
             &["rev-list", "--parents", "-n", "1", commit],
         )?;
         let has_parent = parents.split_whitespace().count() > 1;
+        // -z: paths as they are, never quoted (a quoted non-ASCII path would miss its file).
         let list = if has_parent {
             let range = format!("{commit}^1");
             self.git_ok(
                 "git diff",
-                &["diff", "--name-only", "--no-renames", &range, commit],
+                &["diff", "-z", "--name-only", "--no-renames", &range, commit],
             )?
         } else {
-            self.git_ok("git show", &["show", "--name-only", "--format=", commit])?
+            self.git_ok(
+                "git show",
+                &["show", "-z", "--name-only", "--format=", commit],
+            )?
         };
         Ok(list
-            .lines()
+            .split('\0')
+            .map(|l| l.trim_start_matches('\n'))
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect())
