@@ -39,6 +39,30 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// What both binaries do to serve: a runtime, the local adapters, `listening on http://ADDR`
+/// as the first line on stdout (tests and the demo read it to find a free port), and a
+/// graceful stop on SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// [`StartError`] when the service cannot start.
+pub fn serve_until_signal(
+    config: Config,
+    seed: Vec<(String, String)>,
+    env: BTreeMap<String, String>,
+) -> Result<(), StartError> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
+    rt.block_on(run_local(
+        config,
+        seed,
+        env,
+        |addr| {
+            println!("listening on http://{addr}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        },
+        shutdown_signal(),
+    ))
+}
+
 /// Opens the local adapters `config` names (seeding an empty manifest remote with `seed`) and
 /// serves until `shutdown`.
 ///

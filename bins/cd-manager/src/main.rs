@@ -8,11 +8,10 @@
 //! Exit codes: 0 after a graceful shutdown, 1 when the service cannot start.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cd_service::process::{init_logs, run_local, shutdown_signal};
+use cd_service::process::{init_logs, serve_until_signal};
 use cd_service::{Config, StartError};
 use clap::Parser;
 
@@ -41,18 +40,8 @@ fn main() -> ExitCode {
             println!("{:#?}", config.redacted());
             return Ok(());
         }
-        let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
         // An empty manifest remote is never seeded with an example in production.
-        rt.block_on(run_local(
-            config,
-            Vec::new(),
-            env,
-            |addr| {
-                println!("listening on http://{addr}");
-                let _ = std::io::stdout().flush();
-            },
-            shutdown_signal(),
-        ))
+        serve_until_signal(config, Vec::new(), env)
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,

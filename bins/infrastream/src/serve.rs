@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cd_service::config::{EngineKind, RegistryKind};
 use cd_service::engine::{EngineRunner, Webhook};
-use cd_service::process::{init_logs, run_local, shutdown_signal};
+use cd_service::process::{init_logs, serve_until_signal, shutdown_signal};
 use cd_service::{Config, StartError};
 use clap::Args;
 
@@ -77,17 +77,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let result = (|| -> Result<(), StartError> {
         let config = config_of(args)?;
         let env: BTreeMap<String, String> = std::env::vars().collect();
-        let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
-        rt.block_on(run_local(
-            config,
-            cd_service::tenant::example_files(),
-            env,
-            |addr| {
-                println!("listening on http://{addr}");
-                let _ = std::io::stdout().flush();
-            },
-            shutdown_signal(),
-        ))
+        serve_until_signal(config, cd_service::tenant::example_files(), env)
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
