@@ -515,8 +515,18 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         return Err(format!("release refused: {}", answer.message()));
     }
     let release = first_id(&answer.body)?;
+    let bundle = d.view(&release).await?;
+    let versions: Vec<String> = bundle["deployment"]["apps"]
+        .as_object()
+        .map(|apps| {
+            apps.iter()
+                .map(|(app, a)| format!("{app} {}", a["version"].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
     d.say(&format!(
-        "jane released shop 2026.11: {release} (shop-worker stays at v1.0.0, its last good build)"
+        "jane released shop 2026.11: {release} with {} (each app's last build that passed development)",
+        versions.join(", ")
     ));
     let view = d.wait(&release, &["AWAITING_APPROVAL", "FAILED"]).await?;
     d.say(&format!(
