@@ -232,25 +232,24 @@ impl Driver {
                 | Input::Tick
         );
         match self.catalog().await {
-            Err(DriverError::Manifests(problems)) if in_flight => {
-                let last_good = self
-                    .catalog
-                    .lock()
-                    .ok()
-                    .and_then(|c| c.as_ref().map(|c| c.catalog.clone()));
-                match last_good {
-                    Some(c) => {
-                        tracing::warn!(
-                            input = input.name(),
-                            "manifests at the head are invalid; continuing in-flight work on the last valid ones"
-                        );
-                        Ok(c)
-                    }
-                    None => Err(DriverError::Manifests(problems)),
+            Err(e) if in_flight => match self.last_valid_catalog() {
+                Some(c) => {
+                    tracing::warn!(input = input.name(), error = %e, "continuing in-flight work on the last valid manifests");
+                    Ok(c)
                 }
-            }
+                None => Err(e),
+            },
             other => other,
         }
+    }
+
+    /// The last valid manifests this driver read, if any (also while the head is invalid).
+    #[must_use]
+    pub fn last_valid_catalog(&self) -> Option<Arc<Catalog>> {
+        self.catalog
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.catalog.clone()))
     }
 
     /// Reads the manifests again.
@@ -258,7 +257,24 @@ impl Driver {
     /// # Errors
     /// As [`Driver::catalog`].
     pub async fn refresh_catalog(&self) -> Result<Arc<Catalog>, DriverError> {
-        let (_, files) = self.retrying_repo_read().await?;
+        let files = match self.retrying_repo_read().await {
+            Ok((_, files)) => files,
+            Err(e) => {
+                // The remote is out of reach: keep what we know for another TTL instead of
+                // making every input wait on the retries again.
+                if let Ok(mut cache) = self.catalog.lock()
+                    && let Some(c) = cache.as_mut()
+                {
+                    tracing::warn!(error = %e, "manifest repository unreachable; using the manifests last read");
+                    c.at = self.ports.clock.now();
+                    return match &c.invalid {
+                        None => Ok(c.catalog.clone()),
+                        Some(problems) => Err(DriverError::Manifests(problems.clone())),
+                    };
+                }
+                return Err(e.into());
+            }
+        };
         let catalog = match Catalog::load_valid(files) {
             Ok(c) => Arc::new(c),
             Err(problems) => {

@@ -201,11 +201,15 @@ async fn machine(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<()
 /// people the tenant's manifests know (OrganizationUsers, external group members) act.
 async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     let actor = identified(shared, headers).await?;
-    let catalog = shared
-        .driver
-        .catalog()
-        .await
-        .map_err(ApiError::from_driver)?;
+    // Who people are does not change with a broken manifest commit: holds (the emergency
+    // brake) must still work then.
+    let catalog = match shared.driver.catalog().await {
+        Ok(c) => c,
+        Err(e) => shared
+            .driver
+            .last_valid_catalog()
+            .ok_or_else(|| ApiError::from_driver(e))?,
+    };
     if catalog.knows(&actor) {
         Ok(actor)
     } else {
@@ -259,13 +263,32 @@ fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-async fn submit(shared: &Shared, input: Input) -> Result<Response, ApiError> {
+async fn submit(shared: &Arc<Shared>, input: Input) -> Result<Response, ApiError> {
     decide(shared, input).await.map(|d| accepted(&d))
 }
 
-async fn decide(shared: &Shared, input: Input) -> Result<Decision, ApiError> {
+/// Decides `input` and queues its effects, in a task of its own: a client that hangs up after
+/// the decision is stored must not keep its effects from being queued.
+async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decision, ApiError> {
+    let task = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let result = shared.driver.submit(&input).await;
+            if let Ok(decision) = &result {
+                shared.enqueue(decision.effects.clone());
+            }
+            (input, result)
+        })
+    };
+    let (input, result) = task.await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+    })?;
     let name = input.name();
-    match shared.driver.submit(&input).await {
+    match result {
         Ok(decision) => {
             shared.metrics.input(
                 name,
@@ -278,7 +301,6 @@ async fn decide(shared: &Shared, input: Input) -> Result<Decision, ApiError> {
             for id in &decision.deployments {
                 tracing::info!(deployment = %id, input = name, duplicate = decision.is_noop(), "accepted");
             }
-            shared.enqueue(decision.effects.clone());
             Ok(decision)
         }
         Err(e) => {

@@ -304,7 +304,7 @@ impl EngineRunner {
     pub async fn targets(&self, commit: &str) -> Result<Vec<Target>, String> {
         let mut targets = Vec::new();
         for file in self
-            .repo
+            .port
             .changed_files(commit)
             .await
             .map_err(|e| e.to_string())?
@@ -335,8 +335,8 @@ impl EngineRunner {
         let Some(command) = &self.command else {
             return Ok(());
         };
-        let child = tokio::process::Command::new("sh")
-            .arg("-c")
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
             .arg(command)
             .current_dir(self.repo.config().workdir.clone())
             .env("APP", &t.application)
@@ -345,19 +345,36 @@ impl EngineRunner {
             .env("FILE", &t.file)
             .env("DEPLOYMENT_ID", deployment)
             .env("COMMIT", commit)
-            .kill_on_drop(true)
-            .output();
-        let output = match tokio::time::timeout(self.command_timeout, child).await {
-            Ok(out) => out.map_err(|e| format!("cannot run the engine command: {e}"))?,
-            Err(_) => {
-                return Err(format!(
-                    "{} in {}: the command ran longer than {} s and was stopped",
-                    t.application,
-                    t.environment,
-                    self.command_timeout.as_secs()
-                ));
-            }
-        };
+            // The manifest remote's token is ours, not the deploy command's.
+            .env_remove("INFRASTREAM_GIT_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        // Its own process group, so a timeout stops everything the command started.
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run the engine command: {e}"))?;
+        let group = child.id();
+        let output =
+            match tokio::time::timeout(self.command_timeout, child.wait_with_output()).await {
+                Ok(out) => out.map_err(|e| format!("cannot run the engine command: {e}"))?,
+                Err(_) => {
+                    if let Some(pid) = group {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", "--", &format!("-{pid}")])
+                            .status();
+                    }
+                    return Err(format!(
+                        "{} in {}: the command ran longer than {} s and was stopped",
+                        t.application,
+                        t.environment,
+                        self.command_timeout.as_secs()
+                    ));
+                }
+            };
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
         for line in stdout.lines().chain(stderr.lines()) {

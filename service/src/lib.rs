@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod process;
 mod service;
 pub mod tenant;
+mod worker;
 
 pub use config::Config;
 pub use error::StartError;

@@ -23,6 +23,7 @@ pub struct Metrics {
     effects: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     stages: Mutex<BTreeMap<&'static str, Histogram>>,
     queue: AtomicI64,
+    channel: AtomicI64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -57,6 +58,13 @@ impl Metrics {
             h.sum += seconds;
             h.count += 1;
         }
+    }
+
+    /// Effects handed to the worker (`added`) or taken by it.
+    pub fn channel_add(&self, n: usize, added: bool) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.channel
+            .fetch_add(if added { n } else { -n }, Ordering::Relaxed);
     }
 
     /// Effects waiting in the worker (to perform, or performed and not yet recorded).
@@ -143,7 +151,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "infrastream_queue_depth {}",
-            self.queue.load(Ordering::Relaxed)
+            self.queue.load(Ordering::Relaxed) + self.channel.load(Ordering::Relaxed).max(0)
         );
         out
     }

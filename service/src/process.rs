@@ -51,7 +51,7 @@ pub fn serve_until_signal(
     env: BTreeMap<String, String>,
 ) -> Result<(), StartError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
-    rt.block_on(run_local(
+    let result = rt.block_on(run_local(
         config,
         seed,
         env,
@@ -60,7 +60,10 @@ pub fn serve_until_signal(
             let _ = std::io::Write::flush(&mut std::io::stdout());
         },
         shutdown_signal(),
-    ))
+    ));
+    // A git process hung on a dead network must not keep the process alive after a stop.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 /// Opens the local adapters `config` names (seeding an empty manifest remote with `seed`) and

@@ -1,12 +1,11 @@
 //! The running service: shared state, the effect worker, and `serve`.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cd_core::pipeline::{DeploymentId, Effect, Input, StageStatus};
-use cd_ports::{Driver, DriverError, RetryPolicy, Work};
+use cd_core::pipeline::{DeploymentId, Effect, StageStatus};
+use cd_ports::{Driver, RetryPolicy};
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::OidcVerifier;
@@ -69,9 +68,15 @@ impl Shared {
         if effects.is_empty() {
             return;
         }
+        self.metrics.channel_add(effects.len(), true);
         // The worker only stops at shutdown; effects left unsent are in the stored outboxes
         // and are picked up at the next start.
         let _ = self.work.send(effects);
+    }
+
+    /// The worker took `n` effects off the queue.
+    pub(crate) fn received(&self, n: usize) {
+        self.metrics.channel_add(n, false);
     }
 
     /// Records how long a stage spent in the engine, if the report ended it.
@@ -97,147 +102,6 @@ impl Shared {
 
 /// How long a graceful shutdown waits for the effect or engine command in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How often timers (engine timeouts) are checked: they are minutes long.
-const TICK: Duration = Duration::from_secs(5);
-/// The longest wait between attempts to record an outcome or read the stored intent.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// The worker's queues: effects to perform, and outcomes performed but not yet recorded.
-#[derive(Default)]
-struct Queues {
-    work: Work,
-    /// Performed effects whose outcome the store did not take yet. They are recorded again,
-    /// never performed again: repeating a push or a publish to get a store back is wrong.
-    unrecorded: VecDeque<(Effect, Input)>,
-}
-
-impl Queues {
-    fn depth(&self) -> usize {
-        self.work.len() + self.unrecorded.len()
-    }
-}
-
-/// Whether `effect` is still in its deployment's stored outbox. An effect the pipeline withdrew
-/// (the deployment ended or was superseded), or one already recorded, is not performed.
-async fn still_pending(driver: &Driver, effect: &Effect) -> bool {
-    match driver.ports().store.deployment(&effect.deployment).await {
-        Ok(Some(view)) => view
-            .deployment
-            .outbox
-            .iter()
-            .any(|p| p.effect.id == effect.id),
-        Ok(None) => false,
-        // Unknown: perform it; effects are idempotent.
-        Err(_) => true,
-    }
-}
-
-/// Records one outcome; on success queues what follows. Returns false when the store could not
-/// take it (retry later).
-async fn record(shared: &Shared, q: &mut Queues, effect: &Effect, outcome: &Input) -> bool {
-    match shared.driver.submit(outcome).await {
-        Ok(decision) => {
-            q.work.extend(decision.effects);
-            true
-        }
-        Err(DriverError::Rejected(r)) => {
-            tracing::warn!(deployment = %effect.deployment, effect = %effect.id, rejection = %r, "outcome refused");
-            true
-        }
-        Err(e) => {
-            tracing::error!(deployment = %effect.deployment, effect = %effect.id, error = %e, "cannot record the outcome; will retry");
-            false
-        }
-    }
-}
-
-/// Performs effects in order, feeding outcomes back, and fires timers. Starts with the effects
-/// every stored outbox holds: a restart resumes in-flight work from the stored intent.
-async fn worker(
-    shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<Vec<Effect>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let driver = shared.driver.clone();
-    let mut q = Queues::default();
-    let mut resumed = false;
-    let mut backoff = Duration::from_secs(1);
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let mut stalled = false;
-        if !resumed {
-            match driver.pending().await {
-                Ok(pending) => {
-                    if !pending.is_empty() {
-                        tracing::info!(effects = pending.len(), "resuming stored intent");
-                    }
-                    q.work.extend(pending.iter().cloned());
-                    resumed = true;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read stored intent; will retry");
-                    stalled = true;
-                }
-            }
-        }
-        // Outcomes first: they were performed and only need recording.
-        while let Some((effect, outcome)) = q.unrecorded.pop_front() {
-            if !record(&shared, &mut q, &effect, &outcome).await {
-                q.unrecorded.push_front((effect, outcome));
-                stalled = true;
-                break;
-            }
-        }
-        while !stalled {
-            while let Ok(more) = rx.try_recv() {
-                q.work.extend(more);
-            }
-            shared.metrics.queue_set(q.depth());
-            let Some(effect) = q.work.pop() else { break };
-            if *shutdown.borrow() {
-                return;
-            }
-            if !still_pending(&driver, &effect).await {
-                tracing::debug!(deployment = %effect.deployment, effect = %effect.id, "no longer pending; skipped");
-                continue;
-            }
-            let outcome = driver.perform(&effect).await;
-            let result = if matches!(outcome, Input::EffectFailed { .. }) {
-                "failed"
-            } else {
-                "done"
-            };
-            shared.metrics.effect(effect.kind.name(), result);
-            if !record(&shared, &mut q, &effect, &outcome).await {
-                q.unrecorded.push_back((effect, outcome));
-                stalled = true;
-            }
-        }
-        shared.metrics.queue_set(q.depth());
-        let wait = backoff;
-        backoff = if stalled {
-            (backoff * 2).min(MAX_BACKOFF)
-        } else {
-            Duration::from_secs(1)
-        };
-        tokio::select! {
-            more = rx.recv() => match more {
-                Some(more) => q.work.extend(more),
-                None => return,
-            },
-            () = tokio::time::sleep(wait), if stalled => {}
-            _ = tick.tick() => {
-                match driver.submit(&Input::Tick).await {
-                    Ok(d) => q.work.extend(d.effects),
-                    Err(e) => tracing::warn!(error = %e, "tick failed"),
-                }
-            }
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
 /// Runs the service on `opened` until `shutdown` resolves, then stops taking requests, lets
 /// the effect in flight finish, and returns. `on_listen` receives the bound address.
 ///
@@ -287,7 +151,7 @@ pub async fn serve(
         }
         EngineKind::Webhook => None,
     };
-    let worker = tokio::spawn(worker(shared.clone(), rx, stop_rx.clone()));
+    let worker = tokio::spawn(crate::worker::run(shared.clone(), rx, stop_rx.clone()));
     let engine = engine.map(|runner| {
         tokio::spawn(runner.run(
             Duration::from_millis(config.engine.poll_ms),

@@ -98,14 +98,21 @@ fn run_git(dir: Option<&Path>, token: Option<&str>, args: &[&str]) -> Result<Out
     }
     if let Some(token) = token {
         // Basic auth with the token as password: what GitHub and most hosts accept for tokens.
+        // Passed in the environment, which only this user can read, never on the command line,
+        // which `ps` shows to everyone.
         let header = format!(
-            "http.extraHeader=Authorization: Basic {}",
+            "Authorization: Basic {}",
             BASE64.encode(format!("x-access-token:{token}"))
         );
-        cmd.arg("-c").arg(header);
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", header);
     }
     cmd.args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        // An http transfer slower than 1 KB/s for a minute is abandoned instead of hanging.
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+        .env("GIT_HTTP_LOW_SPEED_TIME", "60")
         .env("LC_ALL", "C")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE");

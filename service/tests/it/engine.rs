@@ -212,7 +212,10 @@ async fn a_command_that_hangs_is_stopped_and_fails_its_stage() {
         &remote,
         "main",
         &tmp.path().join("engine"),
-        Some("sleep 30".into()),
+        Some(format!(
+            "sleep 30 & echo $! > '{}'; wait",
+            tmp.path().join("child.pid").display()
+        )),
         Box::new(Recorder(recorded.clone())),
     )
     .unwrap()
@@ -235,4 +238,19 @@ async fn a_command_that_hangs_is_stopped_and_fails_its_stage() {
         "{}",
         report.message
     );
+    // Everything the command started is stopped with it, not just the shell.
+    let pid = std::fs::read_to_string(tmp.path().join("child.pid")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::process::Command::new("kill")
+        .args(["-0", pid.trim()])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command's child {pid} survived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
