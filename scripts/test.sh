@@ -19,6 +19,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The Cloud Spanner emulator ships with the Google Cloud SDK (component cloud-spanner-emulator);
+# the Spanner adapter's tests start it themselves.
+spanner_emulator=${SPANNER_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator/emulator_main}
+if [ ! -x "$spanner_emulator" ]; then
+  echo "the Cloud Spanner emulator is missing ($spanner_emulator): install the Google Cloud SDK with" >&2
+  echo "its cloud-spanner-emulator component, or set SPANNER_EMULATOR_BIN" >&2
+  exit 1
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   # nextest does not run doctests.

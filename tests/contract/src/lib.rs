@@ -20,4 +20,4 @@ mod store;
 pub use registry::{RegistryFixture, registry_contract};
 pub use repo::{RepoFixture, RepoHandle, repo_contract};
 pub use source::{SourceFixture, source_contract};
-pub use store::store_contract;
+pub use store::{deployment as sample_deployment, store_contract};

@@ -9,7 +9,9 @@ use cd_core::pipeline::{
 };
 use cd_ports::{DeploymentFilter, Store, StoreError};
 
-fn deployment(id: &str, set: &str, app: &str, key: Option<&str>) -> Deployment {
+/// A pending PreRelease deployment with one stage: a row for stores to hold.
+#[must_use]
+pub fn deployment(id: &str, set: &str, app: &str, key: Option<&str>) -> Deployment {
     Deployment {
         id: DeploymentId(id.into()),
         revision: 1,

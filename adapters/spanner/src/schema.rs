@@ -1,0 +1,114 @@
+//! The schema on Cloud Spanner: the seed's tables with its primary keys, plus holds, environment
+//! versions and the migration record. Stages and bundle apps are interleaved in their
+//! deployment (read and written together, deleted with it). Approvals and changelogs are not:
+//! their deployment may be in either deployment table, and an interleaved child has one parent.
+//!
+//! As on SQLite, each deployment row carries `Body`, the whole deployment as JSON, written in
+//! the same transaction as the columns, which serve queries and operators.
+
+/// Migrations, in order; `SchemaMigrations` records which are applied.
+pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE SchemaMigrations (
+        Version INT64 NOT NULL,
+        AppliedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+    ) PRIMARY KEY (Version)",
+    "CREATE TABLE PreReleaseDeployments (
+        DeploymentID STRING(MAX) NOT NULL,
+        Track STRING(16) NOT NULL,
+        Revision INT64 NOT NULL,
+        Status STRING(32) NOT NULL,
+        ApplicationSet STRING(MAX) NOT NULL,
+        Application STRING(MAX) NOT NULL,
+        Version STRING(MAX) NOT NULL,
+        StageIndex INT64 NOT NULL,
+        BuildDefinition STRING(MAX),
+        DedupKey STRING(MAX),
+        Sequence INT64 NOT NULL,
+        CreatedAt INT64 NOT NULL,
+        UpdatedAt INT64 NOT NULL,
+        Body STRING(MAX) NOT NULL,
+    ) PRIMARY KEY (DeploymentID)",
+    "CREATE UNIQUE NULL_FILTERED INDEX PreReleaseDeploymentsByDedupKey ON PreReleaseDeployments (DedupKey)",
+    "CREATE INDEX PreReleaseDeploymentsBySet ON PreReleaseDeployments (ApplicationSet)",
+    "CREATE TABLE PreReleaseStages (
+        DeploymentID STRING(MAX) NOT NULL,
+        StageIndex INT64 NOT NULL,
+        Environments STRING(MAX) NOT NULL,
+        Status STRING(32) NOT NULL,
+        CommitSha STRING(MAX),
+        RunID STRING(MAX),
+        StartedAt INT64,
+        FinishedAt INT64,
+    ) PRIMARY KEY (DeploymentID, StageIndex),
+      INTERLEAVE IN PARENT PreReleaseDeployments ON DELETE CASCADE",
+    "CREATE TABLE ReleaseDeployments (
+        DeploymentID STRING(MAX) NOT NULL,
+        Revision INT64 NOT NULL,
+        Status STRING(32) NOT NULL,
+        ApplicationSet STRING(MAX) NOT NULL,
+        Bundle STRING(MAX) NOT NULL,
+        Version STRING(MAX) NOT NULL,
+        StageIndex INT64 NOT NULL,
+        LastDeployedVersions STRING(MAX) NOT NULL,
+        Sequence INT64 NOT NULL,
+        CreatedAt INT64 NOT NULL,
+        UpdatedAt INT64 NOT NULL,
+        Body STRING(MAX) NOT NULL,
+    ) PRIMARY KEY (DeploymentID)",
+    "CREATE INDEX ReleaseDeploymentsBySet ON ReleaseDeployments (ApplicationSet)",
+    "CREATE TABLE ReleaseStages (
+        DeploymentID STRING(MAX) NOT NULL,
+        StageIndex INT64 NOT NULL,
+        Environments STRING(MAX) NOT NULL,
+        Status STRING(32) NOT NULL,
+        CommitSha STRING(MAX),
+        RunID STRING(MAX),
+        StartedAt INT64,
+        FinishedAt INT64,
+    ) PRIMARY KEY (DeploymentID, StageIndex),
+      INTERLEAVE IN PARENT ReleaseDeployments ON DELETE CASCADE",
+    "CREATE TABLE ReleaseBundleApps (
+        DeploymentID STRING(MAX) NOT NULL,
+        AppName STRING(MAX) NOT NULL,
+        Version STRING(MAX) NOT NULL,
+        Image STRING(MAX) NOT NULL,
+        BranchCommit STRING(MAX),
+        ProductionTag STRING(MAX),
+    ) PRIMARY KEY (DeploymentID, AppName),
+      INTERLEAVE IN PARENT ReleaseDeployments ON DELETE CASCADE",
+    // The approval ledger: only ever inserted into (the adapter has no update or delete of it;
+    // grant the service INSERT and SELECT only on it with fine-grained access control). The
+    // timestamp is the commit's; Position keeps append order within a deployment.
+    "CREATE TABLE DeploymentApprovals (
+        DeploymentID STRING(MAX) NOT NULL,
+        ApprovalID STRING(MAX) NOT NULL,
+        Position INT64 NOT NULL,
+        StageIndex INT64 NOT NULL,
+        Actor STRING(MAX) NOT NULL,
+        Action STRING(8) NOT NULL,
+        Timestamp TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+        Comment STRING(MAX) NOT NULL,
+    ) PRIMARY KEY (DeploymentID, ApprovalID)",
+    "CREATE TABLE DeploymentChangelogs (
+        DeploymentID STRING(MAX) NOT NULL,
+        ChangelogID STRING(MAX) NOT NULL,
+        Position INT64 NOT NULL,
+        Body STRING(MAX) NOT NULL,
+    ) PRIMARY KEY (DeploymentID, ChangelogID)",
+    "CREATE TABLE Holds (
+        Environment STRING(MAX) NOT NULL,
+        Reason STRING(MAX) NOT NULL,
+        Actor STRING(MAX) NOT NULL,
+        PlacedAt INT64 NOT NULL,
+    ) PRIMARY KEY (Environment)",
+    "CREATE TABLE EnvironmentVersions (
+        Application STRING(MAX) NOT NULL,
+        Environment STRING(MAX) NOT NULL,
+        Version STRING(MAX) NOT NULL,
+        Previous STRING(MAX),
+        DeploymentID STRING(MAX) NOT NULL,
+        Track STRING(16) NOT NULL,
+        InFlight BOOL NOT NULL,
+        Revision INT64 NOT NULL,
+    ) PRIMARY KEY (Application, Environment)",
+]];
