@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use cd_core::pipeline::{CloudEvent, IdSource, Timestamp};
 use cd_git::{GitConfig, GitRepo, LocalSourceHost};
 use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
-use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry};
+use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry, Store};
 use cd_sqlite::SqliteStore;
 
 use crate::blocking::Blocking;
@@ -259,6 +259,24 @@ pub fn open_registry(
     }
 }
 
+/// Adapters a production binary brings instead of the local ones.
+#[derive(Default)]
+pub struct Overrides {
+    /// The store (e.g. Cloud Spanner).
+    pub store: Option<Arc<dyn Store>>,
+    /// Where events go (e.g. Pub/Sub).
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("store", &self.store.is_some())
+            .field("notifier", &self.notifier.is_some())
+            .finish()
+    }
+}
+
 /// Everything the local adapters opened.
 #[derive(Debug)]
 pub struct Opened {
@@ -278,14 +296,16 @@ pub fn open(
     config: &Config,
     seed: &[(String, String)],
     env: &BTreeMap<String, String>,
+    overrides: Overrides,
 ) -> Result<Opened, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::Io(format!("{}: {e}", config.data_dir.display())))?;
-    let store = match config.store.kind {
-        StoreKind::Sqlite => Arc::new(SqliteStore::open(
+    let store: Arc<dyn Store> = match (overrides.store, config.store.kind) {
+        (Some(store), _) => store,
+        (None, StoreKind::Sqlite) => Arc::new(Blocking(Arc::new(SqliteStore::open(
             &config.under_data(config.store.path.as_ref(), "state.db"),
-        )?),
-        StoreKind::Spanner => {
+        )?))),
+        (None, StoreKind::Spanner) => {
             return Err(StartError::Unsupported(
                 "store.kind = \"spanner\" needs the cd-manager binary".into(),
             ));
@@ -302,15 +322,17 @@ pub fn open(
         _ => open_registry(config, env)?,
     };
     let ports = Ports {
-        store: Arc::new(Blocking(store)),
+        store,
         registry,
         repo: Arc::new(Blocking(repo.clone())),
         source: Arc::new(Blocking(Arc::new(LocalSourceHost::new(
             &config.under_data(config.source.dir.as_ref(), "sources"),
         )))),
-        notifier: Arc::new(Blocking(Arc::new(JsonlNotifier::new(
-            &config.data_dir.join("events.jsonl"),
-        )))),
+        notifier: overrides.notifier.unwrap_or_else(|| {
+            Arc::new(Blocking(Arc::new(JsonlNotifier::new(
+                &config.data_dir.join("events.jsonl"),
+            ))))
+        }),
         clock: Arc::new(SystemClock),
     };
     Ok(Opened {

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use crate::config::Config;
 use crate::error::StartError;
+use crate::local::Overrides;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`). Call once, from `main`.
 pub fn init_logs() {
@@ -49,18 +50,24 @@ pub fn serve_until_signal(
     config: Config,
     seed: Vec<(String, String)>,
     env: BTreeMap<String, String>,
+    overrides: impl AsyncFnOnce(&Config, &BTreeMap<String, String>) -> Result<Overrides, StartError>,
 ) -> Result<(), StartError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
-    let result = rt.block_on(run_local(
-        config,
-        seed,
-        env,
-        |addr| {
-            println!("listening on http://{addr}");
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-        },
-        shutdown_signal(),
-    ));
+    let result = rt.block_on(async {
+        let overrides = overrides(&config, &env).await?;
+        run_local(
+            config,
+            seed,
+            env,
+            overrides,
+            |addr| {
+                println!("listening on http://{addr}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            },
+            shutdown_signal(),
+        )
+        .await
+    });
     // A git process hung on a dead network must not keep the process alive after a stop.
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     result
@@ -75,13 +82,14 @@ pub async fn run_local(
     config: Config,
     seed: Vec<(String, String)>,
     env: BTreeMap<String, String>,
+    overrides: Overrides,
     on_listen: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let opened = {
         let config = config.clone();
         // Opening clones and seeds git repositories: blocking work.
-        tokio::task::spawn_blocking(move || crate::local::open(&config, &seed, &env))
+        tokio::task::spawn_blocking(move || crate::local::open(&config, &seed, &env, overrides))
             .await
             .map_err(|e| StartError::Io(e.to_string()))??
     };

@@ -208,6 +208,71 @@ impl Endpoint {
     }
 }
 
+/// Creates instance `id` of `project` (`projects/P`) with `config` (e.g.
+/// `projects/P/instanceConfigs/regional-europe-west1`, or `emulator-config`); returns its name.
+/// An existing instance is success.
+///
+/// # Errors
+/// [`StoreError::Unavailable`].
+pub async fn create_instance(
+    endpoint: &Endpoint,
+    project: &str,
+    id: &str,
+    config: &str,
+) -> Result<String, StoreError> {
+    use google_cloud_googleapis::spanner::admin::instance::v1::{CreateInstanceRequest, Instance};
+    let name = format!("{project}/instances/{id}");
+    let admin = endpoint.admin().await?;
+    let request = CreateInstanceRequest {
+        parent: project.to_string(),
+        instance_id: id.to_string(),
+        instance: Some(Instance {
+            name: name.clone(),
+            config: config.to_string(),
+            display_name: id.to_string(),
+            node_count: 1,
+            ..Default::default()
+        }),
+    };
+    match admin.instance().create_instance(request, None).await {
+        Ok(mut op) => {
+            op.wait(None).await.map_err(unavailable)?;
+        }
+        Err(s) if s.code() == Code::AlreadyExists => {}
+        Err(s) => return Err(unavailable(s)),
+    }
+    Ok(name)
+}
+
+/// Creates the empty database `id` in `instance`; returns its name. Run
+/// [`SpannerStore::migrate`] on it next.
+///
+/// # Errors
+/// [`StoreError::Unavailable`]; [`StoreError::Conflict`] when it exists.
+pub async fn create_database(
+    endpoint: &Endpoint,
+    instance: &str,
+    id: &str,
+) -> Result<String, StoreError> {
+    use google_cloud_googleapis::spanner::admin::database::v1::CreateDatabaseRequest;
+    let admin = endpoint.admin().await?;
+    let request = CreateDatabaseRequest {
+        parent: instance.to_string(),
+        create_statement: format!("CREATE DATABASE `{id}`"),
+        ..Default::default()
+    };
+    match admin.database().create_database(request, None).await {
+        Ok(mut op) => {
+            op.wait(None).await.map_err(unavailable)?;
+        }
+        Err(s) if s.code() == Code::AlreadyExists => {
+            return Err(StoreError::Conflict(format!("database {id} exists")));
+        }
+        Err(s) => return Err(unavailable(s)),
+    }
+    Ok(format!("{instance}/databases/{id}"))
+}
+
 impl SpannerStore {
     /// Connects to `database` (`projects/P/instances/I/databases/D`) at `endpoint`.
     ///

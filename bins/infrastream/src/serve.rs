@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cd_service::config::{EngineKind, RegistryKind};
 use cd_service::engine::{EngineRunner, Webhook};
+use cd_service::local::Overrides;
 use cd_service::process::{init_logs, serve_until_signal, shutdown_signal};
 use cd_service::{Config, StartError};
 use clap::Args;
@@ -77,7 +78,13 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let result = (|| -> Result<(), StartError> {
         let config = config_of(args)?;
         let env: BTreeMap<String, String> = std::env::vars().collect();
-        serve_until_signal(config, cd_service::tenant::example_files(), env)
+        // The command line links the local adapters only.
+        serve_until_signal(
+            config,
+            cd_service::tenant::example_files(),
+            env,
+            async |_: &Config, _: &BTreeMap<String, String>| Ok(Overrides::default()),
+        )
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,

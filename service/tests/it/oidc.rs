@@ -121,6 +121,7 @@ async fn start(dir: &Path, issuer: &str) -> (String, tokio::sync::oneshot::Sende
                 &config,
                 &cd_service::tenant::example_files(),
                 &BTreeMap::new(),
+                cd_service::local::Overrides::default(),
             )
         })
         .await

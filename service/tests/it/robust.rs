@@ -32,6 +32,7 @@ fn app() -> App {
         &config,
         &cd_service::tenant::example_files(),
         &BTreeMap::new(),
+        cd_service::local::Overrides::default(),
     )
     .unwrap();
     let driver = Arc::new(Driver::new(

@@ -12,6 +12,7 @@
 )]
 
 pub mod docker_registry;
+pub mod emulators;
 mod registry;
 mod repo;
 mod source;

@@ -1,85 +1,33 @@
-//! The Cloud Spanner emulator (preinstalled with the Google Cloud SDK), on a free port.
+//! The Cloud Spanner emulator with a test instance, and databases on it.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use cd_spanner::{Endpoint, SpannerStore};
-use google_cloud_googleapis::spanner::admin::database::v1::CreateDatabaseRequest;
-use google_cloud_googleapis::spanner::admin::instance::v1::{CreateInstanceRequest, Instance};
+use cd_contract::emulators;
+use cd_spanner::{Endpoint, SpannerStore, create_database, create_instance};
 
 const PROJECT: &str = "projects/infrastream-test";
-const INSTANCE: &str = "projects/infrastream-test/instances/test";
 
 pub(crate) struct Emulator {
-    child: Child,
-    port: u16,
-}
-
-fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("SPANNER_EMULATOR_BIN") {
-        return p.into();
-    }
-    let default =
-        PathBuf::from("/usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator/emulator_main");
-    assert!(
-        default.exists(),
-        "the Cloud Spanner emulator is not installed at {}: these tests run against it. \
-         Install the Google Cloud SDK's cloud-spanner-emulator component, or set SPANNER_EMULATOR_BIN.",
-        default.display()
-    );
-    default
+    inner: emulators::Emulator,
+    instance: String,
 }
 
 impl Emulator {
     /// Starts an emulator and creates the test instance.
     pub(crate) async fn start() -> Emulator {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary())
-            .args(["--host_port", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the Spanner emulator");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the emulator did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let emulator = Emulator { child, port };
-        let admin = emulator.endpoint().admin().await.unwrap();
-        let mut op = admin
-            .instance()
-            .create_instance(
-                CreateInstanceRequest {
-                    parent: PROJECT.into(),
-                    instance_id: "test".into(),
-                    instance: Some(Instance {
-                        name: INSTANCE.into(),
-                        config: format!("{PROJECT}/instanceConfigs/emulator-config"),
-                        display_name: "test".into(),
-                        node_count: 1,
-                        ..Default::default()
-                    }),
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        op.wait(None).await.unwrap();
-        emulator
+        let inner = emulators::Emulator::spanner();
+        let endpoint = Endpoint::Emulator(inner.host());
+        let instance = create_instance(
+            &endpoint,
+            PROJECT,
+            "test",
+            &format!("{PROJECT}/instanceConfigs/emulator-config"),
+        )
+        .await
+        .unwrap();
+        Emulator { inner, instance }
     }
 
     pub(crate) fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.inner.host()
     }
 
     pub(crate) fn endpoint(&self) -> Endpoint {
@@ -88,21 +36,9 @@ impl Emulator {
 
     /// An empty database; returns its name.
     pub(crate) async fn database(&self, id: &str) -> String {
-        let admin = self.endpoint().admin().await.unwrap();
-        let mut op = admin
-            .database()
-            .create_database(
-                CreateDatabaseRequest {
-                    parent: INSTANCE.into(),
-                    create_statement: format!("CREATE DATABASE `{id}`"),
-                    ..Default::default()
-                },
-                None,
-            )
+        create_database(&self.endpoint(), &self.instance, id)
             .await
-            .unwrap();
-        op.wait(None).await.unwrap();
-        format!("{INSTANCE}/databases/{id}")
+            .unwrap()
     }
 
     /// A migrated database and a store on it.
@@ -144,12 +80,5 @@ impl Emulator {
         let t: time::OffsetDateTime = row.column_by_name("Timestamp").unwrap();
         client.close().await;
         i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
