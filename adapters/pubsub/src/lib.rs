@@ -1,0 +1,307 @@
+//! `cd-pubsub`: Google Cloud Pub/Sub for the CD Manager. Build notifications come in through a
+//! subscription; the pipeline's CloudEvents go out to a topic.
+//!
+//! - **In**: [`subscribe`] streams a subscription and hands each build notification to a
+//!   [`Handler`]. A message is acknowledged only after the handler says the decision is stored
+//!   (or can never be: a malformed or refused notification); otherwise it is nacked, so Pub/Sub
+//!   delivers it again. Repeats are harmless: the pipeline deduplicates notifications.
+//! - **Out**: [`PubSubNotifier`] publishes each CloudEvent in the binary content mode of the
+//!   CloudEvents Pub/Sub binding: the payload is the event's `data`, the context is in `ce-*`
+//!   attributes.
+//!
+//! The crate is `gcloud-pubsub`, the same stack as the Spanner adapter. Against the emulator
+//! use [`Endpoint::Emulator`]; otherwise credentials come from Application Default Credentials.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cd_core::pipeline::{BuildNotified, CloudEvent};
+use cd_ports::{Notifier, NotifyError};
+use futures_util::StreamExt as _;
+use google_cloud_gax::conn::Environment;
+use google_cloud_googleapis::pubsub::v1::PubsubMessage;
+use google_cloud_pubsub::client::{Client, ClientConfig};
+use google_cloud_pubsub::publisher::Publisher;
+use google_cloud_pubsub::subscription::SubscriptionConfig;
+use tokio::sync::watch;
+
+/// Where the Pub/Sub API is, and the project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Google Cloud with Application Default Credentials.
+    Google {
+        /// The project.
+        project: String,
+    },
+    /// An emulator at `host:port`.
+    Emulator {
+        /// `host:port`.
+        host: String,
+        /// The project.
+        project: String,
+    },
+}
+
+impl Endpoint {
+    /// The emulator `PUBSUB_EMULATOR_HOST` names in `env`, else Google; in `project`.
+    #[must_use]
+    pub fn from_env(env: &BTreeMap<String, String>, project: &str) -> Self {
+        match env.get("PUBSUB_EMULATOR_HOST").filter(|h| !h.is_empty()) {
+            Some(host) => Endpoint::Emulator {
+                host: host.clone(),
+                project: project.to_string(),
+            },
+            None => Endpoint::Google {
+                project: project.to_string(),
+            },
+        }
+    }
+}
+
+/// A Pub/Sub client.
+#[derive(Clone)]
+pub struct PubSub {
+    client: Client,
+}
+
+impl std::fmt::Debug for PubSub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PubSub")
+    }
+}
+
+impl PubSub {
+    /// Connects.
+    ///
+    /// # Errors
+    /// When the client cannot be built or credentials are missing.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Self, String> {
+        let config = match endpoint {
+            Endpoint::Google { project } => ClientConfig {
+                project_id: Some(project.clone()),
+                ..ClientConfig::default()
+            }
+            .with_auth()
+            .await
+            .map_err(|e| e.to_string())?,
+            Endpoint::Emulator { host, project } => ClientConfig {
+                project_id: Some(project.clone()),
+                environment: Environment::Emulator(host.clone()),
+                ..ClientConfig::default()
+            },
+        };
+        let client = Client::new(config).await.map_err(|e| e.to_string())?;
+        Ok(PubSub { client })
+    }
+
+    /// Creates `topic` unless it exists.
+    ///
+    /// # Errors
+    /// The API's error.
+    pub async fn ensure_topic(&self, topic: &str) -> Result<(), String> {
+        let t = self.client.topic(topic);
+        if !t.exists(None).await.map_err(|e| e.to_string())? {
+            t.create(None, None).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Creates `subscription` on `topic` unless it exists, with `ack_deadline_seconds`.
+    ///
+    /// # Errors
+    /// The API's error.
+    pub async fn ensure_subscription(
+        &self,
+        subscription: &str,
+        topic: &str,
+        ack_deadline_seconds: i32,
+    ) -> Result<(), String> {
+        let s = self.client.subscription(subscription);
+        if !s.exists(None).await.map_err(|e| e.to_string())? {
+            let fqtn = self.client.topic(topic).fully_qualified_name().to_string();
+            let config = SubscriptionConfig {
+                ack_deadline_seconds,
+                ..SubscriptionConfig::default()
+            };
+            s.create(&fqtn, config, None)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// A notifier publishing to `topic`.
+    #[must_use]
+    pub fn notifier(&self, topic: &str) -> PubSubNotifier {
+        PubSubNotifier {
+            publisher: self.client.topic(topic).new_publisher(None),
+        }
+    }
+
+    /// Publishes one build notification (what CI does); returns the message id.
+    ///
+    /// # Errors
+    /// The API's error.
+    pub async fn publish_notification(
+        &self,
+        topic: &str,
+        notification: &BuildNotified,
+    ) -> Result<String, String> {
+        let data = serde_json::to_vec(notification).map_err(|e| e.to_string())?;
+        self.publish_raw(topic, data, HashMap::new()).await
+    }
+
+    /// Publishes raw bytes with `attributes`; returns the message id.
+    ///
+    /// # Errors
+    /// The API's error.
+    pub async fn publish_raw(
+        &self,
+        topic: &str,
+        data: Vec<u8>,
+        attributes: HashMap<String, String>,
+    ) -> Result<String, String> {
+        let mut publisher = self.client.topic(topic).new_publisher(None);
+        let awaiter = publisher
+            .publish(PubsubMessage {
+                data,
+                attributes,
+                ..PubsubMessage::default()
+            })
+            .await;
+        let id = awaiter.get().await.map_err(|e| e.to_string());
+        publisher.shutdown().await;
+        id
+    }
+
+    fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Publishes CloudEvents to a topic.
+#[derive(Clone)]
+pub struct PubSubNotifier {
+    publisher: Publisher,
+}
+
+impl std::fmt::Debug for PubSubNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PubSubNotifier")
+    }
+}
+
+/// The `ce-*` attributes of the CloudEvents Pub/Sub binding (binary content mode).
+#[must_use]
+pub fn attributes(event: &CloudEvent) -> HashMap<String, String> {
+    HashMap::from([
+        ("ce-specversion".to_string(), event.specversion.clone()),
+        ("ce-id".to_string(), event.id.clone()),
+        ("ce-source".to_string(), event.source.clone()),
+        ("ce-type".to_string(), event.event_type.clone()),
+        ("ce-subject".to_string(), event.subject.clone()),
+        ("ce-time".to_string(), rfc3339(event.time.0)),
+        ("content-type".to_string(), event.datacontenttype.clone()),
+    ])
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC.
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[async_trait]
+impl Notifier for PubSubNotifier {
+    async fn publish(&self, event: &CloudEvent) -> Result<(), NotifyError> {
+        let data =
+            serde_json::to_vec(&event.data).map_err(|e| NotifyError::Rejected(e.to_string()))?;
+        let awaiter = self
+            .publisher
+            .publish(PubsubMessage {
+                data,
+                attributes: attributes(event),
+                ..PubsubMessage::default()
+            })
+            .await;
+        awaiter
+            .get()
+            .await
+            .map(|_| ())
+            .map_err(|s| NotifyError::Unavailable(format!("{:?}: {}", s.code(), s.message())))
+    }
+}
+
+/// What became of a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// The decision is stored, or the notification can never succeed: acknowledge it.
+    Done,
+    /// Not stored for a transient reason: let Pub/Sub deliver it again.
+    Retry,
+}
+
+/// Takes build notifications from the subscription.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Handles one notification.
+    async fn handle(&self, notification: BuildNotified, message_id: &str) -> Handled;
+}
+
+/// Streams `subscription` into `handler` until `stop` turns true.
+///
+/// # Errors
+/// When the stream cannot be opened.
+pub async fn subscribe(
+    pubsub: &PubSub,
+    subscription: &str,
+    handler: Arc<dyn Handler>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let sub = pubsub.client().subscription(subscription);
+    let mut stream = sub.subscribe(None).await.map_err(|e| e.to_string())?;
+    loop {
+        let message = tokio::select! {
+            m = stream.next() => m,
+            _ = stop.changed() => None,
+        };
+        let Some(message) = message else { break };
+        let id = message.message.message_id.clone();
+        let verdict = match serde_json::from_slice::<BuildNotified>(&message.message.data) {
+            Ok(n) => handler.handle(n, &id).await,
+            Err(e) => {
+                // It can never succeed: redelivering it forever would only hide the others.
+                tracing::error!(message_id = %id, error = %e, "malformed build notification; acknowledged and dropped");
+                Handled::Done
+            }
+        };
+        let acked = match verdict {
+            Handled::Done => message.ack().await,
+            Handled::Retry => message.nack().await,
+        };
+        if let Err(e) = acked {
+            tracing::warn!(message_id = %id, error = %e, "ack/nack failed; Pub/Sub will redeliver");
+        }
+    }
+    stream.dispose().await;
+    Ok(())
+}
