@@ -19,14 +19,17 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The Cloud Spanner emulator ships with the Google Cloud SDK (component cloud-spanner-emulator);
-# the Spanner adapter's tests start it themselves.
+# The Cloud Spanner and Pub/Sub emulators ship with the Google Cloud SDK; the tests start them
+# on free ports themselves.
 spanner_emulator=${SPANNER_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator/emulator_main}
-if [ ! -x "$spanner_emulator" ]; then
-  echo "the Cloud Spanner emulator is missing ($spanner_emulator): install the Google Cloud SDK with" >&2
-  echo "its cloud-spanner-emulator component, or set SPANNER_EMULATOR_BIN" >&2
-  exit 1
-fi
+pubsub_emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
+for emulator in "$spanner_emulator" "$pubsub_emulator"; do
+  if [ ! -x "$emulator" ]; then
+    echo "a Google Cloud emulator is missing ($emulator): install the Google Cloud SDK with its" >&2
+    echo "cloud-spanner-emulator and pubsub-emulator components, or set SPANNER_EMULATOR_BIN / PUBSUB_EMULATOR_BIN" >&2
+    exit 1
+  fi
+done
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   # nextest does not run doctests.

@@ -242,6 +242,18 @@ impl Default for PipelineConfig {
     }
 }
 
+/// Google Cloud Pub/Sub (the `cd-manager` binary).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PubSubConfig {
+    /// The project of the topic and subscription.
+    pub project: Option<String>,
+    /// Publish the pipeline's CloudEvents to this topic (instead of `events.jsonl`).
+    pub events_topic: Option<String>,
+    /// Take build notifications from this subscription.
+    pub notifications_subscription: Option<String>,
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -264,6 +276,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
+    /// Pub/Sub.
+    pub pubsub: PubSubConfig,
 }
 
 impl Default for Config {
@@ -278,6 +292,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             auth: AuthConfig::default(),
             pipeline: PipelineConfig::default(),
+            pubsub: PubSubConfig::default(),
         }
     }
 }
@@ -472,6 +487,14 @@ impl Config {
                     "cannot be true with auth.oidc: a header would bypass the tokens",
                 ));
             }
+        }
+        if (self.pubsub.events_topic.is_some() || self.pubsub.notifications_subscription.is_some())
+            && self.pubsub.project.is_none()
+        {
+            return Err(err(
+                "pubsub.project",
+                "required with a topic or a subscription",
+            ));
         }
         if self.manifests.branch.is_empty() {
             return Err(err("manifests.branch", "must not be empty"));

@@ -266,19 +266,31 @@ pub struct Overrides {
     pub store: Option<Arc<dyn Store>>,
     /// Where events go (e.g. Pub/Sub).
     pub notifier: Option<Arc<dyn Notifier>>,
+    /// Tasks that run beside the API (e.g. a Pub/Sub subscriber), given the service and a
+    /// stop signal.
+    pub background: Vec<Background>,
 }
+
+/// A task run beside the API: it gets the service and a signal that turns true at shutdown.
+pub type Background = Box<
+    dyn FnOnce(
+            Arc<crate::Shared>,
+            tokio::sync::watch::Receiver<bool>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send,
+>;
 
 impl std::fmt::Debug for Overrides {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Overrides")
             .field("store", &self.store.is_some())
             .field("notifier", &self.notifier.is_some())
+            .field("background", &self.background.len())
             .finish()
     }
 }
 
 /// Everything the local adapters opened.
-#[derive(Debug)]
 pub struct Opened {
     /// The ports.
     pub ports: Ports,
@@ -286,6 +298,17 @@ pub struct Opened {
     pub repo: Arc<GitRepo>,
     /// The webhook secret.
     pub secret: Vec<u8>,
+    /// Tasks to run beside the API.
+    pub background: Vec<Background>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("repo", &self.repo)
+            .field("background", &self.background.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Opens every local adapter the configuration names, creating `data_dir` as needed.
@@ -339,5 +362,6 @@ pub fn open(
         ports,
         repo,
         secret: webhook_secret(&config.secret_file())?,
+        background: overrides.background,
     })
 }

@@ -63,6 +63,20 @@ impl Shared {
         Ok((shared, rx))
     }
 
+    /// Decides `input`, stores the decision and queues its effects: what every source of
+    /// inputs (the API, the engine, a Pub/Sub subscriber) does.
+    ///
+    /// # Errors
+    /// The driver's.
+    pub async fn accept(
+        &self,
+        input: &cd_core::pipeline::Input,
+    ) -> Result<cd_core::pipeline::Decision, cd_ports::DriverError> {
+        let decision = self.driver.submit(input).await?;
+        self.enqueue(decision.effects.clone());
+        Ok(decision)
+    }
+
     /// Hands effects to the worker.
     pub fn enqueue(&self, effects: Vec<Effect>) {
         if effects.is_empty() {
@@ -152,6 +166,11 @@ pub async fn serve(
         EngineKind::Webhook => None,
     };
     let worker = tokio::spawn(crate::worker::run(shared.clone(), rx, stop_rx.clone()));
+    let background: Vec<_> = opened
+        .background
+        .into_iter()
+        .map(|task| tokio::spawn(task(shared.clone(), stop_rx.clone())))
+        .collect();
     let engine = engine.map(|runner| {
         tokio::spawn(runner.run(
             Duration::from_millis(config.engine.poll_ms),
@@ -178,6 +197,7 @@ pub async fn serve(
     tokio::pin!(grace);
     let mut tasks = vec![worker];
     tasks.extend(engine);
+    tasks.extend(background);
     for task in &mut tasks {
         tokio::select! {
             _ = &mut *task => {}

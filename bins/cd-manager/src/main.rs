@@ -3,9 +3,10 @@
 //! It runs the same service as `infrastream serve`, configured only by a TOML file and
 //! `INFRASTREAM_*` environment variables (docs/OPERATIONS.md), and links the production
 //! adapters the command line does not: Cloud Spanner for state (`store.kind = "spanner"`; the
-//! schema is migrated at start; `SPANNER_EMULATOR_HOST` points it at an emulator). Pub/Sub,
-//! Artifact Registry and GitHub are not linked yet; a configuration naming them is refused at
-//! start with a clear error.
+//! schema is migrated at start; `SPANNER_EMULATOR_HOST` points it at an emulator) and Pub/Sub
+//! for build notifications in and CloudEvents out (`[pubsub]`; `PUBSUB_EMULATOR_HOST`).
+//! `cd-manager notify --topic` is CI's side. Artifact Registry and GitHub are not linked yet; a
+//! configuration naming them is refused at start with a clear error.
 //!
 //! Exit codes: 0 after a graceful shutdown, 1 when the service cannot start.
 
@@ -14,12 +15,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use cd_core::pipeline::{BuildNotified, Input};
+use cd_ports::DriverError;
+use cd_pubsub::{Handled, Handler, PubSub, subscribe};
 use cd_service::config::StoreKind;
 use cd_service::local::Overrides;
 use cd_service::process::{init_logs, serve_until_signal};
-use cd_service::{Config, StartError};
+use cd_service::{Config, Shared, StartError};
 use cd_spanner::{Endpoint, SpannerStore};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +38,101 @@ struct Cli {
     /// Check the configuration, print it with defaults filled in, and exit.
     #[arg(long)]
     check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// CI's side: publish a build notification to a Pub/Sub topic.
+    Notify(NotifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct NotifyArgs {
+    /// The topic, `projects/P/topics/T` (or `T` with --project).
+    #[arg(long)]
+    topic: String,
+    /// The project, when the topic is not a full name.
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    project: Option<String>,
+    /// The BuildDefinition that built the image.
+    #[arg(long)]
+    build_definition: String,
+    /// The image name.
+    #[arg(long)]
+    container: String,
+    /// The image tag.
+    #[arg(long)]
+    version: String,
+    /// The commit built.
+    #[arg(long, env = "GITHUB_SHA", default_value = "")]
+    commit: String,
+    /// The source repository.
+    #[arg(long, default_value = "")]
+    repository: String,
+    /// The git ref built.
+    #[arg(long = "ref", env = "GITHUB_REF", default_value = "")]
+    git_ref: String,
+}
+
+/// `projects/P/topics/T` or `T` in `project`: (project, topic id).
+fn topic_of(args: &NotifyArgs) -> Result<(String, String), String> {
+    let parts: Vec<&str> = args.topic.split('/').collect();
+    match (parts.as_slice(), &args.project) {
+        (["projects", p, "topics", t], _) => Ok(((*p).to_string(), (*t).to_string())),
+        ([t], Some(p)) => Ok((p.clone(), (*t).to_string())),
+        _ => Err(format!(
+            "--topic {}: give projects/P/topics/T, or a topic id with --project",
+            args.topic
+        )),
+    }
+}
+
+fn notify(args: &NotifyArgs, env: &BTreeMap<String, String>) -> Result<(), String> {
+    let (project, topic) = topic_of(args)?;
+    let notification = BuildNotified {
+        build_definition_id: args.build_definition.clone(),
+        container: args.container.clone(),
+        version: args.version.clone(),
+        commit_sha: args.commit.clone(),
+        repository: args.repository.clone(),
+        git_ref: args.git_ref.clone(),
+        ..BuildNotified::default()
+    };
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let pubsub = PubSub::connect(&cd_pubsub::Endpoint::from_env(env, &project)).await?;
+        let id = pubsub.publish_notification(&topic, &notification).await?;
+        println!("published {id}");
+        Ok(())
+    })
+}
+
+/// Hands Pub/Sub build notifications to the service.
+struct Subscriber(Arc<Shared>);
+
+#[async_trait::async_trait]
+impl Handler for Subscriber {
+    async fn handle(&self, notification: BuildNotified, message_id: &str) -> Handled {
+        match self.0.accept(&Input::BuildNotified(notification)).await {
+            Ok(decision) => {
+                for id in &decision.deployments {
+                    tracing::info!(deployment = %id, message_id, duplicate = decision.is_noop(), "notification from Pub/Sub");
+                }
+                Handled::Done
+            }
+            // Refused for good (an unknown build, a bad version): redelivery cannot help.
+            Err(DriverError::Rejected(r)) => {
+                tracing::warn!(message_id, rejection = %r, "notification from Pub/Sub refused");
+                Handled::Done
+            }
+            Err(e) => {
+                tracing::warn!(message_id, error = %e, "notification not stored; Pub/Sub will redeliver");
+                Handled::Retry
+            }
+        }
+    }
 }
 
 /// The production adapters the configuration names, in place of the local ones.
@@ -49,6 +148,24 @@ async fn production_adapters(
         tracing::info!(database, applied, "Spanner schema up to date");
         overrides.store = Some(Arc::new(SpannerStore::connect(&endpoint, &database).await?));
     }
+    if let Some(project) = &config.pubsub.project {
+        let pubsub = PubSub::connect(&cd_pubsub::Endpoint::from_env(env, project))
+            .await
+            .map_err(StartError::Io)?;
+        if let Some(topic) = &config.pubsub.events_topic {
+            overrides.notifier = Some(Arc::new(pubsub.notifier(topic)));
+        }
+        if let Some(subscription) = config.pubsub.notifications_subscription.clone() {
+            overrides.background.push(Box::new(move |shared, stop| {
+                Box::pin(async move {
+                    let handler = Arc::new(Subscriber(shared));
+                    if let Err(e) = subscribe(&pubsub, &subscription, handler, stop).await {
+                        tracing::error!(subscription, error = %e, "the Pub/Sub subscriber stopped");
+                    }
+                })
+            }));
+        }
+    }
     Ok(overrides)
 }
 
@@ -56,6 +173,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs();
     let env: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(Command::Notify(args)) = &cli.command {
+        return match notify(args, &env) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let result = (|| -> Result<(), StartError> {
         let config = Config::load(cli.config.as_deref())?.with_env(&env)?;
         if cli.check {
