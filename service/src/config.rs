@@ -254,6 +254,34 @@ pub struct PubSubConfig {
     pub notifications_subscription: Option<String>,
 }
 
+/// GitHub, as a GitHub App (the `cd-manager` binary).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    /// The API base (GitHub Enterprise: `https://HOST/api/v3`).
+    pub api: String,
+    /// The App's id.
+    pub app_id: Option<String>,
+    /// The installation the service acts as.
+    pub installation_id: Option<u64>,
+    /// The organization of repositories named without an owner.
+    pub owner: Option<String>,
+    /// The file holding the App's private key (a mounted secret; never the key itself).
+    pub private_key_file: Option<PathBuf>,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            api: "https://api.github.com".into(),
+            app_id: None,
+            installation_id: None,
+            owner: None,
+            private_key_file: None,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -278,6 +306,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Pub/Sub.
     pub pubsub: PubSubConfig,
+    /// GitHub (release branches and releases); without it, local bare repositories.
+    pub github: GithubConfig,
 }
 
 impl Default for Config {
@@ -293,6 +323,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             pipeline: PipelineConfig::default(),
             pubsub: PubSubConfig::default(),
+            github: GithubConfig::default(),
         }
     }
 }
@@ -494,6 +525,19 @@ impl Config {
             return Err(err(
                 "pubsub.project",
                 "required with a topic or a subscription",
+            ));
+        }
+        let g = &self.github;
+        let set = [
+            g.app_id.is_some(),
+            g.installation_id.is_some(),
+            g.owner.is_some(),
+            g.private_key_file.is_some(),
+        ];
+        if set.iter().any(|s| *s) && !set.iter().all(|s| *s) {
+            return Err(err(
+                "github",
+                "set app_id, installation_id, owner and private_key_file together",
             ));
         }
         if self.manifests.branch.is_empty() {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use cd_core::pipeline::{CloudEvent, IdSource, Timestamp};
 use cd_git::{GitConfig, GitRepo, LocalSourceHost};
 use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
-use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry, Store};
+use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry, SourceHost, Store};
 use cd_sqlite::SqliteStore;
 
 use crate::blocking::Blocking;
@@ -266,6 +266,8 @@ pub struct Overrides {
     pub store: Option<Arc<dyn Store>>,
     /// Where events go (e.g. Pub/Sub).
     pub notifier: Option<Arc<dyn Notifier>>,
+    /// Source repositories (e.g. GitHub).
+    pub source: Option<Arc<dyn SourceHost>>,
     /// Tasks that run beside the API (e.g. a Pub/Sub subscriber), given the service and a
     /// stop signal.
     pub background: Vec<Background>,
@@ -285,6 +287,7 @@ impl std::fmt::Debug for Overrides {
         f.debug_struct("Overrides")
             .field("store", &self.store.is_some())
             .field("notifier", &self.notifier.is_some())
+            .field("source", &self.source.is_some())
             .field("background", &self.background.len())
             .finish()
     }
@@ -348,9 +351,11 @@ pub fn open(
         store,
         registry,
         repo: Arc::new(Blocking(repo.clone())),
-        source: Arc::new(Blocking(Arc::new(LocalSourceHost::new(
-            &config.under_data(config.source.dir.as_ref(), "sources"),
-        )))),
+        source: overrides.source.unwrap_or_else(|| {
+            Arc::new(Blocking(Arc::new(LocalSourceHost::new(
+                &config.under_data(config.source.dir.as_ref(), "sources"),
+            ))))
+        }),
         notifier: overrides.notifier.unwrap_or_else(|| {
             Arc::new(Blocking(Arc::new(JsonlNotifier::new(
                 &config.data_dir.join("events.jsonl"),

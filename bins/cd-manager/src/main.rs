@@ -5,8 +5,9 @@
 //! adapters the command line does not: Cloud Spanner for state (`store.kind = "spanner"`; the
 //! schema is migrated at start; `SPANNER_EMULATOR_HOST` points it at an emulator) and Pub/Sub
 //! for build notifications in and CloudEvents out (`[pubsub]`; `PUBSUB_EMULATOR_HOST`).
-//! `cd-manager notify --topic` is CI's side. Artifact Registry and GitHub are not linked yet; a
-//! configuration naming them is refused at start with a clear error.
+//! `cd-manager notify --topic` is CI's side. GitHub (`[github]`, as a GitHub App) creates
+//! release branches and releases. Artifact Registry is not linked yet; a configuration naming
+//! it is refused at start with a clear error.
 //!
 //! Exit codes: 0 after a graceful shutdown, 1 when the service cannot start.
 
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use cd_core::pipeline::{BuildNotified, Input};
+use cd_github::{GithubConfig, GithubSourceHost};
 use cd_ports::DriverError;
 use cd_pubsub::{Handled, Handler, PubSub, subscribe};
 use cd_service::config::StoreKind;
@@ -147,6 +149,24 @@ async fn production_adapters(
         let applied = SpannerStore::migrate(&endpoint, &database).await?;
         tracing::info!(database, applied, "Spanner schema up to date");
         overrides.store = Some(Arc::new(SpannerStore::connect(&endpoint, &database).await?));
+    }
+    if let (Some(app_id), Some(installation_id), Some(owner), Some(key_file)) = (
+        &config.github.app_id,
+        config.github.installation_id,
+        &config.github.owner,
+        &config.github.private_key_file,
+    ) {
+        let private_key = std::fs::read_to_string(key_file)
+            .map_err(|e| StartError::Io(format!("{}: {e}", key_file.display())))?;
+        let host = GithubSourceHost::new(GithubConfig {
+            api: config.github.api.clone(),
+            app_id: app_id.clone(),
+            private_key,
+            installation_id,
+            owner: owner.clone(),
+        })
+        .map_err(|e| StartError::Io(format!("github: {e}")))?;
+        overrides.source = Some(Arc::new(host));
     }
     if let Some(project) = &config.pubsub.project {
         let pubsub = PubSub::connect(&cd_pubsub::Endpoint::from_env(env, project))

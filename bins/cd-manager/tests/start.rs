@@ -36,6 +36,14 @@ fn a_bad_configuration_is_named_and_nothing_starts() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("registry.url"), "{err}");
+    std::fs::write(&file, "[github]\napp_id = \"4242\"\n").unwrap();
+    let out = cd_manager(&["--config", &file.to_string_lossy(), "--check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("github") && err.contains("private_key_file"),
+        "{err}"
+    );
     let out = cd_manager(&["--check"], &[("INFRASTREAM_STORE", "mongodb")]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("INFRASTREAM_STORE"));
 }
