@@ -491,6 +491,14 @@ impl Config {
         if self.registry.kind == RegistryKind::Oci && self.registry.url.is_none() {
             return Err(err("registry.url", "required when registry.kind = \"oci\""));
         }
+        if self.registry.kind == RegistryKind::ArtifactRegistry
+            && (self.registry.url.is_none() || self.registry.prefix.is_empty())
+        {
+            return Err(err(
+                "registry",
+                "artifact_registry needs url (https://LOCATION-docker.pkg.dev) and prefix (PROJECT/REPOSITORY/)",
+            ));
+        }
         if let Some(url) = &self.registry.url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -268,6 +268,8 @@ pub struct Overrides {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// Source repositories (e.g. GitHub).
     pub source: Option<Arc<dyn SourceHost>>,
+    /// The image registry (e.g. Artifact Registry).
+    pub registry: Option<Arc<dyn Registry>>,
     /// Tasks that run beside the API (e.g. a Pub/Sub subscriber), given the service and a
     /// stop signal.
     pub background: Vec<Background>,
@@ -288,6 +290,7 @@ impl std::fmt::Debug for Overrides {
             .field("store", &self.store.is_some())
             .field("notifier", &self.notifier.is_some())
             .field("source", &self.source.is_some())
+            .field("registry", &self.registry.is_some())
             .field("background", &self.background.len())
             .finish()
     }
@@ -343,9 +346,10 @@ pub fn open(
         &config.data_dir.join("work").join("manager"),
     )?);
     // Every local adapter blocks (git, SQLite, files): run them off the async runtime.
-    let registry: Arc<dyn Registry> = match config.registry.kind {
-        RegistryKind::Layout => Arc::new(Blocking(open_registry(config, env)?)),
-        _ => open_registry(config, env)?,
+    let registry: Arc<dyn Registry> = match (overrides.registry, config.registry.kind) {
+        (Some(r), _) => r,
+        (None, RegistryKind::Layout) => Arc::new(Blocking(open_registry(config, env)?)),
+        (None, _) => open_registry(config, env)?,
     };
     let ports = Ports {
         store,

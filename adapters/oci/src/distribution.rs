@@ -18,8 +18,19 @@ use sha2::{Digest, Sha256};
 
 use crate::MANIFEST_TYPES;
 
+/// Credentials that change over time (short-lived access tokens), asked for at each use.
+#[async_trait]
+pub trait Credentials: Send + Sync + 'static {
+    /// The current user name and password (or access token).
+    ///
+    /// # Errors
+    /// [`RegistryError::Denied`] when no credential can be had, `Unavailable` when the source
+    /// of credentials cannot be reached.
+    async fn basic(&self) -> Result<(String, String), RegistryError>;
+}
+
 /// Credentials for a registry endpoint.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub enum Auth {
     /// No credentials (anonymous pulls, an open local registry).
     #[default]
@@ -31,8 +42,42 @@ pub enum Auth {
         /// Password or access token.
         password: String,
     },
-    /// A bearer token sent as is (e.g. an OAuth2 access token for Artifact Registry).
+    /// A bearer token sent as is.
     Bearer(String),
+    /// Basic credentials asked for at each use, e.g. Artifact Registry's `oauth2accesstoken`
+    /// with a fresh Google access token.
+    Provider(std::sync::Arc<dyn Credentials>),
+}
+
+impl PartialEq for Auth {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Auth::Anonymous, Auth::Anonymous) => true,
+            (
+                Auth::Basic { username, password },
+                Auth::Basic {
+                    username: u,
+                    password: p,
+                },
+            ) => username == u && password == p,
+            (Auth::Bearer(a), Auth::Bearer(b)) => a == b,
+            (Auth::Provider(a), Auth::Provider(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Auth {}
+
+impl Auth {
+    /// The basic credentials to answer a challenge with, if any.
+    async fn basic(&self) -> Result<Option<(String, String)>, RegistryError> {
+        match self {
+            Auth::Basic { username, password } => Ok(Some((username.clone(), password.clone()))),
+            Auth::Provider(p) => p.basic().await.map(Some),
+            Auth::Anonymous | Auth::Bearer(_) => Ok(None),
+        }
+    }
 }
 
 // Secrets never reach a log line.
@@ -42,6 +87,7 @@ impl std::fmt::Debug for Auth {
             Auth::Anonymous => f.write_str("Anonymous"),
             Auth::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
             Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Auth::Provider(_) => f.write_str("Provider(<redacted>)"),
         }
     }
 }
@@ -234,11 +280,14 @@ impl OciRegistry {
             .and_then(|h| h.to_str().ok())
             .map(parse_challenge)
             .unwrap_or_default();
-        let auth = match (challenge.scheme.as_str(), &endpoint.auth) {
-            ("basic", Auth::Basic { username, password }) => {
-                format!("Basic {}", BASE64.encode(format!("{username}:{password}")))
-            }
-            ("bearer", _) => format!("Bearer {}", self.token(endpoint, &challenge, scope).await?),
+        let auth = match challenge.scheme.as_str() {
+            "basic" => match endpoint.auth.basic().await? {
+                Some((username, password)) => {
+                    format!("Basic {}", BASE64.encode(format!("{username}:{password}")))
+                }
+                None => return Ok(response),
+            },
+            "bearer" => format!("Bearer {}", self.token(endpoint, &challenge, scope).await?),
             _ => return Ok(response),
         };
         build(Some(auth)).send().await.map_err(|e| transport(&e))
@@ -261,7 +310,7 @@ impl OciRegistry {
             query.push(("service", service.clone()));
         }
         let mut rb = self.client.get(realm).query(&query);
-        if let Auth::Basic { username, password } = &endpoint.auth {
+        if let Some((username, password)) = endpoint.auth.basic().await? {
             rb = rb.basic_auth(username, Some(password));
         }
         let response = rb.send().await.map_err(|e| transport(&e))?;
@@ -530,9 +579,15 @@ impl Registry for OciRegistry {
             )
             .await?;
         if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(failure(&format!("PUT {repository}:{tag}"), response).await)
+            return Ok(());
+        }
+        let error = failure(&format!("PUT {repository}:{tag}"), response).await;
+        // Another writer may have created the tag between our check and our PUT, and a
+        // registry with immutable tags (Artifact Registry) then refuses ours: report the tag
+        // that stands, so an equal digest counts as done and another is never overwritten.
+        match self.resolve(registry, image, tag).await {
+            Ok(existing) => Err(RegistryError::AlreadyExists { digest: existing }),
+            Err(_) => Err(error),
         }
     }
 }

@@ -10,7 +10,7 @@
 mod distribution;
 mod layout;
 
-pub use distribution::{Auth, Endpoint, OciRegistry};
+pub use distribution::{Auth, Credentials, Endpoint, OciRegistry};
 pub use layout::OciLayout;
 
 /// The manifest media types asked for when resolving a tag: OCI and Docker, images and indexes.

@@ -6,8 +6,8 @@
 //! schema is migrated at start; `SPANNER_EMULATOR_HOST` points it at an emulator) and Pub/Sub
 //! for build notifications in and CloudEvents out (`[pubsub]`; `PUBSUB_EMULATOR_HOST`).
 //! `cd-manager notify --topic` is CI's side. GitHub (`[github]`, as a GitHub App) creates
-//! release branches and releases. Artifact Registry is not linked yet; a configuration naming
-//! it is refused at start with a clear error.
+//! release branches and releases. Artifact Registry (`registry.kind = "artifact_registry"`)
+//! is reached through its Docker endpoint with Google credentials.
 //!
 //! Exit codes: 0 after a graceful shutdown, 1 when the service cannot start.
 
@@ -16,11 +16,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use cd_artifact_registry::GoogleCredentials;
 use cd_core::pipeline::{BuildNotified, Input};
 use cd_github::{GithubConfig, GithubSourceHost};
 use cd_ports::DriverError;
 use cd_pubsub::{Handled, Handler, PubSub, subscribe};
-use cd_service::config::StoreKind;
+use cd_service::config::{RegistryKind, StoreKind};
 use cd_service::local::Overrides;
 use cd_service::process::{init_logs, serve_until_signal};
 use cd_service::{Config, Shared, StartError};
@@ -167,6 +168,18 @@ async fn production_adapters(
         })
         .map_err(|e| StartError::Io(format!("github: {e}")))?;
         overrides.source = Some(Arc::new(host));
+    }
+    if config.registry.kind == RegistryKind::ArtifactRegistry {
+        let credentials = GoogleCredentials::from_adc().await?;
+        let endpoint = cd_oci::Endpoint {
+            url: config.registry.url.clone().unwrap_or_default(),
+            prefix: config.registry.prefix.clone(),
+            auth: cd_oci::Auth::Provider(Arc::new(credentials)),
+        };
+        overrides.registry = Some(Arc::new(cd_oci::OciRegistry::new(
+            BTreeMap::new(),
+            Some(endpoint),
+        )?));
     }
     if let Some(project) = &config.pubsub.project {
         let pubsub = PubSub::connect(&cd_pubsub::Endpoint::from_env(env, project))

@@ -44,6 +44,13 @@ fn a_bad_configuration_is_named_and_nothing_starts() {
         err.contains("github") && err.contains("private_key_file"),
         "{err}"
     );
+    std::fs::write(&file, "[registry]\nkind = \"artifact_registry\"\n").unwrap();
+    let out = cd_manager(&["--config", &file.to_string_lossy(), "--check"], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PROJECT/REPOSITORY/"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = cd_manager(&["--check"], &[("INFRASTREAM_STORE", "mongodb")]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("INFRASTREAM_STORE"));
 }

@@ -211,3 +211,42 @@ async fn an_image_layout_keeps_the_registry_contract() {
         .await;
     assert!(matches!(bad, Err(RegistryError::Invalid(_))));
 }
+
+/// Short-lived credentials, as Artifact Registry's `oauth2accesstoken` with a Google token:
+/// asked for at each use, so a rotated password is picked up.
+struct Rotating {
+    password: std::sync::Mutex<String>,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl cd_oci::Credentials for Rotating {
+    async fn basic(&self) -> Result<(String, String), RegistryError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok((
+            "oauth2accesstoken".into(),
+            self.password.lock().unwrap().clone(),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provided_credentials_are_asked_for_at_each_use() {
+    let registry = DockerRegistry::start(Some(("oauth2accesstoken", "s3cret")));
+    let creds = std::sync::Arc::new(Rotating {
+        password: std::sync::Mutex::new("expired".into()),
+        asked: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let c = client(&registry.url(), Auth::Provider(creds.clone()));
+    assert!(matches!(
+        c.list_tags("containers", "app", "").await,
+        Err(RegistryError::Denied(_))
+    ));
+    *creds.password.lock().unwrap() = "s3cret".into();
+    let fixture = Served {
+        client: c,
+        namespace: "provided/".into(),
+    };
+    registry_contract(&fixture).await;
+    assert!(creds.asked.load(std::sync::atomic::Ordering::SeqCst) > 2);
+}
