@@ -70,3 +70,22 @@ fn an_empty_manifest_repository_is_not_seeded_in_production() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("has no branch 'main'"), "{err}");
 }
+
+#[test]
+fn the_documented_production_example_is_valid() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/cd-manager.toml"
+    );
+    let out = cd_manager(&["--config", example, "--check"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("Spanner") && shown.contains("ArtifactRegistry"),
+        "{shown}"
+    );
+}
