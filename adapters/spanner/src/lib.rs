@@ -295,23 +295,18 @@ impl SpannerStore {
     /// [`StoreError::Unavailable`] when the admin API fails; [`StoreError::Corrupt`] when the
     /// database's schema is newer than this program.
     pub async fn migrate(endpoint: &Endpoint, database: &str) -> Result<usize, StoreError> {
-        let admin = endpoint.admin().await?;
-        let ddl = admin
-            .database()
-            .get_database_ddl(
-                GetDatabaseDdlRequest {
-                    database: database.to_string(),
-                },
-                None,
-            )
-            .await
-            .map_err(unavailable)?
-            .into_inner()
-            .statements;
-        let has_record = ddl.iter().any(|s| s.contains("TABLE SchemaMigrations"));
         let store = SpannerStore::connect(endpoint, database).await?;
-        let applied = if has_record {
-            let mut tx = store.client.single().await.map_err(unavailable)?;
+        let result = store.migrate_with(endpoint, database).await;
+        // Sessions would otherwise linger on the server for an hour, on every path.
+        store.close().await;
+        result
+    }
+
+    async fn migrate_with(&self, endpoint: &Endpoint, database: &str) -> Result<usize, StoreError> {
+        let admin = endpoint.admin().await?;
+        let ddl = schema_of(&admin, database).await?;
+        let applied = if ddl.iter().any(|s| s.contains("TABLE SchemaMigrations")) {
+            let mut tx = self.client.single().await.map_err(unavailable)?;
             let rows = tx
                 .rows(Statement::new(
                     "SELECT COALESCE(MAX(Version), 0) AS V FROM SchemaMigrations",
@@ -326,7 +321,6 @@ impl SpannerStore {
             0
         };
         if applied > schema::MIGRATIONS.len() {
-            store.close().await;
             return Err(StoreError::Corrupt(format!(
                 "database schema version {applied} is newer than this program ({})",
                 schema::MIGRATIONS.len()
@@ -334,22 +328,31 @@ impl SpannerStore {
         }
         let mut count = 0;
         for (n, statements) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
-            let mut op = admin
-                .database()
-                .update_database_ddl(
-                    UpdateDatabaseDdlRequest {
-                        database: database.to_string(),
-                        statements: statements.iter().map(|s| (*s).to_string()).collect(),
-                        ..Default::default()
-                    },
-                    None,
-                )
-                .await
-                .map_err(unavailable)?;
-            op.wait(None).await.map_err(unavailable)?;
+            // A crash (or another replica) may have applied some statements without recording
+            // the version: apply only what the schema lacks, so a migration can always finish.
+            let current = schema_of(&admin, database).await?;
+            let missing: Vec<String> = statements
+                .iter()
+                .filter(|st| !schema::exists(st, &current))
+                .map(|st| (*st).to_string())
+                .collect();
+            if !missing.is_empty() {
+                let mut op = admin
+                    .database()
+                    .update_database_ddl(
+                        UpdateDatabaseDdlRequest {
+                            database: database.to_string(),
+                            statements: missing,
+                            ..Default::default()
+                        },
+                        None,
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                op.wait(None).await.map_err(unavailable)?;
+            }
             let version = int(n + 1)?;
-            store
-                .client
+            self.client
                 .apply(vec![insert_or_update(
                     "SchemaMigrations",
                     &["Version", "AppliedAt"],
@@ -360,7 +363,6 @@ impl SpannerStore {
             tracing::info!(database, version, "schema migration applied");
             count += 1;
         }
-        store.close().await;
         Ok(count)
     }
 
@@ -391,6 +393,22 @@ impl SpannerStore {
         }
         Ok(out)
     }
+}
+
+/// The database's DDL statements.
+async fn schema_of(admin: &AdminClient, database: &str) -> Result<Vec<String>, StoreError> {
+    Ok(admin
+        .database()
+        .get_database_ddl(
+            GetDatabaseDdlRequest {
+                database: database.to_string(),
+            },
+            None,
+        )
+        .await
+        .map_err(unavailable)?
+        .into_inner()
+        .statements)
 }
 
 /// The queries this adapter runs, over read-only and read-write transactions alike.
@@ -810,39 +828,48 @@ async fn apply_in(tx: &mut ReadWriteTransaction, writes: &[StateWrite]) -> Resul
     Ok(())
 }
 
-async fn approvals(
-    tx: &mut impl Queries,
-    only: Option<&str>,
-) -> Result<Vec<ApprovalRecord>, StoreError> {
+/// Which deployments' ledger rows to read.
+enum Of<'a> {
+    All,
+    These(Vec<String>),
+    One(&'a str),
+}
+
+fn ledger_query(select: &str, table: &str, of: &Of<'_>) -> Statement {
+    let clause = match of {
+        Of::All => "",
+        Of::These(_) => "WHERE DeploymentID IN UNNEST(@ids)",
+        Of::One(_) => "WHERE DeploymentID = @id",
+    };
     let mut stmt = Statement::new(format!(
-        "SELECT DeploymentID, ApprovalID, StageIndex, Actor, Action, Timestamp, Comment FROM DeploymentApprovals {} ORDER BY DeploymentID, Position",
-        if only.is_some() {
-            "WHERE DeploymentID = @id"
-        } else {
-            ""
-        }
+        "SELECT {select} FROM {table} {clause} ORDER BY DeploymentID, Position"
     ));
-    if let Some(id) = only {
-        stmt.add_param("id", &id);
+    match of {
+        Of::All => {}
+        Of::These(ids) => stmt.add_param("ids", ids),
+        Of::One(id) => stmt.add_param("id", id),
     }
+    stmt
+}
+
+async fn approvals(tx: &mut impl Queries, of: &Of<'_>) -> Result<Vec<ApprovalRecord>, StoreError> {
+    let stmt = ledger_query(
+        "DeploymentID, ApprovalID, StageIndex, Actor, Action, Timestamp, Comment",
+        "DeploymentApprovals",
+        of,
+    );
     tx.rows(stmt).await?.iter().map(approval_of).collect()
 }
 
 async fn changelogs(
     tx: &mut impl Queries,
-    only: Option<&str>,
+    of: &Of<'_>,
 ) -> Result<Vec<ChangelogRecord>, StoreError> {
-    let mut stmt = Statement::new(format!(
-        "SELECT DeploymentID, ChangelogID, Body FROM DeploymentChangelogs {} ORDER BY DeploymentID, Position",
-        if only.is_some() {
-            "WHERE DeploymentID = @id"
-        } else {
-            ""
-        }
-    ));
-    if let Some(id) = only {
-        stmt.add_param("id", &id);
-    }
+    let stmt = ledger_query(
+        "DeploymentID, ChangelogID, Body",
+        "DeploymentChangelogs",
+        of,
+    );
     tx.rows(stmt).await?.iter().map(changelog_of).collect()
 }
 
@@ -894,6 +921,58 @@ async fn deployment_by_id(
     Ok(None)
 }
 
+/// The newest `filter.limit` deployments of each table that pass the set, track and status
+/// filters.
+async fn newest(
+    tx: &mut impl Queries,
+    filter: &DeploymentFilter,
+) -> Result<Vec<Deployment>, StoreError> {
+    let mut out = Vec::new();
+    for (table, release) in [
+        ("PreReleaseDeployments", false),
+        ("ReleaseDeployments", true),
+    ] {
+        match filter.track {
+            Some(DeploymentTrack::Release) if !release => continue,
+            Some(t) if release && t != DeploymentTrack::Release => continue,
+            _ => {}
+        }
+        let mut clauses = Vec::new();
+        if filter.application_set.is_some() {
+            clauses.push("ApplicationSet = @set");
+        }
+        if filter.status.is_some() {
+            clauses.push("Status = @status");
+        }
+        if filter.track.is_some() && !release {
+            clauses.push("Track = @track");
+        }
+        let clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let mut stmt = Statement::new(format!(
+            "SELECT Body FROM {table} {clause} ORDER BY CreatedAt DESC, Sequence DESC LIMIT @n"
+        ));
+        if let Some(set) = &filter.application_set {
+            stmt.add_param("set", set);
+        }
+        if let Some(status) = filter.status {
+            stmt.add_param("status", &status.as_str());
+        }
+        if let Some(track) = filter.track {
+            stmt.add_param("track", &track.as_str());
+        }
+        stmt.add_param("n", &int(filter.limit)?);
+        for row in tx.rows(stmt).await? {
+            let body: String = row.column_by_name("Body").map_err(corrupt)?;
+            out.push(decode(&body)?);
+        }
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl Store for SpannerStore {
     async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
@@ -926,8 +1005,13 @@ impl Store for SpannerStore {
             ..State::default()
         };
         state.deployments = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
-        let approvals = approvals(&mut tx, None).await?;
-        let changelogs = changelogs(&mut tx, None).await?;
+        // Only the ledger rows of the deployments in view.
+        let of = match &set {
+            None => Of::All,
+            Some(_) => Of::These(state.deployments.keys().map(|d| d.0.clone()).collect()),
+        };
+        let approvals = approvals(&mut tx, &of).await?;
+        let changelogs = changelogs(&mut tx, &of).await?;
         state.approvals = approvals
             .into_iter()
             .filter(|a| state.deployments.contains_key(&a.deployment))
@@ -976,15 +1060,21 @@ impl Store for SpannerStore {
             return Ok(None);
         };
         Ok(Some(DeploymentView {
-            approvals: approvals(&mut tx, Some(&id.0)).await?,
-            changelog: changelogs(&mut tx, Some(&id.0)).await?,
+            approvals: approvals(&mut tx, &Of::One(&id.0)).await?,
+            changelog: changelogs(&mut tx, &Of::One(&id.0)).await?,
             deployment,
         }))
     }
 
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         let mut tx = self.client.single().await.map_err(unavailable)?;
-        let all = Self::query_bodies(&mut tx, filter.application_set.as_deref()).await?;
+        let all = if filter.application.is_none() && filter.limit > 0 {
+            // The newest `limit` of each table, filtered in SQL: a health probe or a dashboard
+            // must not read the whole history.
+            newest(&mut tx, filter).await?
+        } else {
+            Self::query_bodies(&mut tx, filter.application_set.as_deref()).await?
+        };
         let mut list: Vec<Deployment> = all.into_iter().filter(|d| filter.matches(d)).collect();
         list.sort_by(|a, b| {
             (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id))

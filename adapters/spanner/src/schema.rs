@@ -112,3 +112,61 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         Revision INT64 NOT NULL,
     ) PRIMARY KEY (Application, Environment)",
 ]];
+
+/// The table or index a `CREATE` statement makes, e.g. `TABLE Holds` or `INDEX HoldsBy`.
+fn object_of(statement: &str) -> Option<(&'static str, &str)> {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    let kind_at = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("TABLE") || w.eq_ignore_ascii_case("INDEX"))?;
+    let kind = if words.get(kind_at)?.eq_ignore_ascii_case("TABLE") {
+        "TABLE"
+    } else {
+        "INDEX"
+    };
+    let name = words.get(kind_at + 1)?.trim_end_matches('(');
+    Some((kind, name))
+}
+
+/// Whether the object `statement` creates is already in `ddl` (the database's statements).
+/// Statements that create nothing (there are none yet) never count as applied.
+pub(crate) fn exists(statement: &str, ddl: &[String]) -> bool {
+    let Some((kind, name)) = object_of(statement) else {
+        return false;
+    };
+    ddl.iter().any(|s| {
+        object_of(s).is_some_and(|(k, n)| k == kind && n == name)
+            && s.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_names_what_it_creates() {
+        for statement in MIGRATIONS.iter().flat_map(|m| m.iter()) {
+            assert!(object_of(statement).is_some(), "{statement}");
+        }
+        let ddl = vec![
+            "CREATE TABLE Holds (\n  Environment STRING(MAX) NOT NULL,\n) PRIMARY KEY(Environment)".to_string(),
+            "CREATE UNIQUE NULL_FILTERED INDEX PreReleaseDeploymentsByDedupKey ON PreReleaseDeployments(DedupKey)".to_string(),
+        ];
+        assert!(exists("CREATE TABLE Holds (x INT64) PRIMARY KEY (x)", &ddl));
+        assert!(exists(
+            "CREATE UNIQUE NULL_FILTERED INDEX PreReleaseDeploymentsByDedupKey ON T (C)",
+            &ddl
+        ));
+        assert!(!exists(
+            "CREATE TABLE HoldsToo (x INT64) PRIMARY KEY (x)",
+            &ddl
+        ));
+        assert!(
+            !exists("CREATE INDEX Holds ON T (C)", &ddl),
+            "a table is not an index"
+        );
+    }
+}

@@ -52,6 +52,56 @@ impl Emulator {
             .unwrap()
     }
 
+    /// How many rows `table` holds.
+    pub(crate) async fn count(&self, database: &str, table: &str) -> i64 {
+        let client = google_cloud_spanner::client::Client::new(
+            database,
+            google_cloud_spanner::client::ClientConfig {
+                environment: google_cloud_gax::conn::Environment::Emulator(self.host()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut tx = client.single().await.unwrap();
+        let mut it = tx
+            .query(google_cloud_spanner::statement::Statement::new(format!(
+                "SELECT COUNT(*) AS N FROM {table}"
+            )))
+            .await
+            .unwrap();
+        let n: i64 = it
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .column_by_name("N")
+            .unwrap();
+        client.close().await;
+        n
+    }
+
+    /// Deletes the record of applied migrations, leaving the schema as it is.
+    pub(crate) async fn forget_migrations(&self, database: &str) {
+        let client = google_cloud_spanner::client::Client::new(
+            database,
+            google_cloud_spanner::client::ClientConfig {
+                environment: google_cloud_gax::conn::Environment::Emulator(self.host()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        client
+            .apply(vec![google_cloud_spanner::mutation::delete(
+                "SchemaMigrations",
+                google_cloud_spanner::key::all_keys(),
+            )])
+            .await
+            .unwrap();
+        client.close().await;
+    }
+
     /// The ledger's recorded time of one approval, in ms since the epoch.
     pub(crate) async fn approval_time(
         &self,

@@ -43,6 +43,17 @@ async fn migrations_apply_once_and_approvals_take_the_commit_time() {
         0,
         "a second run applies nothing"
     );
+    // A crash after the schema change but before its version was recorded: the next start
+    // finds the tables, applies nothing twice, and records the version.
+    emulator.forget_migrations(&database).await;
+    assert_eq!(
+        SpannerStore::migrate(&endpoint, &database).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        SpannerStore::migrate(&endpoint, &database).await.unwrap(),
+        0
+    );
     let store = SpannerStore::connect(&endpoint, &database).await.unwrap();
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -122,4 +133,91 @@ async fn concurrent_writers_lose_no_update() {
         1 + 6 * 5,
         "every bump landed exactly once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_bundles_rewrite_their_rows_and_one_decision_appends_in_order() {
+    use cd_core::pipeline::{BundleApp, DeploymentTrack};
+    let emulator = Emulator::start().await;
+    let store = emulator.store("release").await;
+    let app = |v: &str| BundleApp {
+        version: v.into(),
+        image: "img".into(),
+        registries: vec!["containers".into()],
+        repository: Some("repo".into()),
+        branch_commit: None,
+        production_tag: None,
+    };
+    let mut d = cd_contract::sample_deployment("r1", "shop", "api", None);
+    d.track = DeploymentTrack::Release;
+    d.application = None;
+    d.bundle = Some("2026.11".into());
+    d.apps = [
+        ("api".to_string(), app("v1.0.0")),
+        ("web".to_string(), app("v2.0.0")),
+    ]
+    .into();
+    let mut second = d.stages[0].clone();
+    second.index = 1;
+    second.environments = vec!["production".into()];
+    d.stages.push(second);
+    store
+        .apply(&[StateWrite::PutDeployment {
+            deployment: Box::new(d.clone()),
+            expected_revision: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.deployment(&d.id).await.unwrap().unwrap().deployment,
+        d
+    );
+    assert_eq!(
+        emulator
+            .count(&store_name(&emulator, "release"), "ReleaseBundleApps")
+            .await,
+        2
+    );
+
+    // The next revision drops an app and a stage, and one decision appends three approvals.
+    let mut next = d.clone();
+    next.revision = 2;
+    next.apps.remove("web");
+    next.stages.truncate(1);
+    let approval = |n: &str, action| ApprovalRecord {
+        deployment: d.id.clone(),
+        approval_id: n.into(),
+        stage_index: 1,
+        actor: "jane".into(),
+        action,
+        comment: String::new(),
+        at: Timestamp(0),
+    };
+    store
+        .apply(&[
+            StateWrite::PutDeployment {
+                deployment: Box::new(next.clone()),
+                expected_revision: Some(1),
+            },
+            StateWrite::AppendApproval(approval("z9", ApprovalAction::Approve)),
+            StateWrite::AppendApproval(approval("a1", ApprovalAction::Reject)),
+            StateWrite::AppendApproval(approval("m5", ApprovalAction::Approve)),
+        ])
+        .await
+        .unwrap();
+    let view = store.deployment(&d.id).await.unwrap().unwrap();
+    assert_eq!(view.deployment, next);
+    let order: Vec<&str> = view
+        .approvals
+        .iter()
+        .map(|a| a.approval_id.as_str())
+        .collect();
+    assert_eq!(order, ["z9", "a1", "m5"], "append order, not id order");
+    let database = store_name(&emulator, "release");
+    assert_eq!(emulator.count(&database, "ReleaseBundleApps").await, 1);
+    assert_eq!(emulator.count(&database, "ReleaseStages").await, 1);
+}
+
+fn store_name(_emulator: &Emulator, id: &str) -> String {
+    format!("projects/infrastream-test/instances/test/databases/{id}")
 }
