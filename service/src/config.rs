@@ -492,11 +492,14 @@ impl Config {
             return Err(err("registry.url", "required when registry.kind = \"oci\""));
         }
         if self.registry.kind == RegistryKind::ArtifactRegistry
-            && (self.registry.url.is_none() || self.registry.prefix.is_empty())
+            && (self.registry.url.is_none()
+                || self.registry.prefix.is_empty()
+                || !self.registry.prefix.ends_with('/')
+                || self.registry.username.is_some())
         {
             return Err(err(
                 "registry",
-                "artifact_registry needs url (https://LOCATION-docker.pkg.dev) and prefix (PROJECT/REPOSITORY/)",
+                "artifact_registry needs url (https://LOCATION-docker.pkg.dev) and prefix (PROJECT/REPOSITORY/, with the slash), and takes no username (Google credentials are used)",
             ));
         }
         if let Some(url) = &self.registry.url
@@ -527,12 +530,18 @@ impl Config {
                 ));
             }
         }
-        if (self.pubsub.events_topic.is_some() || self.pubsub.notifications_subscription.is_some())
-            && self.pubsub.project.is_none()
-        {
+        let p = &self.pubsub;
+        let uses_pubsub = p.events_topic.is_some() || p.notifications_subscription.is_some();
+        if uses_pubsub && p.project.is_none() {
             return Err(err(
                 "pubsub.project",
                 "required with a topic or a subscription",
+            ));
+        }
+        if p.project.is_some() && !uses_pubsub {
+            return Err(err(
+                "pubsub",
+                "a project without events_topic or notifications_subscription does nothing",
             ));
         }
         let g = &self.github;

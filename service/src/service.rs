@@ -72,7 +72,15 @@ impl Shared {
         &self,
         input: &cd_core::pipeline::Input,
     ) -> Result<cd_core::pipeline::Decision, cd_ports::DriverError> {
-        let decision = self.driver.submit(input).await?;
+        let result = self.driver.submit(input).await;
+        let outcome = match &result {
+            Ok(d) if d.is_noop() => "duplicate",
+            Ok(_) => "accepted",
+            Err(cd_ports::DriverError::Rejected(_)) => "rejected",
+            Err(_) => "error",
+        };
+        self.metrics.input(input.name(), outcome);
+        let decision = result?;
         self.enqueue(decision.effects.clone());
         Ok(decision)
     }

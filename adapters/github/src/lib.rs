@@ -205,6 +205,22 @@ impl GithubSourceHost {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), SourceError> {
+        let (status, value) = self.call_once(method.clone(), path, body).await?;
+        if status != StatusCode::UNAUTHORIZED {
+            return Ok((status, value));
+        }
+        // GitHub revokes installation tokens early (the App's permissions changed, the
+        // installation was suspended): drop ours and try once more with a fresh one.
+        *self.token.lock().await = None;
+        self.call_once(method, path, body).await
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), SourceError> {
         let token = self.token().await?;
         let mut req = self
             .http
@@ -391,9 +407,11 @@ impl SourceHost for GithubSourceHost {
             .call(Method::GET, &format!("{repo}/commits/{commit}/pulls"), None)
             .await?;
         if status == StatusCode::NOT_FOUND {
-            return Err(SourceError::NotFound(format!(
-                "{repository} or commit {commit}"
-            )));
+            return Err(SourceError::NotFound(format!("repository {repository}")));
+        }
+        // GitHub answers 422 "No commit found for SHA" for a commit it does not know.
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            return Ok(None);
         }
         if status != StatusCode::OK {
             return Err(error_of(status, &body, "the commit's pull requests"));

@@ -14,12 +14,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{BuildNotified, CloudEvent};
 use cd_ports::{Notifier, NotifyError};
 use futures_util::StreamExt as _;
 use google_cloud_gax::conn::Environment;
+use google_cloud_gax::grpc::Code;
 use google_cloud_googleapis::pubsub::v1::PubsubMessage;
 use google_cloud_pubsub::client::{Client, ClientConfig};
 use google_cloud_pubsub::publisher::Publisher;
@@ -243,11 +245,16 @@ impl Notifier for PubSubNotifier {
                 ..PubsubMessage::default()
             })
             .await;
-        awaiter
-            .get()
-            .await
-            .map(|_| ())
-            .map_err(|s| NotifyError::Unavailable(format!("{:?}: {}", s.code(), s.message())))
+        awaiter.get().await.map(|_| ()).map_err(|s| {
+            let detail = format!("{:?}: {}", s.code(), s.message());
+            // A missing topic or a missing permission does not heal by retrying.
+            match s.code() {
+                Code::NotFound | Code::PermissionDenied | Code::InvalidArgument => {
+                    NotifyError::Rejected(detail)
+                }
+                _ => NotifyError::Unavailable(detail),
+            }
+        })
     }
 }
 
@@ -267,18 +274,47 @@ pub trait Handler: Send + Sync {
     async fn handle(&self, notification: BuildNotified, message_id: &str) -> Handled;
 }
 
-/// Streams `subscription` into `handler` until `stop` turns true.
+/// The longest pause before a message that could not be stored is handed back.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// Streams `subscription` into `handler` until `stop` turns true. When the stream cannot be
+/// opened or ends (a lost permission, a recreated subscription, a network failure), it is
+/// opened again after a growing wait: the subscriber never stops while the service runs.
 ///
-/// # Errors
-/// When the stream cannot be opened.
+/// The subscription must allow `pubsub.subscriptions.consume` and `pubsub.subscriptions.get`
+/// (the client reads the subscription's settings when it opens the stream).
 pub async fn subscribe(
     pubsub: &PubSub,
     subscription: &str,
     handler: Arc<dyn Handler>,
     mut stop: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match stream_once(pubsub, subscription, &handler, &mut stop).await {
+            Ok(()) if *stop.borrow() => return,
+            Ok(()) => tracing::error!(subscription, "the Pub/Sub stream ended; opening it again"),
+            Err(e) => {
+                tracing::error!(subscription, error = %e, retry_in_s = wait.as_secs(), "cannot stream the Pub/Sub subscription; will retry")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+async fn stream_once(
+    pubsub: &PubSub,
+    subscription: &str,
+    handler: &Arc<dyn Handler>,
+    stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let sub = pubsub.client().subscription(subscription);
     let mut stream = sub.subscribe(None).await.map_err(|e| e.to_string())?;
+    let mut pause = Duration::ZERO;
     loop {
         let message = tokio::select! {
             m = stream.next() => m,
@@ -287,7 +323,15 @@ pub async fn subscribe(
         let Some(message) = message else { break };
         let id = message.message.message_id.clone();
         let verdict = match serde_json::from_slice::<BuildNotified>(&message.message.data) {
-            Ok(n) => handler.handle(n, &id).await,
+            Ok(n) => {
+                // In a task of its own: a panic while deciding becomes a retry, not the end of
+                // the subscriber.
+                let handler = handler.clone();
+                let message_id = id.clone();
+                tokio::spawn(async move { handler.handle(n, &message_id).await })
+                    .await
+                    .unwrap_or(Handled::Retry)
+            }
             Err(e) => {
                 // It can never succeed: redelivering it forever would only hide the others.
                 tracing::error!(message_id = %id, error = %e, "malformed build notification; acknowledged and dropped");
@@ -295,8 +339,17 @@ pub async fn subscribe(
             }
         };
         let acked = match verdict {
-            Handled::Done => message.ack().await,
-            Handled::Retry => message.nack().await,
+            Handled::Done => {
+                pause = Duration::ZERO;
+                message.ack().await
+            }
+            Handled::Retry => {
+                // Pub/Sub redelivers a nack at once: pause first, longer while it goes on, so
+                // an outage is not a hot loop.
+                pause = (pause * 2).clamp(Duration::from_millis(250), MAX_RETRY_PAUSE);
+                tokio::time::sleep(pause).await;
+                message.nack().await
+            }
         };
         if let Err(e) = acked {
             tracing::warn!(message_id = %id, error = %e, "ack/nack failed; Pub/Sub will redeliver");

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use cd_artifact_registry::GoogleCredentials;
-use cd_core::pipeline::{BuildNotified, Input};
+use cd_core::pipeline::{BuildNotified, Input, Rejection};
 use cd_github::{GithubConfig, GithubSourceHost};
 use cd_ports::DriverError;
 use cd_pubsub::{Handled, Handler, PubSub, subscribe};
@@ -125,7 +125,13 @@ impl Handler for Subscriber {
                 }
                 Handled::Done
             }
-            // Refused for good (an unknown build, a bad version): redelivery cannot help.
+            // The manifests naming a new application may not have reached us yet: let Pub/Sub
+            // deliver it again (a dead-letter policy bounds how long).
+            Err(DriverError::Rejected(r @ Rejection::UnknownBuild { .. })) => {
+                tracing::warn!(message_id, rejection = %r, "unknown build; Pub/Sub will redeliver");
+                Handled::Retry
+            }
+            // Refused for good (a bad version, ...): redelivery cannot help.
             Err(DriverError::Rejected(r)) => {
                 tracing::warn!(message_id, rejection = %r, "notification from Pub/Sub refused");
                 Handled::Done
@@ -192,9 +198,7 @@ async fn production_adapters(
             overrides.background.push(Box::new(move |shared, stop| {
                 Box::pin(async move {
                     let handler = Arc::new(Subscriber(shared));
-                    if let Err(e) = subscribe(&pubsub, &subscription, handler, stop).await {
-                        tracing::error!(subscription, error = %e, "the Pub/Sub subscriber stopped");
-                    }
+                    subscribe(&pubsub, &subscription, handler, stop).await;
                 })
             }));
         }

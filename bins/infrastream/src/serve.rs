@@ -70,6 +70,12 @@ fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
         config.engine.command = Some(c.clone());
     }
     config.check()?;
+    // The command line links the local adapters only: say so rather than ignore them.
+    if config.github.app_id.is_some() || config.pubsub.project.is_some() {
+        return Err(StartError::Unsupported(
+            "[github] and [pubsub] need the cd-manager binary".into(),
+        ));
+    }
     Ok(config)
 }
 

@@ -186,3 +186,28 @@ fn the_webhook_secret_is_generated_once_and_an_empty_one_is_refused() {
         .to_string();
     assert!(e.contains("is empty"), "{e}");
 }
+
+#[test]
+fn production_sections_are_checked_whole() {
+    let check = |text: &str| Config::from_toml("cd.toml", text).unwrap().check();
+    assert_eq!(
+        check("[pubsub]\nproject = \"p\"\n").unwrap_err().field,
+        "pubsub"
+    );
+    assert_eq!(
+        check("[pubsub]\nevents_topic = \"t\"\n").unwrap_err().field,
+        "pubsub.project"
+    );
+    let e = check(
+        "[registry]\nkind = \"artifact_registry\"\nurl = \"https://europe-west1-docker.pkg.dev\"\nprefix = \"p/containers\"\n",
+    )
+    .unwrap_err();
+    assert!(e.reason.contains("with the slash"), "{e}");
+    check("[registry]\nkind = \"artifact_registry\"\nurl = \"https://europe-west1-docker.pkg.dev\"\nprefix = \"p/containers/\"\n").unwrap();
+    assert_eq!(
+        check("[github]\nowner = \"northwind\"\n")
+            .unwrap_err()
+            .field,
+        "github"
+    );
+}

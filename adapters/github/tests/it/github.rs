@@ -314,6 +314,16 @@ async fn commit_pulls(
     let Some(r) = world.repos.get(&format!("{owner}/{repo}")) else {
         return not_found();
     };
+    let known = r.pulls.contains_key(&sha)
+        || r.tags.values().any(|(_, s)| *s == sha)
+        || r.tag_objects.values().any(|c| *c == sha);
+    if !known {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "message": format!("No commit found for SHA: {sha}"), "documentation_url": "https://docs.github.com/rest/commits/commits#list-pull-requests-associated-with-a-commit", "status": "422" })),
+        )
+            .into_response();
+    }
     Json(Value::Array(r.pulls.get(&sha).cloned().unwrap_or_default())).into_response()
 }
 
@@ -393,6 +403,11 @@ impl FakeGithub {
 
     pub(crate) fn state(&self) -> MutexGuard<'_, World> {
         self.inner.world.lock().unwrap()
+    }
+
+    /// Revokes every installation token issued so far.
+    pub(crate) fn revoke_tokens(&self) {
+        self.state().tokens.clear();
     }
 
     pub(crate) fn repo(&self, full: &str) {

@@ -123,6 +123,12 @@ async fn installation_tokens_are_reused_and_replaced_before_they_expire() {
             .unwrap();
     }
     assert_eq!(github.tokens_issued.load(Ordering::SeqCst), 1);
+    // GitHub revokes the token early: the next call gets a fresh one and succeeds.
+    github.revoke_tokens();
+    host.create_branch("shop-api", "release/shop/after-revoke", "v1.0.0")
+        .await
+        .unwrap();
+    assert_eq!(github.tokens_issued.load(Ordering::SeqCst), 2);
 
     // Tokens that expire within the refresh margin are replaced at every use.
     let short = FakeGithub::start(120).await;

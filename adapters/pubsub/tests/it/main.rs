@@ -101,7 +101,7 @@ async fn notifications_are_acked_once_stored_and_redelivered_when_not() {
     let d = seen.deliveries.lock().unwrap().clone();
     assert_eq!(d.len(), 3, "{d:?}");
     stop_tx.send(true).unwrap();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
