@@ -1,20 +1,42 @@
-//! `infrastream compute-version` over explicit inputs.
+//! `infrastream compute-version`: on a real repository (the current directory or `--repo`),
+//! or over explicit tags (`--tag`, `--merged-tag`, `--head-tag`) for tests and other hosts.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use cd_core::version::{Bump, ReleaseType, VersionInputs, compute_version};
+use std::path::PathBuf;
+
+use cd_core::version::{Bump, ReleaseType, VersionInputs, compute_version, parse_message};
 use clap::ValueEnum;
+
+use crate::git_facts;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// PR labels, comma-separated; an empty string means no labels.
     #[arg(long, default_value = "")]
     labels: String,
-    /// The branch's release type.
-    #[arg(long, value_enum, default_value_t = ReleaseTypeArg::Latest, ignore_case = true)]
-    release_type: ReleaseTypeArg,
+    /// Where the bump comes from: the labels, or the conventional commits since the base
+    /// (`feat` -> minor, `!` or BREAKING CHANGE -> major), or the pull request of HEAD on
+    /// GitHub (its labels; GITHUB_TOKEN and GITHUB_REPOSITORY are read).
+    #[arg(long, value_enum, default_value_t = BumpFrom::Labels)]
+    bump_from: BumpFrom,
+    /// The release type; without it, `--branch` and `--strategy` decide (else LATEST).
+    #[arg(long, value_enum, ignore_case = true)]
+    release_type: Option<ReleaseTypeArg>,
+    /// The branch built, for `--strategy`.
+    #[arg(long, env = "GITHUB_REF_NAME")]
+    branch: Option<String>,
+    /// How branches map to release types.
+    #[arg(long, value_enum, default_value_t = Strategy::GithubFlow, ignore_case = true)]
+    strategy: Strategy,
+    /// The repository (default: the current directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// Accept a shallow clone (its tags and history may be incomplete).
+    #[arg(long)]
+    allow_shallow: bool,
     /// A tag that exists in the repository (not merged into HEAD). Repeat for several.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
@@ -24,6 +46,39 @@ pub(crate) struct Args {
     /// A tag pointing at HEAD itself. Repeat for several.
     #[arg(long = "head-tag", value_name = "TAG")]
     head_tags: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BumpFrom {
+    Labels,
+    Commits,
+    Github,
+}
+
+/// Branching strategies, as GithubRepository manifests name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum Strategy {
+    GithubFlow,
+    GitFlow,
+    TrunkBased,
+}
+
+/// The release type of a branch (a decision, in docs/CLI.md): the primary branch releases
+/// (LATEST); release branches take hotfixes; under GIT_FLOW `develop` builds alphas,
+/// `release/*` betas and `hotfix/*` hotfixes; any other branch publishes nothing.
+fn release_type_of(strategy: Strategy, branch: &str) -> ReleaseType {
+    let primary = matches!(branch, "main" | "master");
+    match strategy {
+        _ if primary => ReleaseType::Latest,
+        Strategy::GitFlow if branch == "develop" => ReleaseType::Alpha,
+        Strategy::GitFlow if branch.starts_with("release/") => ReleaseType::Beta,
+        Strategy::GitFlow if branch.starts_with("hotfix/") => ReleaseType::Hotfix,
+        Strategy::GithubFlow | Strategy::TrunkBased if branch.starts_with("release/") => {
+            ReleaseType::Hotfix
+        }
+        _ => ReleaseType::None,
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -48,14 +103,25 @@ impl From<ReleaseTypeArg> for ReleaseType {
     }
 }
 
-/// Builds the inputs: a tag at HEAD is also merged, and a merged tag also exists.
-fn inputs(args: &Args) -> VersionInputs {
-    let labels: Vec<&str> = args
-        .labels
-        .split(',')
+fn labels_of(text: &str) -> Vec<String> {
+    text.split(',')
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .collect();
+        .map(str::to_string)
+        .collect()
+}
+
+fn release_type_arg(args: &Args) -> ReleaseType {
+    match (args.release_type, &args.branch) {
+        (Some(t), _) => t.into(),
+        (None, Some(branch)) => release_type_of(args.strategy, branch),
+        (None, None) => ReleaseType::Latest,
+    }
+}
+
+/// Builds the inputs from explicit tags: a tag at HEAD is also merged, and a merged tag also
+/// exists.
+fn explicit_inputs(args: &Args) -> VersionInputs {
     let mut merged = args.merged_tags.clone();
     merged.extend(args.head_tags.iter().cloned());
     let mut all = args.tags.clone();
@@ -63,11 +129,88 @@ fn inputs(args: &Args) -> VersionInputs {
     all.sort();
     all.dedup();
     VersionInputs {
-        bump: Some(Bump::from_labels(&labels)),
-        release_type: Some(args.release_type.into()),
+        bump: Some(Bump::from_labels(&labels_of(&args.labels))),
+        release_type: Some(release_type_arg(args)),
         merged_tags: merged,
         head_tags: args.head_tags.clone(),
         all_tags: all,
+    }
+}
+
+/// The labels of the pull request that produced `commit`, from the GitHub API.
+fn github_labels(commit: &str) -> Result<Vec<String>, String> {
+    let repository = std::env::var("GITHUB_REPOSITORY")
+        .map_err(|_| "--bump-from github needs GITHUB_REPOSITORY (owner/name)".to_string())?;
+    let token = std::env::var("GITHUB_TOKEN")
+        .map_err(|_| "--bump-from github needs GITHUB_TOKEN".to_string())?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let response = reqwest::Client::new()
+            .get(format!("{api}/repos/{repository}/commits/{commit}/pulls"))
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "infrastream-cd")
+            .send()
+            .await
+            .map_err(|e| format!("GitHub: {e}"))?;
+        if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+            return Ok(Vec::new());
+        }
+        if !response.status().is_success() {
+            return Err(format!(
+                "GitHub answered {} for the pull requests of {commit}",
+                response.status()
+            ));
+        }
+        let pulls: serde_json::Value = response.json().await.map_err(|e| format!("GitHub: {e}"))?;
+        Ok(pulls
+            .as_array()
+            .and_then(|l| l.first())
+            .and_then(|pr| pr.get("labels"))
+            .and_then(|l| l.as_array())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    })
+}
+
+/// Builds the inputs from the repository.
+fn repo_inputs(args: &Args) -> Result<VersionInputs, String> {
+    let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let facts = git_facts::read(&repo, args.allow_shallow)?;
+    let bump = match args.bump_from {
+        BumpFrom::Labels => Bump::from_labels(&labels_of(&args.labels)),
+        BumpFrom::Github => Bump::from_labels(&github_labels(&facts.head)?),
+        BumpFrom::Commits => git_facts::messages_since(&repo, facts.base.as_deref())?
+            .iter()
+            .filter_map(|m| parse_message(m).ok())
+            .map(|c| c.bump())
+            .max()
+            .unwrap_or(Bump::Patch),
+    };
+    Ok(VersionInputs {
+        bump: Some(bump),
+        release_type: Some(release_type_arg(args)),
+        merged_tags: facts.base.into_iter().collect(),
+        head_tags: facts.head_tags,
+        all_tags: facts.all_tags,
+    })
+}
+
+fn inputs(args: &Args) -> Result<VersionInputs, String> {
+    let explicit =
+        !(args.tags.is_empty() && args.merged_tags.is_empty() && args.head_tags.is_empty());
+    if explicit {
+        Ok(explicit_inputs(args))
+    } else {
+        repo_inputs(args)
     }
 }
 
@@ -88,7 +231,14 @@ fn emit(lines: &[(&str, String)]) {
 }
 
 pub(crate) fn run(args: &Args) -> ExitCode {
-    match compute_version(&inputs(args)) {
+    let inputs = match inputs(args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match compute_version(&inputs) {
         Ok(v) => {
             emit(&[
                 ("current_version", v.current_version),

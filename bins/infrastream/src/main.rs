@@ -6,6 +6,7 @@
 mod client;
 mod compute_version;
 mod demo;
+mod git_facts;
 mod manifests;
 mod ops;
 mod serve;

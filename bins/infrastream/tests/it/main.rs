@@ -11,6 +11,7 @@
 mod compute_version;
 mod e2e;
 mod manifests;
+mod repo_version;
 mod service;
 mod sim;
 

@@ -1,0 +1,367 @@
+//! `compute-version` on repositories the tests build: merges, side branches, pre-release and
+//! hotfix tags, a tag on HEAD, collisions, shallow clones, no tags, a thousand tags; and a
+//! property test against the brute-force answer of `git tag --merged`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proptest::prelude::*;
+
+use crate::{stderr, stdout};
+
+struct Repo {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    n: std::cell::Cell<u32>,
+}
+
+fn git_in(path: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repo");
+        std::fs::create_dir_all(&path).unwrap();
+        let repo = Repo {
+            _dir: dir,
+            path,
+            n: std::cell::Cell::new(0),
+        };
+        repo.git(&["init", "--quiet", "-b", "main"]);
+        repo.git(&["config", "user.name", "Dev"]);
+        repo.git(&["config", "user.email", "dev@example.invalid"]);
+        repo.git(&["config", "commit.gpgsign", "false"]);
+        repo.git(&["config", "tag.gpgsign", "false"]);
+        repo
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        git_in(&self.path, args)
+    }
+
+    fn commit(&self, message: &str) -> String {
+        let n = self.n.get() + 1;
+        self.n.set(n);
+        // A file per commit: merges of any two branches never conflict.
+        let file = format!("f{n}");
+        std::fs::write(self.path.join(&file), n.to_string()).unwrap();
+        self.git(&["add", &file]);
+        self.git(&["commit", "--quiet", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    fn tag(&self, name: &str) {
+        self.git(&["tag", name]);
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_infrastream"))
+            .arg("compute-version")
+            .args(["--repo", &self.path.to_string_lossy()])
+            .args(args)
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_REF_NAME")
+            .output()
+            .unwrap()
+    }
+
+    fn target(&self, args: &[&str]) -> (String, String) {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap()
+                .to_string()
+        };
+        (get("current_version"), get("target_version"))
+    }
+}
+
+#[test]
+fn no_tags_at_all_starts_from_zero() {
+    let r = Repo::new();
+    r.commit("feat: first");
+    assert_eq!(r.target(&[]), ("v0.0.0".into(), "v0.0.1".into()));
+    assert_eq!(r.target(&["--labels", "release/major"]).1, "v1.0.0");
+}
+
+#[test]
+fn the_base_is_the_highest_release_tag_merged_into_head() {
+    let r = Repo::new();
+    r.commit("feat: a");
+    r.tag("v1.2.0");
+    r.commit("fix: b");
+    r.tag("v1.10.0");
+    // A side branch with a higher tag that is never merged.
+    r.git(&["checkout", "--quiet", "-b", "experiment"]);
+    r.commit("feat: experiment");
+    r.tag("v9.0.0");
+    r.git(&["checkout", "--quiet", "main"]);
+    // A feature branch with a tag, merged with a merge commit.
+    r.git(&["checkout", "--quiet", "-b", "feature"]);
+    r.commit("feat: feature");
+    r.tag("v1.11.0");
+    r.git(&["checkout", "--quiet", "main"]);
+    r.commit("fix: on main meanwhile");
+    r.git(&[
+        "merge",
+        "--quiet",
+        "--no-ff",
+        "-m",
+        "Merge feature",
+        "feature",
+    ]);
+    // Pre-release and hotfix tags never count as a base.
+    r.tag("v2.0.0-alpha.0");
+    r.commit("fix: after");
+    assert_eq!(
+        r.target(&["--labels", "release/minor"]),
+        ("v1.11.0".into(), "v1.12.0".into())
+    );
+}
+
+#[test]
+fn pre_release_numbers_count_existing_tags_and_a_tag_on_head_skips() {
+    let r = Repo::new();
+    r.commit("feat: a");
+    r.tag("v2.0.0");
+    r.commit("fix: b");
+    r.tag("v2.0.0-hotfix.0");
+    r.commit("fix: c");
+    assert_eq!(r.target(&["--release-type", "HOTFIX"]).1, "v2.0.0-hotfix.1");
+    assert_eq!(r.target(&["--release-type", "alpha"]).1, "v2.0.0-alpha.0");
+    // A rerun on a tagged HEAD: skip, and report HEAD's tag.
+    r.tag("v2.0.1");
+    let out = stdout(&r.run(&[]));
+    assert!(out.contains("target_version=v2.0.1\nskip=true\n"), "{out}");
+}
+
+#[test]
+fn a_computed_tag_on_another_commit_is_an_error_that_still_prints_the_base() {
+    let r = Repo::new();
+    r.commit("feat: a");
+    r.tag("v1.0.0");
+    r.git(&["checkout", "--quiet", "-b", "side"]);
+    r.commit("fix: elsewhere");
+    r.tag("v1.0.1");
+    r.git(&["checkout", "--quiet", "main"]);
+    r.commit("fix: here");
+    let out = r.run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "current_version=v1.0.0\n");
+    assert!(
+        stderr(&out).contains("v1.0.1 already exists on another commit"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn squash_merges_and_conventional_commits_choose_the_bump() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v0.4.2");
+    r.commit("fix(api): handle empty carts (#12)");
+    assert_eq!(r.target(&["--bump-from", "commits"]).1, "v0.4.3");
+    r.commit("feat(api): carts expire (#13)");
+    assert_eq!(r.target(&["--bump-from", "commits"]).1, "v0.5.0");
+    r.commit("feat(api)!: drop v1 endpoints (#14)");
+    assert_eq!(r.target(&["--bump-from", "commits"]).1, "v1.0.0");
+}
+
+#[test]
+fn branches_choose_the_release_type_by_strategy() {
+    let r = Repo::new();
+    r.commit("feat: a");
+    r.tag("v3.1.0");
+    r.commit("fix: b");
+    let t = |args: &[&str]| r.target(args).1;
+    assert_eq!(t(&["--branch", "main"]), "v3.1.1");
+    assert_eq!(t(&["--branch", "release/shop/2026.11"]), "v3.1.0-hotfix.0");
+    assert_eq!(
+        t(&["--branch", "develop", "--strategy", "GIT_FLOW"]),
+        "v3.1.0-alpha.0"
+    );
+    assert_eq!(
+        t(&["--branch", "release/3.2", "--strategy", "GIT_FLOW"]),
+        "v3.1.0-beta.0"
+    );
+    let out = stdout(&r.run(&["--branch", "feature/x"]));
+    assert!(out.contains("skip=true\nrelease_type=NONE"), "{out}");
+    // An explicit release type wins over the branch.
+    assert_eq!(
+        t(&["--branch", "feature/x", "--release-type", "LATEST"]),
+        "v3.1.1"
+    );
+}
+
+#[test]
+fn a_shallow_clone_is_refused_with_the_fix_unless_allowed() {
+    let r = Repo::new();
+    r.commit("feat: a");
+    r.tag("v1.0.0");
+    r.commit("fix: b");
+    r.commit("fix: c");
+    let clone = r.path.with_file_name("shallow");
+    let url = format!("file://{}", r.path.display());
+    git_in(
+        r.path.parent().unwrap(),
+        &[
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            &url,
+            &clone.to_string_lossy(),
+        ],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args(["compute-version", "--repo", &clone.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("fetch-depth: 0"), "{}", stderr(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args([
+            "compute-version",
+            "--repo",
+            &clone.to_string_lossy(),
+            "--allow-shallow",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn not_a_repository_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args(["compute-version", "--repo", &dir.path().to_string_lossy()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a git repository"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_thousand_tags() {
+    let r = Repo::new();
+    let mut updates = String::new();
+    for n in 0..40 {
+        let commit = r.commit(&format!("fix: {n}"));
+        for m in 0..25 {
+            updates.push_str(&format!("create refs/tags/v{n}.{m}.0 {commit}\n"));
+        }
+    }
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(&r.path)
+        .args(["update-ref", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(updates.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    r.commit("fix: last");
+    assert_eq!(r.target(&[]), ("v39.24.0".into(), "v39.24.1".into()));
+}
+
+/// One step of a random history.
+#[derive(Clone, Debug)]
+enum Step {
+    Commit,
+    Tag(u8, u8, u8),
+    Branch,
+    Switch,
+    Merge,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => Just(Step::Commit),
+        3 => (0u8..4, 0u8..4, 0u8..4).prop_map(|(a, b, c)| Step::Tag(a, b, c)),
+        1 => Just(Step::Branch),
+        1 => Just(Step::Switch),
+        1 => Just(Step::Merge),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// On random histories, the base agrees with the brute force: every tag `git tag --merged`
+    /// lists, filtered to `vX.Y.Z`, the highest.
+    #[test]
+    fn the_base_agrees_with_git_tag_merged(steps in prop::collection::vec(step(), 1..30)) {
+        let r = Repo::new();
+        r.commit("init");
+        let mut branches = vec!["main".to_string()];
+        let mut current = 0usize;
+        for s in &steps {
+            match s {
+                Step::Commit => { r.commit("fix: x"); }
+                Step::Tag(a, b, c) => {
+                    let name = format!("v{a}.{b}.{c}");
+                    let exists = !r.git(&["tag", "-l", &name]).is_empty();
+                    if !exists { r.tag(&name); }
+                }
+                Step::Branch => {
+                    let name = format!("b{}", branches.len());
+                    r.git(&["checkout", "--quiet", "-b", &name]);
+                    branches.push(name);
+                    current = branches.len() - 1;
+                }
+                Step::Switch => {
+                    current = (current + 1) % branches.len();
+                    r.git(&["checkout", "--quiet", &branches[current]]);
+                }
+                Step::Merge => {
+                    let other = &branches[(current + 1) % branches.len()];
+                    if *other != branches[current] {
+                        r.git(&["merge", "--quiet", "--no-ff", "--no-edit", "-m", "merge", other]);
+                    }
+                }
+            }
+        }
+        let merged = r.git(&["tag", "--merged", "HEAD"]);
+        let oracle = merged
+            .lines()
+            .filter_map(|t| {
+                let v = t.strip_prefix('v')?;
+                let p: Vec<u64> = v.split('.').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+                (p.len() == 3).then(|| (p[0], p[1], p[2]))
+            })
+            .max()
+            .map_or("v0.0.0".to_string(), |(a, b, c)| format!("v{a}.{b}.{c}"));
+        let out = r.run(&["--release-type", "NONE"]);
+        let text = stdout(&out);
+        prop_assert!(text.starts_with(&format!("current_version={oracle}\n")), "{} vs oracle {}", text, oracle);
+    }
+}
