@@ -4,6 +4,7 @@
 //! that cannot be computed), 2 usage errors.
 
 mod client;
+mod commits;
 mod compute_version;
 mod demo;
 mod git_facts;
@@ -36,6 +37,11 @@ enum Command {
     ComputeVersion(compute_version::Args),
     /// Run a scenario (or random scenarios) on the in-memory simulator.
     Sim(sim::Args),
+    /// Check conventional commits.
+    #[command(subcommand)]
+    Commits(commits::Command),
+    /// The changelog between two tags, from conventional commits.
+    Changelog(commits::ChangelogArgs),
     /// Run the whole pipeline locally: service, engine, CI builds, approvals, a release.
     Demo(demo::DemoArgs),
     /// Run the CD Manager service (embedded defaults under ./.infrastream).
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
         Command::Manifests(cmd) => manifests::run(cmd),
         Command::ComputeVersion(args) => compute_version::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Commits(commits::Command::Lint(args)) => commits::lint(&args),
+        Command::Changelog(args) => commits::changelog(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Engine(args) => serve::engine(&args),

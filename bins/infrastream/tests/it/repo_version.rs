@@ -365,3 +365,136 @@ proptest! {
         prop_assert!(text.starts_with(&format!("current_version={oracle}\n")), "{} vs oracle {}", text, oracle);
     }
 }
+
+fn infrastream_in(repo: &Repo, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args(args)
+        .args(["--repo", &repo.path.to_string_lossy()])
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn commits_lint_annotates_each_bad_commit_and_fails() {
+    let r = Repo::new();
+    let base = r.commit("chore: init");
+    r.commit("feat(cart): totals");
+    let bad = r.commit("fixed stuff");
+    r.commit("fix!: drop v1");
+    let out = infrastream_in(
+        &r,
+        &["commits", "lint", "--range", &format!("{base}..HEAD")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "::error title=Conventional commit {}::",
+            &bad[..12]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("2 of 3 commit(s)"), "{text}");
+    let good = infrastream_in(
+        &r,
+        &["commits", "lint", "--range", &format!("{base}..HEAD~1")],
+    );
+    assert_eq!(good.status.code(), Some(1), "the bad one is still in range");
+    let only_good = infrastream_in(
+        &r,
+        &["commits", "lint", "--range", &format!("{base}..HEAD~2")],
+    );
+    assert_eq!(only_good.status.code(), Some(0), "{}", stdout(&only_good));
+}
+
+#[test]
+fn pr_titles_get_their_labels_or_an_error() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    let ok = infrastream_in(
+        &r,
+        &["commits", "lint", "--pr-title", "feat(cart,api): totals"],
+    );
+    assert!(ok.status.success());
+    assert_eq!(stdout(&ok), "labels=release/minor,scope/cart-api\n");
+    let breaking = infrastream_in(
+        &r,
+        &["commits", "lint", "--pr-title", "refactor!: new store"],
+    );
+    assert_eq!(stdout(&breaking), "labels=release/major\n");
+    let bad = infrastream_in(&r, &["commits", "lint", "--pr-title", "Update things"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stdout(&bad).starts_with("::error title=PR title::"),
+        "{}",
+        stdout(&bad)
+    );
+    let revert = infrastream_in(&r, &["commits", "lint", "--pr-title", "Revert \"feat: x\""]);
+    assert!(revert.status.success());
+    let bot = infrastream_in(
+        &r,
+        &[
+            "commits",
+            "lint",
+            "--pr-title",
+            "Bump serde from 1.0.1 to 1.0.2",
+            "--pr-author",
+            "dependabot[bot]",
+        ],
+    );
+    assert!(bot.status.success());
+    assert!(stdout(&bot).contains("::warning"));
+}
+
+#[test]
+fn changelogs_group_by_type_with_breaking_changes_first_and_link_to_github() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v1.0.0");
+    r.commit("fix(api): handle empty carts (#12)");
+    r.commit("feat(cart): carts expire (#13)");
+    r.commit("not conventional at all");
+    r.commit("feat(api)!: drop v1 endpoints (#14)");
+    r.commit("docs: explain carts");
+    r.tag("v2.0.0");
+    r.git(&[
+        "remote",
+        "add",
+        "origin",
+        "git@github.com:northwind/shop-api.git",
+    ]);
+    let out = infrastream_in(&r, &["changelog", "--from", "v1.0.0", "--to", "v2.0.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = stdout(&out);
+    let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("no '{s}' in:\n{md}"));
+    assert!(at("### Breaking changes") < at("### Features"));
+    assert!(at("### Features") < at("### Fixes"));
+    assert!(at("### Fixes") < at("### Documentation"));
+    assert!(
+        md.contains(
+            "- **api:** drop v1 endpoints ([#14](https://github.com/northwind/shop-api/pull/14)"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("- **cart:** carts expire ([#13]"), "{md}");
+    assert!(!md.contains("not conventional"), "{md}");
+    let json = infrastream_in(
+        &r,
+        &[
+            "changelog",
+            "--from",
+            "v1.0.0",
+            "--to",
+            "v2.0.0",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[0]["type"], "fix");
+    assert_eq!(entries[0]["pr"], 12);
+    assert_eq!(entries[2]["breaking"], true);
+}

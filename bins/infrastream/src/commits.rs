@@ -1,0 +1,297 @@
+//! `infrastream commits lint` and `infrastream changelog`: conventional commits on a real
+//! repository, for CI (GitHub annotations, a step summary) and people.
+
+// Indexing a serde_json::Value by key yields Null when absent; it never panics.
+#![allow(clippy::indexing_slicing)]
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cd_core::version::{TitleVerdict, check_pr_title, parse_message};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::git_facts::git;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check commit messages (`--range A..B`, a push) or a pull request title (`--pr-title`).
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// The commits of a push, `A..B`.
+    #[arg(
+        long,
+        conflicts_with = "pr_title",
+        required_unless_present = "pr_title"
+    )]
+    range: Option<String>,
+    /// A pull request's title.
+    #[arg(long)]
+    pr_title: Option<String>,
+    /// The pull request's author (dependabot's own titles are accepted).
+    #[arg(long)]
+    pr_author: Option<String>,
+    /// The repository (default: the current directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+}
+
+/// One commit: id, full message.
+fn commits(repo: &Path, range: &str) -> Result<Vec<(String, String)>, String> {
+    let out = git(repo, &["log", "--reverse", "--format=%H%x1f%B%x00", range])?;
+    if !out.status.success() {
+        return Err(format!(
+            "git log {range}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter_map(|c| {
+            let (id, message) = c.trim_start_matches('\n').split_once('\x1f')?;
+            Some((id.to_string(), message.trim().to_string()))
+        })
+        .collect())
+}
+
+/// Appends `text` to `$GITHUB_STEP_SUMMARY` when it is set.
+fn summary(text: &str) {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+    }
+}
+
+/// A GitHub workflow command's message: `%`, CR and LF escaped.
+fn escape(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+pub(crate) fn lint(args: &LintArgs) -> ExitCode {
+    if let Some(title) = &args.pr_title {
+        return match check_pr_title(title, args.pr_author.as_deref()) {
+            Ok(TitleVerdict::Conventional(c)) => {
+                let labels = c.labels();
+                let wanted: Vec<String> = labels
+                    .release
+                    .map(str::to_string)
+                    .into_iter()
+                    .chain(labels.scope)
+                    .collect();
+                println!("labels={}", wanted.join(","));
+                summary(&format!(
+                    "PR title OK: `{title}`; labels: {}\n",
+                    wanted.join(", ")
+                ));
+                ExitCode::SUCCESS
+            }
+            Ok(TitleVerdict::Revert) => {
+                println!("labels=");
+                ExitCode::SUCCESS
+            }
+            Ok(TitleVerdict::Dependabot) => {
+                println!(
+                    "::warning title=PR title::{}",
+                    escape(&format!("dependabot title accepted as is: {title}"))
+                );
+                println!("labels=");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("::error title=PR title::{}", escape(&e.to_string()));
+                summary(&format!("PR title refused: `{title}`: {e}\n"));
+                ExitCode::from(1)
+            }
+        };
+    }
+    let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let range = args.range.clone().unwrap_or_default();
+    let list = match commits(&repo, &range) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut bad = 0;
+    let mut report = String::new();
+    for (id, message) in &list {
+        // Merge commits are git's own, not the author's.
+        if message.starts_with("Merge ") {
+            continue;
+        }
+        if let Err(e) = parse_message(message) {
+            bad += 1;
+            let short = id.get(..12).unwrap_or(id);
+            println!(
+                "::error title=Conventional commit {short}::{}",
+                escape(&e.to_string())
+            );
+            let _ = writeln!(report, "- `{short}` {}", e.to_string().replace('`', "'"));
+        }
+    }
+    let text = format!(
+        "{} of {} commit(s) in {range} follow conventional commits\n",
+        list.len() - bad,
+        list.len()
+    );
+    print!("{text}");
+    summary(&format!("{text}{report}"));
+    if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Format {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChangelogArgs {
+    /// The older tag (exclusive).
+    #[arg(long)]
+    from: String,
+    /// The newer tag or commit (inclusive).
+    #[arg(long, default_value = "HEAD")]
+    to: String,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    format: Format,
+    /// The repository (default: the current directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+}
+
+/// `(#123)` at the end of a squash-merged subject.
+fn pr_number(description: &str) -> (String, Option<u64>) {
+    if let Some(open) = description.rfind("(#")
+        && description.ends_with(')')
+        && let Some(n) = description
+            .get(open + 2..description.len() - 1)
+            .and_then(|n| n.parse().ok())
+    {
+        return (
+            description
+                .get(..open)
+                .unwrap_or_default()
+                .trim_end()
+                .to_string(),
+            Some(n),
+        );
+    }
+    (description.to_string(), None)
+}
+
+/// `https://github.com/OWNER/NAME` when the repository's `origin` is on GitHub.
+fn github_url(repo: &Path) -> Option<String> {
+    let out = git(repo, &["remote", "get-url", "origin"]).ok()?;
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let path = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("git@github.com:"))?;
+    Some(format!(
+        "https://github.com/{}",
+        path.trim_end_matches(".git")
+    ))
+}
+
+/// Section titles, in order; breaking changes come first of all.
+const SECTIONS: [(&str, &str); 6] = [
+    ("feat", "Features"),
+    ("fix", "Fixes"),
+    ("perf", "Performance"),
+    ("revert", "Reverts"),
+    ("refactor", "Refactoring"),
+    ("docs", "Documentation"),
+];
+
+pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
+    let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let range = format!("{}..{}", args.from, args.to);
+    let list = match commits(&repo, &range) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let link = github_url(&repo);
+    let mut entries = Vec::new();
+    for (id, message) in &list {
+        let Ok(c) = parse_message(message) else {
+            continue;
+        };
+        let (description, pr) = pr_number(&c.description);
+        entries.push(json!({
+            "type": c.kind, "scope": c.scope, "breaking": c.breaking,
+            "description": description, "commit": id, "pr": pr,
+        }));
+    }
+    if let Format::Json = args.format {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "from": args.from, "to": args.to, "entries": entries })
+            )
+            .unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let line = |e: &serde_json::Value| {
+        let scope = e["scope"]
+            .as_str()
+            .map(|s| format!("**{s}:** "))
+            .unwrap_or_default();
+        let commit = e["commit"].as_str().unwrap_or_default();
+        let short = commit.get(..7).unwrap_or(commit);
+        let refs = match (&link, e["pr"].as_u64()) {
+            (Some(url), Some(n)) => {
+                format!(" ([#{n}]({url}/pull/{n}), [{short}]({url}/commit/{commit}))")
+            }
+            (None, Some(n)) => format!(" (#{n}, {short})"),
+            (Some(url), None) => format!(" ([{short}]({url}/commit/{commit}))"),
+            (None, None) => format!(" ({short})"),
+        };
+        format!(
+            "- {scope}{}{refs}\n",
+            e["description"].as_str().unwrap_or_default()
+        )
+    };
+    let mut out = format!("## {} ({}..{})\n", args.to, args.from, args.to);
+    let breaking: Vec<_> = entries.iter().filter(|e| e["breaking"] == true).collect();
+    if !breaking.is_empty() {
+        out.push_str("\n### Breaking changes\n\n");
+        for e in &breaking {
+            out.push_str(&line(e));
+        }
+    }
+    for (kind, title) in SECTIONS {
+        let section: Vec<_> = entries
+            .iter()
+            .filter(|e| e["type"] == kind && e["breaking"] != true)
+            .collect();
+        if section.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "\n### {title}\n\n");
+        for e in section {
+            out.push_str(&line(e));
+        }
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
