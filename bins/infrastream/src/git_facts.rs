@@ -3,11 +3,11 @@
 //! The shell pipeline this replaces asks git for every `v*` tag merged into HEAD, which walks
 //! the reachability of each of them, then sorts and filters. Here the tags are read once
 //! (`for-each-ref`, no graph walk), the release tags sorted by version from highest, and only
-//! as many of them checked for ancestry (`merge-base --is-ancestor`, which uses the
-//! commit-graph's generation numbers when the repository has one) as it takes to find the first
-//! merged one: usually one.
+//! the highest batch of them checked for ancestry (`for-each-ref --merged` over just those
+//! refs, which uses the commit-graph's generation numbers when the repository has one) until a
+//! merged one turns up: usually in the first batch. HEAD and shallowness are read from the
+//! `.git` directory itself when the repository is a plain checkout.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -54,20 +54,48 @@ pub(crate) fn release_version(tag: &str) -> Option<semver::Version> {
     Some(semver::Version::new(n(0)?, n(1)?, n(2)?))
 }
 
-/// Reads the tags of `repo` around its HEAD.
-pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
-    let out = git(repo, &["rev-parse", "--is-shallow-repository", "HEAD"])?;
-    if !out.status.success() {
-        return Err(format!(
-            "{}: not a git repository with a commit ({})",
-            repo.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+/// How many release tags, highest first, one ancestry query checks.
+const BATCH: usize = 64;
+
+/// What `.git/HEAD` says, read without a process: a ref to resolve, or a commit (detached).
+/// `None` when `repo` is not a plain checkout (a worktree, a submodule, a subdirectory).
+fn head_file(repo: &Path) -> Option<(String, bool)> {
+    let git_dir = repo.join(".git");
+    if !git_dir.is_dir() {
+        return None;
     }
-    let answer = text(&out);
-    let mut lines = answer.lines();
-    let shallow = lines.next() == Some("true");
-    let head = lines.next().unwrap_or_default().trim().to_string();
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let shallow = git_dir.join("shallow").exists();
+    match head.strip_prefix("ref: ") {
+        Some(r) => Some((r.to_string(), shallow)),
+        None => Some((format!("commit:{head}"), shallow)),
+    }
+}
+
+/// Reads the tags of `repo` around its HEAD: two git processes in a plain checkout (the tags
+/// with HEAD's branch, then one ancestry query for the highest release tags).
+pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
+    let (head_ref, shallow) = match head_file(repo) {
+        Some(h) => h,
+        None => {
+            let out = git(repo, &["rev-parse", "--is-shallow-repository", "HEAD"])?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{}: not a git repository with a commit ({})",
+                    repo.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            let answer = text(&out);
+            let mut lines = answer.lines();
+            let shallow = lines.next() == Some("true");
+            (
+                format!("commit:{}", lines.next().unwrap_or_default().trim()),
+                shallow,
+            )
+        }
+    };
     if shallow && !allow_shallow {
         return Err(format!(
             "{} is a shallow clone: its tags and history are incomplete, so the version could be \
@@ -76,26 +104,32 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
             repo.display()
         ));
     }
-    let out = git(
-        repo,
-        &[
-            "for-each-ref",
-            "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)",
-            "refs/tags",
-        ],
-    )?;
+    let mut patterns = vec!["refs/tags".to_string()];
+    if !head_ref.starts_with("commit:") {
+        patterns.push(head_ref.clone());
+    }
+    let mut args = vec![
+        "for-each-ref",
+        "--format=%(refname)%00%(objectname)%00%(*objectname)",
+    ];
+    args.extend(patterns.iter().map(String::as_str));
+    let out = git(repo, &args)?;
     if !out.status.success() {
         return Err(format!(
-            "git for-each-ref: {}",
+            "{}: not a git repository with a commit ({})",
+            repo.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let mut all_tags = Vec::new();
-    let mut head_tags = Vec::new();
-    let mut releases = Vec::new();
-    for line in text(&out).lines() {
+    let listing = text(&out);
+    let mut head = head_ref
+        .strip_prefix("commit:")
+        .unwrap_or_default()
+        .to_string();
+    let mut tags = Vec::new();
+    for line in listing.lines() {
         let mut fields = line.split('\0');
-        let (Some(name), Some(object), peeled) = (fields.next(), fields.next(), fields.next())
+        let (Some(refname), Some(object), peeled) = (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
@@ -104,49 +138,67 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
             .filter(|p| !p.is_empty())
             .unwrap_or(object)
             .to_string();
-        if commit == head {
-            head_tags.push(name.to_string());
+        match refname.strip_prefix("refs/tags/") {
+            Some(name) => tags.push((name.to_string(), commit)),
+            None if refname == head_ref => head = commit,
+            None => {}
         }
-        if let Some(v) = release_version(name) {
-            releases.push((v, name.to_string(), commit));
-        }
-        all_tags.push(name.to_string());
     }
-    releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut merged: BTreeMap<String, bool> = BTreeMap::new();
+    if head.is_empty() {
+        return Err(format!(
+            "{}: not a git repository with a commit (HEAD is unborn)",
+            repo.display()
+        ));
+    }
+    let head_tags = tags
+        .iter()
+        .filter(|(_, c)| *c == head)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut releases: Vec<(semver::Version, &str)> = tags
+        .iter()
+        .filter_map(|(n, _)| release_version(n).map(|v| (v, n.as_str())))
+        .collect();
+    releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    // Highest first, a batch at a time: the first batch with a merged tag holds the base.
     let mut base = None;
-    for (_, name, commit) in releases {
-        let is_merged = match merged.get(&commit) {
-            Some(m) => *m,
-            None => {
-                let m = commit == head || ancestor(repo, &commit, &head)?;
-                merged.insert(commit.clone(), m);
-                m
-            }
-        };
-        if is_merged {
-            base = Some(name);
+    for batch in releases.chunks(BATCH) {
+        let merged = merged_among(repo, &head, batch.iter().map(|(_, n)| *n))?;
+        if let Some((_, name)) = batch.iter().find(|(_, n)| merged.iter().any(|m| m == n)) {
+            base = Some((*name).to_string());
             break;
         }
     }
     Ok(Facts {
         base,
         head_tags,
-        all_tags,
+        all_tags: tags.into_iter().map(|(n, _)| n).collect(),
         head,
     })
 }
 
-fn ancestor(repo: &Path, commit: &str, head: &str) -> Result<bool, String> {
-    let out = git(repo, &["merge-base", "--is-ancestor", commit, head])?;
-    match out.status.code() {
-        Some(0) => Ok(true),
-        Some(1) => Ok(false),
-        _ => Err(format!(
-            "git merge-base: {}",
+/// Which of `names` (tags) are merged into `head`: one `for-each-ref --merged` over just them.
+fn merged_among<'a>(
+    repo: &Path,
+    head: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
+    let merged = format!("--merged={head}");
+    let refs: Vec<String> = names.map(|n| format!("refs/tags/{n}")).collect();
+    let mut args = vec![
+        "for-each-ref",
+        "--format=%(refname:strip=2)",
+        merged.as_str(),
+    ];
+    args.extend(refs.iter().map(String::as_str));
+    let out = git(repo, &args)?;
+    if !out.status.success() {
+        return Err(format!(
+            "git for-each-ref --merged: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        ));
     }
+    Ok(text(&out).lines().map(str::to_string).collect())
 }
 
 /// The full messages of the commits after `base` up to HEAD (all of them without a base).

@@ -1,0 +1,335 @@
+//! `compute-version` on a large repository against `git describe --tags --abbrev=0` and the
+//! original shell pipeline (`git tag -l 'v*' --sort=-version:refname --merged HEAD | grep -E
+//! '^v[0-9]+\.[0-9]+\.[0-9]+$' | head -n 1`): the same answer, and the time ratio. Also
+//! `changelog` against git-cliff when it is installed (`cargo install git-cliff`).
+//!
+//! The repository is generated with `git fast-import` (COMMITS, default 50 000, with a merge
+//! every 20 commits, a release tag every 50, a pre-release tag every 25, and 20 unmerged side
+//! branches carrying higher tags), under `target/bench-repo-<COMMITS>`, and reused.
+//!
+//! Run: `cargo bench -p infrastream --bench versions` (COMMITS=n, ROUNDS=n).
+//! Recorded results: docs/PERFORMANCE.md.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn data(stream: &mut String, text: &str) {
+    let _ = write!(stream, "data {}\n{text}\n", text.len());
+}
+
+/// The fast-import stream of the benchmark repository.
+fn history(commits: usize) -> (String, usize) {
+    let mut s = String::new();
+    let mut mark = 0usize;
+    let mut tags = 0;
+    let mut main_tip = 0usize;
+    let mut version = (1u64, 0u64, 0u64);
+    let commit = |s: &mut String,
+                  mark: &mut usize,
+                  branch: &str,
+                  from: usize,
+                  merge: Option<usize>,
+                  msg: &str,
+                  n: usize| {
+        *mark += 1;
+        let _ = write!(
+            s,
+            "commit refs/heads/{branch}\nmark :{}\ncommitter Dev <dev@example.invalid> {} +0000\n",
+            *mark,
+            1_700_000_000 + n
+        );
+        data(s, msg);
+        if from > 0 {
+            let _ = writeln!(s, "from :{from}");
+        }
+        if let Some(m) = merge {
+            let _ = writeln!(s, "merge :{m}");
+        }
+        let _ = writeln!(s, "M 644 inline f{}", n % 97);
+        data(s, &n.to_string());
+        *mark
+    };
+    let mut side = 0;
+    for n in 1..=commits {
+        if n % 20 == 0 {
+            // A short feature branch, merged back with a merge commit.
+            let f = commit(
+                &mut s,
+                &mut mark,
+                "feature",
+                main_tip,
+                None,
+                &format!("feat(part{n}): feature {n}"),
+                n,
+            );
+            main_tip = commit(
+                &mut s,
+                &mut mark,
+                "main",
+                main_tip,
+                Some(f),
+                &format!("Merge feature {n}"),
+                n + 1,
+            );
+        } else {
+            main_tip = commit(
+                &mut s,
+                &mut mark,
+                "main",
+                main_tip,
+                None,
+                &format!("fix(core): change {n}"),
+                n,
+            );
+        }
+        if n % 50 == 0 {
+            version = if version.2 >= 9 {
+                (version.0, version.1 + 1, 0)
+            } else {
+                (version.0, version.1, version.2 + 1)
+            };
+            let _ = write!(
+                s,
+                "reset refs/tags/v{}.{}.{}\nfrom :{main_tip}\n\n",
+                version.0, version.1, version.2
+            );
+            tags += 1;
+        } else if n % 25 == 0 {
+            let _ = write!(
+                s,
+                "reset refs/tags/v{}.{}.{}-alpha.{n}\nfrom :{main_tip}\n\n",
+                version.0,
+                version.1,
+                version.2 + 1
+            );
+            tags += 1;
+        }
+        if n % (commits / 20).max(1) == 0 && side < 20 {
+            // A side branch, never merged, with a higher release tag: the answer must skip it.
+            side += 1;
+            let b = commit(
+                &mut s,
+                &mut mark,
+                &format!("side{side}"),
+                main_tip,
+                None,
+                "feat: experiment",
+                n,
+            );
+            let _ = write!(s, "reset refs/tags/v{}.0.0\nfrom :{b}\n\n", 900 + side);
+            tags += 1;
+        }
+    }
+    (s, tags)
+}
+
+fn repository(commits: usize) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../target/bench-repo-{commits}"));
+    if dir.join(".git").exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "--quiet", "-b", "main"]);
+    let (stream, tags) = history(commits);
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(&dir)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    git(&dir, &["reset", "--quiet", "--hard", "main"]);
+    // As a clone has them: refs packed (with peeled tags), a commit-graph written.
+    git(&dir, &["pack-refs", "--all"]);
+    git(&dir, &["commit-graph", "write", "--reachable"]);
+    eprintln!(
+        "generated {} with {commits} commits and {tags} tags",
+        dir.display()
+    );
+    dir
+}
+
+fn time(rounds: usize, mut f: impl FnMut() -> String) -> (String, f64, f64) {
+    let mut samples = Vec::new();
+    let mut answer = String::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        answer = f();
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    (
+        answer,
+        samples[samples.len() / 2],
+        samples[(samples.len() * 9) / 10],
+    )
+}
+
+fn main() {
+    let commits = env_usize("COMMITS", 50_000);
+    let rounds = env_usize("ROUNDS", 30);
+    let repo = repository(commits);
+    let tags = git(&repo, &["tag", "-l"]).lines().count();
+    let total = git(&repo, &["rev-list", "--count", "HEAD"]);
+    println!(
+        "repository: {total} commits reachable from HEAD, {tags} tags, merges every 20 commits"
+    );
+
+    let exe = env!("CARGO_BIN_EXE_infrastream");
+    let ours = time(rounds, || {
+        let out = Command::new(exe)
+            .args([
+                "compute-version",
+                "--repo",
+                &repo.to_string_lossy(),
+                "--release-type",
+                "NONE",
+            ])
+            .env_remove("GITHUB_OUTPUT")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("current_version=").map(str::to_string))
+            .unwrap_or_default()
+    });
+    let describe = time(rounds, || git(&repo, &["describe", "--tags", "--abbrev=0"]));
+    let pipeline = time(rounds, || {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("git tag -l 'v*' --sort=-version:refname --merged HEAD | grep -E '^v[0-9]+\\.[0-9]+\\.[0-9]+$' | head -n 1")
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    });
+    println!(
+        "{:<38} {:>12} {:>9} {:>9}",
+        "", "answer", "p50 ms", "p90 ms"
+    );
+    for (name, r) in [
+        ("infrastream compute-version", &ours),
+        ("git describe --tags --abbrev=0", &describe),
+        ("original pipeline (tag --merged)", &pipeline),
+    ] {
+        println!("{name:<38} {:>12} {:>9.1} {:>9.1}", r.0, r.1, r.2);
+    }
+    assert_eq!(
+        ours.0, pipeline.0,
+        "compute-version must give the pipeline's answer"
+    );
+    println!(
+        "ratios (p50): vs git describe {:.2}x, vs the original pipeline {:.2}x faster",
+        describe.1 / ours.1,
+        pipeline.1 / ours.1
+    );
+
+    // The changelog of the last 50 releases.
+    let to = git(
+        &repo,
+        &[
+            "describe",
+            "--tags",
+            "--abbrev=0",
+            "--match",
+            "v*.*.*",
+            "--exclude",
+            "*-*",
+        ],
+    );
+    let log = git(&repo, &["tag", "-l", "v1.*", "--sort=-version:refname"]);
+    let from = log.lines().nth(50).unwrap_or("v1.0.1").to_string();
+    let ours = time(rounds.min(10), || {
+        let out = Command::new(exe)
+            .args([
+                "changelog",
+                "--repo",
+                &repo.to_string_lossy(),
+                "--from",
+                &from,
+                "--to",
+                &to,
+            ])
+            .output()
+            .unwrap();
+        format!(
+            "{} lines",
+            String::from_utf8_lossy(&out.stdout).lines().count()
+        )
+    });
+    println!(
+        "changelog {from}..{to}: infrastream {} p50 {:.1} ms",
+        ours.0, ours.1
+    );
+    if Command::new("git-cliff")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let cliff = time(rounds.min(10), || {
+            let out = Command::new("git-cliff")
+                .args([
+                    "--repository",
+                    &repo.to_string_lossy(),
+                    &format!("{from}..{to}"),
+                ])
+                .output()
+                .unwrap();
+            format!(
+                "{} lines",
+                String::from_utf8_lossy(&out.stdout).lines().count()
+            )
+        });
+        println!(
+            "changelog {from}..{to}: git-cliff {} p50 {:.1} ms; ratio {:.2}x",
+            cliff.0,
+            cliff.1,
+            cliff.1 / ours.1
+        );
+    } else {
+        println!(
+            "git-cliff is not installed (cargo install git-cliff): changelog comparison skipped"
+        );
+    }
+}
