@@ -54,8 +54,102 @@ pub(crate) fn release_version(tag: &str) -> Option<semver::Version> {
     Some(semver::Version::new(n(0)?, n(1)?, n(2)?))
 }
 
+/// Tags and HEAD from `for-each-ref` (peeling annotated tags, which reads each tag object).
+fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, String)>, String), String> {
+    let mut args = vec![
+        "for-each-ref",
+        "--format=%(refname)%00%(objectname)%00%(*objectname)",
+        "refs/tags",
+    ];
+    if !head_ref.starts_with("commit:") {
+        args.push(head_ref);
+    }
+    let out = git(repo, &args)?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: not a git repository with a commit ({})",
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut head = head_ref
+        .strip_prefix("commit:")
+        .unwrap_or_default()
+        .to_string();
+    let mut tags = Vec::new();
+    for line in text(&out).lines() {
+        let mut fields = line.split('\0');
+        let (Some(refname), Some(object), peeled) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        // An annotated tag's commit is its peeled object.
+        let commit = peeled
+            .filter(|p| !p.is_empty())
+            .unwrap_or(object)
+            .to_string();
+        match refname.strip_prefix("refs/tags/") {
+            Some(name) => tags.push((name.to_string(), commit)),
+            None if refname == head_ref => head = commit,
+            None => {}
+        }
+    }
+    Ok((tags, head))
+}
+
+/// Tags and HEAD read from the files, without a process: when every tag is in `packed-refs`
+/// and the file records peeled values (as a clone leaves it). `None` otherwise.
+fn packed(git_dir: &Path, head_ref: &str) -> Option<(Vec<(String, String)>, String)> {
+    // A loose tag may be annotated, and peeling it means reading the object: let git do it.
+    let loose_tags = std::fs::read_dir(git_dir.join("refs/tags"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if loose_tags {
+        return None;
+    }
+    let text = std::fs::read_to_string(git_dir.join("packed-refs")).ok()?;
+    let mut lines = text.lines();
+    if !lines.next()?.contains("fully-peeled") {
+        return None;
+    }
+    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut refs = std::collections::BTreeMap::new();
+    let mut last_was_tag = false;
+    for line in lines {
+        if let Some(peeled) = line.strip_prefix('^') {
+            if last_was_tag && let Some(t) = tags.last_mut() {
+                t.1 = peeled.trim().to_string();
+            }
+            continue;
+        }
+        let (sha, name) = line.split_once(' ')?;
+        last_was_tag = false;
+        if let Some(tag) = name.strip_prefix("refs/tags/") {
+            tags.push((tag.to_string(), sha.to_string()));
+            last_was_tag = true;
+        } else {
+            refs.insert(name.to_string(), sha.to_string());
+        }
+    }
+    let head = match head_ref.strip_prefix("commit:") {
+        Some(sha) => sha.to_string(),
+        // A branch moved since the pack is a loose file that wins over the packed entry.
+        None => match std::fs::read_to_string(git_dir.join(head_ref)) {
+            Ok(sha) => sha.trim().to_string(),
+            Err(_) => refs.get(head_ref)?.clone(),
+        },
+    };
+    Some((tags, head))
+}
+
 /// How many release tags, highest first, one ancestry query checks.
 const BATCH: usize = 64;
+
+/// The git directory of a plain checkout.
+fn repo_git_dir(repo: &Path) -> Option<std::path::PathBuf> {
+    let d = repo.join(".git");
+    d.is_dir().then_some(d)
+}
 
 /// What `.git/HEAD` says, read without a process: a ref to resolve, or a commit (detached).
 /// `None` when `repo` is not a plain checkout (a worktree, a submodule, a subdirectory).
@@ -104,46 +198,10 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
             repo.display()
         ));
     }
-    let mut patterns = vec!["refs/tags".to_string()];
-    if !head_ref.starts_with("commit:") {
-        patterns.push(head_ref.clone());
-    }
-    let mut args = vec![
-        "for-each-ref",
-        "--format=%(refname)%00%(objectname)%00%(*objectname)",
-    ];
-    args.extend(patterns.iter().map(String::as_str));
-    let out = git(repo, &args)?;
-    if !out.status.success() {
-        return Err(format!(
-            "{}: not a git repository with a commit ({})",
-            repo.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let listing = text(&out);
-    let mut head = head_ref
-        .strip_prefix("commit:")
-        .unwrap_or_default()
-        .to_string();
-    let mut tags = Vec::new();
-    for line in listing.lines() {
-        let mut fields = line.split('\0');
-        let (Some(refname), Some(object), peeled) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        // An annotated tag's commit is its peeled object.
-        let commit = peeled
-            .filter(|p| !p.is_empty())
-            .unwrap_or(object)
-            .to_string();
-        match refname.strip_prefix("refs/tags/") {
-            Some(name) => tags.push((name.to_string(), commit)),
-            None if refname == head_ref => head = commit,
-            None => {}
-        }
-    }
+    let (tags, head) = match repo_git_dir(repo).and_then(|d| packed(&d, &head_ref)) {
+        Some(found) => found,
+        None => listed(repo, &head_ref)?,
+    };
     if head.is_empty() {
         return Err(format!(
             "{}: not a git repository with a commit (HEAD is unborn)",
@@ -160,7 +218,34 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
         .filter_map(|(n, _)| release_version(n).map(|v| (v, n.as_str())))
         .collect();
     releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    // Highest first, a batch at a time: the first batch with a merged tag holds the base.
+    // With a commit-graph that holds HEAD, one pass marks everything HEAD reaches.
+    let graph = repo_git_dir(repo).and_then(|d| crate::commit_graph::Graph::open(&d));
+    let reached = graph.as_ref().and_then(|g| {
+        let start = g.position(&head)?;
+        Some((g, g.reachable(start)?))
+    });
+    if let Some((g, seen)) = reached {
+        let commit_of: std::collections::BTreeMap<&str, &str> =
+            tags.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+        // The graph holds all of HEAD's history, so a tag's commit outside it is not merged.
+        let base = releases
+            .iter()
+            .find(|(_, n)| {
+                commit_of
+                    .get(n)
+                    .and_then(|c| g.position(c))
+                    .is_some_and(|p| seen.get(p).copied().unwrap_or(false))
+            })
+            .map(|(_, n)| (*n).to_string());
+        return Ok(Facts {
+            base,
+            head_tags,
+            all_tags: tags.into_iter().map(|(n, _)| n).collect(),
+            head,
+        });
+    }
+    // Otherwise ask git, highest first, a batch at a time: the first batch with a merged tag
+    // holds the base.
     let mut base = None;
     for batch in releases.chunks(BATCH) {
         let merged = merged_among(repo, &head, batch.iter().map(|(_, n)| *n))?;

@@ -4,6 +4,7 @@
 //! that cannot be computed), 2 usage errors.
 
 mod client;
+mod commit_graph;
 mod commits;
 mod compute_version;
 mod demo;

@@ -297,7 +297,7 @@ fn a_thousand_tags() {
 #[derive(Clone, Debug)]
 enum Step {
     Commit,
-    Tag(u8, u8, u8),
+    Tag(u8, u8, u8, bool),
     Branch,
     Switch,
     Merge,
@@ -306,7 +306,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => Just(Step::Commit),
-        3 => (0u8..4, 0u8..4, 0u8..4).prop_map(|(a, b, c)| Step::Tag(a, b, c)),
+        3 => (0u8..4, 0u8..4, 0u8..4, any::<bool>()).prop_map(|(a, b, c, annotated)| Step::Tag(a, b, c, annotated)),
         1 => Just(Step::Branch),
         1 => Just(Step::Switch),
         1 => Just(Step::Merge),
@@ -319,7 +319,10 @@ proptest! {
     /// On random histories, the base agrees with the brute force: every tag `git tag --merged`
     /// lists, filtered to `vX.Y.Z`, the highest.
     #[test]
-    fn the_base_agrees_with_git_tag_merged(steps in prop::collection::vec(step(), 1..30)) {
+    fn the_base_agrees_with_git_tag_merged(
+        steps in prop::collection::vec(step(), 1..30),
+        graph in 0u8..3,
+    ) {
         let r = Repo::new();
         r.commit("init");
         let mut branches = vec!["main".to_string()];
@@ -327,10 +330,14 @@ proptest! {
         for s in &steps {
             match s {
                 Step::Commit => { r.commit("fix: x"); }
-                Step::Tag(a, b, c) => {
+                Step::Tag(a, b, c, annotated) => {
                     let name = format!("v{a}.{b}.{c}");
                     let exists = !r.git(&["tag", "-l", &name]).is_empty();
-                    if !exists { r.tag(&name); }
+                    if !exists && *annotated {
+                        r.git(&["tag", "-a", "-m", "release", &name]);
+                    } else if !exists {
+                        r.tag(&name);
+                    }
                 }
                 Step::Branch => {
                     let name = format!("b{}", branches.len());
@@ -349,6 +356,16 @@ proptest! {
                     }
                 }
             }
+        }
+        // Loose refs and no commit-graph (git answers); refs packed and a commit-graph (both
+        // read in-process); or a graph and a pack that HEAD has outgrown (a loose branch ref,
+        // a commit outside the graph: git answers the ancestry again).
+        if graph > 0 {
+            r.git(&["pack-refs", "--all"]);
+            r.git(&["commit-graph", "write", "--reachable"]);
+        }
+        if graph == 2 {
+            r.commit("fix: after the graph");
         }
         let merged = r.git(&["tag", "--merged", "HEAD"]);
         let oracle = merged
@@ -497,4 +514,31 @@ fn changelogs_group_by_type_with_breaking_changes_first_and_link_to_github() {
     assert_eq!(entries[0]["type"], "fix");
     assert_eq!(entries[0]["pr"], 12);
     assert_eq!(entries[2]["breaking"], true);
+}
+
+#[test]
+fn an_octopus_merge_in_the_commit_graph_counts_every_parent() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    for (branch, tag) in [("a", "v1.0.0"), ("b", "v3.0.0"), ("c", "v2.0.0")] {
+        r.git(&["checkout", "--quiet", "-b", branch, "main"]);
+        r.commit(&format!("feat: {branch}"));
+        r.tag(tag);
+    }
+    r.git(&["checkout", "--quiet", "-b", "unmerged", "main"]);
+    r.commit("feat: never merged");
+    r.tag("v9.0.0");
+    r.git(&["checkout", "--quiet", "main"]);
+    r.git(&[
+        "merge",
+        "--quiet",
+        "--no-edit",
+        "-m",
+        "octopus",
+        "a",
+        "b",
+        "c",
+    ]);
+    r.git(&["commit-graph", "write", "--reachable"]);
+    assert_eq!(r.target(&["--release-type", "NONE"]).0, "v3.0.0");
 }
