@@ -542,3 +542,68 @@ fn an_octopus_merge_in_the_commit_graph_counts_every_parent() {
     r.git(&["commit-graph", "write", "--reachable"]);
     assert_eq!(r.target(&["--release-type", "NONE"]).0, "v3.0.0");
 }
+
+/// A one-shot server answering GitHub's "pull requests associated with a commit" as the API
+/// documents it; returns its URL and the request it saw.
+fn fake_github(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8192];
+        let n = stream.read(&mut buf).unwrap();
+        let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+        request
+    });
+    (url, handle)
+}
+
+#[test]
+fn the_bump_can_come_from_the_pull_request_on_github() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v1.4.0");
+    let head = r.commit("Refactor the store (#77)");
+    let (url, seen) = fake_github(
+        r#"[{"number":77,"title":"refactor!: new store","labels":[{"id":1,"name":"release/major"},{"id":2,"name":"scope/store"}],"user":{"login":"omar"}}]"#,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args([
+            "compute-version",
+            "--repo",
+            &r.path.to_string_lossy(),
+            "--bump-from",
+            "github",
+        ])
+        .env("GITHUB_API_URL", &url)
+        .env("GITHUB_REPOSITORY", "northwind/shop-api")
+        .env("GITHUB_TOKEN", "ghs_test")
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("target_version=v2.0.0\n"),
+        "{}",
+        stdout(&out)
+    );
+    let request = seen.join().unwrap();
+    assert!(
+        request.starts_with(&format!(
+            "GET /repos/northwind/shop-api/commits/{head}/pulls "
+        )),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("authorization: bearer ghs_test"),
+        "{request}"
+    );
+}
