@@ -72,7 +72,7 @@ impl Graph {
             }
         }
         let fanout = fanout?;
-        let count = usize::try_from(be32(&data, fanout + 255 * 4)?).ok()?;
+        let count = usize::try_from(be32(&data, fanout.checked_add(255 * 4)?)?).ok()?;
         let graph = Graph {
             count,
             hash_len,
@@ -81,13 +81,16 @@ impl Graph {
             extra_edges,
             data,
         };
-        // Every table must fit in the file.
-        graph
-            .data
-            .get(graph.oid_lookup..graph.oid_lookup + count * hash_len)?;
-        graph
-            .data
-            .get(graph.commit_data..graph.commit_data + count * (hash_len + 16))?;
+        // Every table must fit in the file (offsets from a corrupt file must not overflow).
+        let oids_end = count.checked_mul(hash_len)?.checked_add(graph.oid_lookup)?;
+        let data_end = count
+            .checked_mul(hash_len + 16)?
+            .checked_add(graph.commit_data)?;
+        graph.data.get(graph.oid_lookup..oids_end)?;
+        graph.data.get(graph.commit_data..data_end)?;
+        if let Some(edges) = graph.extra_edges {
+            graph.data.get(edges..)?;
+        }
         Some(graph)
     }
 
@@ -129,14 +132,17 @@ impl Graph {
             return Some(());
         }
         // An octopus merge: the rest of the parents are listed in the EDGE chunk.
-        let mut edge = self.extra_edges? + usize::try_from(second & !EXTRA_EDGES).ok()? * 4;
+        let mut edge = usize::try_from(second & !EXTRA_EDGES)
+            .ok()?
+            .checked_mul(4)?
+            .checked_add(self.extra_edges?)?;
         loop {
             let value = be32(&self.data, edge)?;
             out.push(usize::try_from(value & !LAST_EDGE).ok()?);
             if value & LAST_EDGE != 0 {
                 return Some(());
             }
-            edge += 4;
+            edge = edge.checked_add(4)?;
         }
     }
 

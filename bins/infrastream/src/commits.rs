@@ -41,9 +41,20 @@ pub(crate) struct LintArgs {
     repo: Option<PathBuf>,
 }
 
-/// One commit: id, full message.
-fn commits(repo: &Path, range: &str) -> Result<Vec<(String, String)>, String> {
-    let out = git(repo, &["log", "--reverse", "--format=%H%x1f%B%x00", range])?;
+/// One commit.
+struct Commit {
+    id: String,
+    parents: usize,
+    author: String,
+    message: String,
+}
+
+/// The commits of `range`, oldest first.
+fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, String> {
+    let out = git(
+        repo,
+        &["log", "--reverse", "--format=%H %P%x1e%an%x1f%B%x00", range],
+    )?;
     if !out.status.success() {
         return Err(format!(
             "git log {range}: {}",
@@ -53,8 +64,15 @@ fn commits(repo: &Path, range: &str) -> Result<Vec<(String, String)>, String> {
     Ok(String::from_utf8_lossy(&out.stdout)
         .split('\0')
         .filter_map(|c| {
-            let (id, message) = c.trim_start_matches('\n').split_once('\x1f')?;
-            Some((id.to_string(), message.trim().to_string()))
+            let (ids, rest) = c.trim_start_matches('\n').split_once('\x1e')?;
+            let (author, message) = rest.split_once('\x1f')?;
+            let mut ids = ids.split_whitespace();
+            Some(Commit {
+                id: ids.next()?.to_string(),
+                parents: ids.count(),
+                author: author.to_string(),
+                message: message.trim().to_string(),
+            })
         })
         .collect())
 }
@@ -124,13 +142,26 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
         }
     };
     let mut bad = 0;
+    let mut checked = 0;
     let mut report = String::new();
-    for (id, message) in &list {
+    for Commit {
+        id,
+        parents,
+        author,
+        message,
+    } in &list
+    {
         // Merge commits are git's own, not the author's.
-        if message.starts_with("Merge ") {
+        if *parents > 1 {
             continue;
         }
-        if let Err(e) = parse_message(message) {
+        checked += 1;
+        let subject = message.lines().next().unwrap_or_default();
+        // What the merge gate accepts as a PR title is accepted as a squash-merged subject.
+        let accepted = parse_message(message).is_ok()
+            || check_pr_title(subject, Some(author)).is_ok()
+            || check_pr_title(strip_pr_suffix(subject), Some(author)).is_ok();
+        if let (false, Err(e)) = (accepted, parse_message(message)) {
             bad += 1;
             let short = id.get(..12).unwrap_or(id);
             println!(
@@ -141,9 +172,8 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
         }
     }
     let text = format!(
-        "{} of {} commit(s) in {range} follow conventional commits\n",
-        list.len() - bad,
-        list.len()
+        "{} of {checked} commit(s) in {range} follow conventional commits\n",
+        checked - bad
     );
     print!("{text}");
     summary(&format!("{text}{report}"));
@@ -176,6 +206,17 @@ pub(crate) struct ChangelogArgs {
     repo: Option<PathBuf>,
 }
 
+/// A subject without its squash-merge `(#123)` suffix.
+fn strip_pr_suffix(subject: &str) -> &str {
+    match pr_number(subject) {
+        (_, Some(_)) => subject
+            .rfind("(#")
+            .and_then(|i| subject.get(..i))
+            .map_or(subject, str::trim_end),
+        _ => subject,
+    }
+}
+
 /// `(#123)` at the end of a squash-merged subject.
 fn pr_number(description: &str) -> (String, Option<u64>) {
     if let Some(open) = description.rfind("(#")
@@ -200,13 +241,16 @@ fn pr_number(description: &str) -> (String, Option<u64>) {
 fn github_url(repo: &Path) -> Option<String> {
     let out = git(repo, &["remote", "get-url", "origin"]).ok()?;
     let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let path = url
-        .strip_prefix("https://github.com/")
-        .or_else(|| url.strip_prefix("git@github.com:"))?;
-    Some(format!(
-        "https://github.com/{}",
-        path.trim_end_matches(".git")
-    ))
+    let path = [
+        "https://github.com/",
+        "http://github.com/",
+        "ssh://git@github.com/",
+        "git@github.com:",
+    ]
+    .iter()
+    .find_map(|p| url.strip_prefix(p))?;
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    Some(format!("https://github.com/{path}"))
 }
 
 /// Section titles, in order; breaking changes come first of all.
@@ -231,7 +275,7 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     };
     let link = github_url(&repo);
     let mut entries = Vec::new();
-    for (id, message) in &list {
+    for Commit { id, message, .. } in &list {
         let Ok(c) = parse_message(message) else {
             continue;
         };

@@ -149,7 +149,11 @@ fn github_labels(commit: &str) -> Result<Vec<String>, String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let response = reqwest::Client::new()
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
             .get(format!("{api}/repos/{repository}/commits/{commit}/pulls"))
             .bearer_auth(token)
             .header("accept", "application/vnd.github+json")
@@ -157,9 +161,8 @@ fn github_labels(commit: &str) -> Result<Vec<String>, String> {
             .send()
             .await
             .map_err(|e| format!("GitHub: {e}"))?;
-        if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-            return Ok(Vec::new());
-        }
+        // 422 is GitHub's "No commit found for SHA": the wrong repository, or an unpushed
+        // commit. Guessing a patch bump there could ship a major change as a patch.
         if !response.status().is_success() {
             return Err(format!(
                 "GitHub answered {} for the pull requests of {commit}",
@@ -208,6 +211,13 @@ fn inputs(args: &Args) -> Result<VersionInputs, String> {
     let explicit =
         !(args.tags.is_empty() && args.merged_tags.is_empty() && args.head_tags.is_empty());
     if explicit {
+        if args.bump_from != BumpFrom::Labels || args.repo.is_some() || args.allow_shallow {
+            return Err(
+                "--tag, --merged-tag and --head-tag give the inputs explicitly: --repo, \
+                 --allow-shallow and --bump-from commits|github need a repository instead"
+                    .into(),
+            );
+        }
         Ok(explicit_inputs(args))
     } else {
         repo_inputs(args)

@@ -39,19 +39,12 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `vX.Y.Z` exactly (what the pipeline's `grep -E '^v[0-9]+\.[0-9]+\.[0-9]+$'` keeps).
+/// `vX.Y.Z` exactly, as the core defines release tags (semver: no leading zeros, numbers
+/// that fit), so the base chosen here is one the core accepts.
 pub(crate) fn release_version(tag: &str) -> Option<semver::Version> {
-    let rest = tag.strip_prefix('v')?;
-    let parts: Vec<&str> = rest.split('.').collect();
-    if parts.len() != 3
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    let n = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
-    Some(semver::Version::new(n(0)?, n(1)?, n(2)?))
+    // The core's rule also allows build metadata and pre-releases out; `vX.Y.Z` only here.
+    let v = cd_core::version::release_version(tag)?;
+    (tag.matches('.').count() == 2 && !tag.contains('+')).then_some(v)
 }
 
 /// Tags and HEAD from `for-each-ref` (peeling annotated tags, which reads each tag object).
@@ -139,11 +132,28 @@ fn packed(git_dir: &Path, head_ref: &str) -> Option<(Vec<(String, String)>, Stri
             Err(_) => refs.get(head_ref)?.clone(),
         },
     };
+    // A symbolic branch ref (`ref: ...`) or anything else odd: let git resolve it.
+    let hex = head.bytes().all(|b| b.is_ascii_hexdigit());
+    if !(hex && (head.len() == 40 || head.len() == 64)) {
+        return None;
+    }
     Some((tags, head))
 }
 
 /// How many release tags, highest first, one ancestry query checks.
 const BATCH: usize = 64;
+
+/// Whether history is as the commit-graph recorded it: no replace refs, no grafts.
+fn graph_is_trusted(git_dir: &Path) -> bool {
+    let replace_dir = std::fs::read_dir(git_dir.join("refs/replace"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    let replace_packed = std::fs::read_to_string(git_dir.join("packed-refs"))
+        .map(|t| t.contains(" refs/replace/"))
+        .unwrap_or(false);
+    let grafts = git_dir.join("info/grafts").exists();
+    !(replace_dir || replace_packed || grafts)
+}
 
 /// The git directory of a plain checkout.
 fn repo_git_dir(repo: &Path) -> Option<std::path::PathBuf> {
@@ -155,7 +165,8 @@ fn repo_git_dir(repo: &Path) -> Option<std::path::PathBuf> {
 /// `None` when `repo` is not a plain checkout (a worktree, a submodule, a subdirectory).
 fn head_file(repo: &Path) -> Option<(String, bool)> {
     let git_dir = repo.join(".git");
-    if !git_dir.is_dir() {
+    // Not a plain checkout, or refs in a reftable: let git resolve HEAD.
+    if !git_dir.is_dir() || git_dir.join("reftable").exists() {
         return None;
     }
     let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
@@ -218,8 +229,12 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
         .filter_map(|(n, _)| release_version(n).map(|v| (v, n.as_str())))
         .collect();
     releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    // With a commit-graph that holds HEAD, one pass marks everything HEAD reaches.
-    let graph = repo_git_dir(repo).and_then(|d| crate::commit_graph::Graph::open(&d));
+    // With a commit-graph that holds HEAD, one pass marks everything HEAD reaches. Git itself
+    // ignores the graph when replace refs, grafts or a shallow boundary rewrite the history,
+    // and so does this.
+    let graph = repo_git_dir(repo)
+        .filter(|d| !shallow && graph_is_trusted(d))
+        .and_then(|d| crate::commit_graph::Graph::open(&d));
     let reached = graph.as_ref().and_then(|g| {
         let start = g.position(&head)?;
         Some((g, g.reachable(start)?))

@@ -233,6 +233,8 @@ fn a_shallow_clone_is_refused_with_the_fix_unless_allowed() {
     );
     let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
         .args(["compute-version", "--repo", &clone.to_string_lossy()])
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_REF_NAME")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -244,6 +246,8 @@ fn a_shallow_clone_is_refused_with_the_fix_unless_allowed() {
             &clone.to_string_lossy(),
             "--allow-shallow",
         ])
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_REF_NAME")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -585,6 +589,7 @@ fn the_bump_can_come_from_the_pull_request_on_github() {
         .env("GITHUB_REPOSITORY", "northwind/shop-api")
         .env("GITHUB_TOKEN", "ghs_test")
         .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_REF_NAME")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -605,5 +610,88 @@ fn the_bump_can_come_from_the_pull_request_on_github() {
             .to_ascii_lowercase()
             .contains("authorization: bearer ghs_test"),
         "{request}"
+    );
+}
+
+#[test]
+fn odd_repositories_give_git_tag_merged_answers() {
+    // A tag with a leading zero is not a release tag (semver), so it never becomes the base.
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v01.2.3");
+    r.tag("v1.2.3");
+    r.commit("fix: a");
+    assert_eq!(r.target(&[]).0, "v1.2.3");
+
+    // A graft rewrites history after the commit-graph was written: git's answer wins.
+    let r = Repo::new();
+    let first = r.commit("chore: init");
+    r.tag("v1.0.0");
+    r.commit("fix: a");
+    r.git(&["checkout", "--quiet", "--orphan", "other"]);
+    r.commit("feat: elsewhere");
+    r.tag("v5.0.0");
+    r.git(&["checkout", "--quiet", "main"]);
+    r.git(&["pack-refs", "--all"]);
+    r.git(&["commit-graph", "write", "--reachable"]);
+    r.git(&["replace", "--graft", &first, "v5.0.0"]);
+    let merged = r.git(&["tag", "--merged", "HEAD"]);
+    assert!(merged.contains("v5.0.0"), "{merged}");
+    assert_eq!(r.target(&["--release-type", "NONE"]).0, "v5.0.0");
+
+    // HEAD on a symbolic branch ref (a master -> main alias).
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v2.0.0");
+    r.commit("fix: a");
+    r.git(&["pack-refs", "--all"]);
+    r.git(&["symbolic-ref", "refs/heads/trunk", "refs/heads/main"]);
+    r.git(&["checkout", "--quiet", "trunk"]);
+    assert_eq!(r.target(&[]), ("v2.0.0".into(), "v2.0.1".into()));
+}
+
+#[test]
+fn lint_judges_authors_not_git_merges_or_accepted_squash_subjects() {
+    let r = Repo::new();
+    let base = r.commit("chore: init");
+    r.git(&["checkout", "--quiet", "-b", "topic"]);
+    r.commit("feat: topic");
+    r.git(&["checkout", "--quiet", "main"]);
+    r.commit("fix: meanwhile");
+    r.git(&[
+        "merge",
+        "--quiet",
+        "--no-ff",
+        "-m",
+        "sync with topic",
+        "topic",
+    ]);
+    r.commit("Revert \"feat: x\" (#15)");
+    let out = infrastream_in(
+        &r,
+        &["commits", "lint", "--range", &format!("{base}..HEAD")],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("3 of 3 commit(s)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn explicit_tags_and_repository_options_do_not_mix() {
+    let out = crate::infrastream(&[
+        "compute-version",
+        "--merged-tag",
+        "v1.0.0",
+        "--bump-from",
+        "github",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("need a repository"),
+        "{}",
+        stderr(&out)
     );
 }
