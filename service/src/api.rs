@@ -270,44 +270,26 @@ async fn submit(shared: &Arc<Shared>, input: Input) -> Result<Response, ApiError
 /// Decides `input` and queues its effects, in a task of its own: a client that hangs up after
 /// the decision is stored must not keep its effects from being queued.
 async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decision, ApiError> {
+    let name = input.name();
     let task = {
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let result = shared.driver.submit(&input).await;
-            if let Ok(decision) = &result {
-                shared.enqueue(decision.effects.clone());
-            }
-            (input, result)
-        })
+        tokio::spawn(async move { shared.accept(&input).await })
     };
-    let (input, result) = task.await.map_err(|e| {
+    let result = task.await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             e.to_string(),
         )
     })?;
-    let name = input.name();
     match result {
         Ok(decision) => {
-            shared.metrics.input(
-                name,
-                if decision.is_noop() {
-                    "duplicate"
-                } else {
-                    "accepted"
-                },
-            );
             for id in &decision.deployments {
                 tracing::info!(deployment = %id, input = name, duplicate = decision.is_noop(), "accepted");
             }
             Ok(decision)
         }
         Err(e) => {
-            let rejected = matches!(e, DriverError::Rejected(_));
-            shared
-                .metrics
-                .input(name, if rejected { "rejected" } else { "error" });
             tracing::warn!(input = name, error = %e, "refused");
             Err(ApiError::from_driver(e))
         }

@@ -50,16 +50,9 @@ pub struct InProcess(pub Arc<Shared>);
 #[async_trait]
 impl Reporter for InProcess {
     async fn report(&self, report: &StatusReported) -> Result<(), ReportError> {
-        match self
-            .0
-            .driver
-            .submit(&Input::StatusReported(report.clone()))
-            .await
-        {
+        match self.0.accept(&Input::StatusReported(report.clone())).await {
             Ok(decision) => {
-                let repeat = decision.is_noop();
-                self.0.enqueue(decision.effects);
-                if !repeat {
+                if !decision.is_noop() {
                     self.0
                         .observe_stage(&report.deployment, report.stage_index)
                         .await;
@@ -211,9 +204,14 @@ impl EngineRunner {
         command: Option<String>,
         reporter: Box<dyn Reporter>,
     ) -> Result<Self, StartError> {
-        let state_file = git.workdir.with_extension("last-commit");
-        let repo = Arc::new(GitRepo::open(git)?);
-        Ok(EngineRunner {
+        Ok(Self::on(GitRepo::open(git)?, command, reporter))
+    }
+
+    /// A runner on an opened clone (its workdir holds the runner's position beside it).
+    fn on(repo: GitRepo, command: Option<String>, reporter: Box<dyn Reporter>) -> Self {
+        let state_file = repo.config().workdir.with_extension("last-commit");
+        let repo = Arc::new(repo);
+        EngineRunner {
             port: Blocking(repo.clone()),
             repo,
             state_file,
@@ -221,7 +219,7 @@ impl EngineRunner {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             reporter,
             unreported: Mutex::new(None),
-        })
+        }
     }
 
     /// A runner on the service's own manifest remote.
@@ -237,9 +235,7 @@ impl EngineRunner {
         let mut config = config.clone();
         config.manifests.seed = false;
         let repo = crate::local::open_manifests(&config, &[], workdir)?;
-        let git = repo.config().clone();
-        drop(repo);
-        Self::with_git(git, command, reporter)
+        Ok(Self::on(repo, command, reporter))
     }
 
     /// Stops a command that runs longer than `timeout` (it counts as failed).

@@ -82,6 +82,10 @@ fn notification(app: &str, n: usize) -> Value {
     })
 }
 
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn latency(client: &reqwest::Client, url: &str, rounds: usize) -> Vec<f64> {
     let mut samples = Vec::with_capacity(rounds);
     for n in 0..rounds {
@@ -98,14 +102,7 @@ async fn latency(client: &reqwest::Client, url: &str, rounds: usize) -> Vec<f64>
             .unwrap();
         let id = answer["deployments"][0].as_str().unwrap().to_string();
         loop {
-            let view: Value = client
-                .get(format!("{url}/v1/deployments/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let view: Value = get_json(client, &format!("{url}/v1/deployments/{id}")).await;
             if view["deployment"]["stages"][0]["commitSha"].is_string() {
                 break;
             }
@@ -114,14 +111,7 @@ async fn latency(client: &reqwest::Client, url: &str, rounds: usize) -> Vec<f64>
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
         // Let the engine's report land before the next build of this app supersedes it.
         loop {
-            let view: Value = client
-                .get(format!("{url}/v1/deployments/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let view: Value = get_json(client, &format!("{url}/v1/deployments/{id}")).await;
             if view["deployment"]["outbox"].as_array().unwrap().is_empty()
                 && view["deployment"]["status"] == "SUCCEEDED"
             {
@@ -165,14 +155,7 @@ async fn burst(client: &reqwest::Client, url: &str, count: usize, offset: usize)
     // Then wait until every effect is done (superseded builds end early: that is the point of
     // a burst).
     loop {
-        let list: Value = client
-            .get(format!("{url}/v1/deployments?limit=0"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = get_json(client, &format!("{url}/v1/deployments?limit=0")).await;
         let busy =
             list.as_array().unwrap().iter().any(|d| {
                 !d["outbox"].as_array().unwrap().is_empty() || d["status"] == "IN_PROGRESS"

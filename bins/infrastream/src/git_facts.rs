@@ -39,14 +39,6 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `vX.Y.Z` exactly, as the core defines release tags (semver: no leading zeros, numbers
-/// that fit), so the base chosen here is one the core accepts.
-pub(crate) fn release_version(tag: &str) -> Option<semver::Version> {
-    // The core's rule also allows build metadata and pre-releases out; `vX.Y.Z` only here.
-    let v = cd_core::version::release_version(tag)?;
-    (tag.matches('.').count() == 2 && !tag.contains('+')).then_some(v)
-}
-
 /// Tags and HEAD from `for-each-ref` (peeling annotated tags, which reads each tag object).
 fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, String)>, String), String> {
     let mut args = vec![
@@ -92,7 +84,11 @@ fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, String)>, String)
 
 /// Tags and HEAD read from the files, without a process: when every tag is in `packed-refs`
 /// and the file records peeled values (as a clone leaves it). `None` otherwise.
-fn packed(git_dir: &Path, head_ref: &str) -> Option<(Vec<(String, String)>, String)> {
+fn packed(
+    git_dir: &Path,
+    packed_refs: Option<&str>,
+    head_ref: &str,
+) -> Option<(Vec<(String, String)>, String)> {
     // A loose tag may be annotated, and peeling it means reading the object: let git do it.
     let loose_tags = std::fs::read_dir(git_dir.join("refs/tags"))
         .map(|mut d| d.next().is_some())
@@ -100,8 +96,7 @@ fn packed(git_dir: &Path, head_ref: &str) -> Option<(Vec<(String, String)>, Stri
     if loose_tags {
         return None;
     }
-    let text = std::fs::read_to_string(git_dir.join("packed-refs")).ok()?;
-    let mut lines = text.lines();
+    let mut lines = packed_refs?.lines();
     if !lines.next()?.contains("fully-peeled") {
         return None;
     }
@@ -144,13 +139,11 @@ fn packed(git_dir: &Path, head_ref: &str) -> Option<(Vec<(String, String)>, Stri
 const BATCH: usize = 64;
 
 /// Whether history is as the commit-graph recorded it: no replace refs, no grafts.
-fn graph_is_trusted(git_dir: &Path) -> bool {
+fn graph_is_trusted(git_dir: &Path, packed_refs: Option<&str>) -> bool {
     let replace_dir = std::fs::read_dir(git_dir.join("refs/replace"))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    let replace_packed = std::fs::read_to_string(git_dir.join("packed-refs"))
-        .map(|t| t.contains(" refs/replace/"))
-        .unwrap_or(false);
+    let replace_packed = packed_refs.is_some_and(|t| t.contains(" refs/replace/"));
     let grafts = git_dir.join("info/grafts").exists();
     !(replace_dir || replace_packed || grafts)
 }
@@ -209,7 +202,15 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
             repo.display()
         ));
     }
-    let (tags, head) = match repo_git_dir(repo).and_then(|d| packed(&d, &head_ref)) {
+    let git_dir = repo_git_dir(repo);
+    // Read once: it lists the tags and tells whether replace refs rewrite history.
+    let packed_refs = git_dir
+        .as_ref()
+        .and_then(|d| std::fs::read_to_string(d.join("packed-refs")).ok());
+    let (tags, head) = match git_dir
+        .as_ref()
+        .and_then(|d| packed(d, packed_refs.as_deref(), &head_ref))
+    {
         Some(found) => found,
         None => listed(repo, &head_ref)?,
     };
@@ -226,14 +227,14 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
         .collect();
     let mut releases: Vec<(semver::Version, &str)> = tags
         .iter()
-        .filter_map(|(n, _)| release_version(n).map(|v| (v, n.as_str())))
+        .filter_map(|(n, _)| cd_core::version::release_version(n).map(|v| (v, n.as_str())))
         .collect();
     releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     // With a commit-graph that holds HEAD, one pass marks everything HEAD reaches. Git itself
     // ignores the graph when replace refs, grafts or a shallow boundary rewrite the history,
     // and so does this.
-    let graph = repo_git_dir(repo)
-        .filter(|d| !shallow && graph_is_trusted(d))
+    let graph = git_dir
+        .filter(|d| !shallow && graph_is_trusted(d, packed_refs.as_deref()))
         .and_then(|d| crate::commit_graph::Graph::open(&d));
     let reached = graph.as_ref().and_then(|g| {
         let start = g.position(&head)?;

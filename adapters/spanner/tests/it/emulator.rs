@@ -52,9 +52,9 @@ impl Emulator {
             .unwrap()
     }
 
-    /// How many rows `table` holds.
-    pub(crate) async fn count(&self, database: &str, table: &str) -> i64 {
-        let client = google_cloud_spanner::client::Client::new(
+    /// A plain client on `database`, to look at rows as an operator would.
+    async fn client(&self, database: &str) -> google_cloud_spanner::client::Client {
+        google_cloud_spanner::client::Client::new(
             database,
             google_cloud_spanner::client::ClientConfig {
                 environment: google_cloud_gax::conn::Environment::Emulator(self.host()),
@@ -62,7 +62,12 @@ impl Emulator {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// How many rows `table` holds.
+    pub(crate) async fn count(&self, database: &str, table: &str) -> i64 {
+        let client = self.client(database).await;
         let mut tx = client.single().await.unwrap();
         let mut it = tx
             .query(google_cloud_spanner::statement::Statement::new(format!(
@@ -83,15 +88,7 @@ impl Emulator {
 
     /// Deletes the record of applied migrations, leaving the schema as it is.
     pub(crate) async fn forget_migrations(&self, database: &str) {
-        let client = google_cloud_spanner::client::Client::new(
-            database,
-            google_cloud_spanner::client::ClientConfig {
-                environment: google_cloud_gax::conn::Environment::Emulator(self.host()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let client = self.client(database).await;
         client
             .apply(vec![google_cloud_spanner::mutation::delete(
                 "SchemaMigrations",
@@ -110,15 +107,7 @@ impl Emulator {
         approval: &str,
     ) -> i64 {
         use google_cloud_spanner::statement::Statement;
-        let client = google_cloud_spanner::client::Client::new(
-            database,
-            google_cloud_spanner::client::ClientConfig {
-                environment: google_cloud_gax::conn::Environment::Emulator(self.host()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let client = self.client(database).await;
         let mut tx = client.single().await.unwrap();
         let mut stmt = Statement::new(
             "SELECT Timestamp FROM DeploymentApprovals WHERE DeploymentID = @d AND ApprovalID = @a",
