@@ -250,3 +250,33 @@ async fn provided_credentials_are_asked_for_at_each_use() {
     registry_contract(&fixture).await;
     assert!(creds.asked.load(std::sync::atomic::Ordering::SeqCst) > 2);
 }
+
+/// Artifact Registry's flow: a bearer challenge, answered by exchanging `oauth2accesstoken`
+/// and a fresh access token (asked for from the provider) at the token realm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provided_credentials_are_exchanged_for_bearer_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = TokenServer::start(
+        dir.path(),
+        "oauth2accesstoken",
+        "ya29.access",
+        "infrastream-test-issuer",
+        "test-registry",
+    );
+    let registry = DockerRegistry::start_with(RegistryAuth::Token {
+        realm: format!("http://127.0.0.1:{}/token", issuer.port),
+        issuer: "infrastream-test-issuer",
+        service: "test-registry",
+        cert: &issuer.cert,
+    });
+    let creds = std::sync::Arc::new(Rotating {
+        password: std::sync::Mutex::new("ya29.access".into()),
+        asked: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let fixture = Served {
+        client: client(&registry.url(), Auth::Provider(creds.clone())),
+        namespace: "ar/".into(),
+    };
+    registry_contract(&fixture).await;
+    assert!(creds.asked.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
