@@ -101,7 +101,7 @@ fn packed(
         return None;
     }
     let mut tags: Vec<(String, String)> = Vec::new();
-    let mut refs = std::collections::BTreeMap::new();
+    let mut packed_head = None;
     let mut last_was_tag = false;
     for line in lines {
         if let Some(peeled) = line.strip_prefix('^') {
@@ -115,8 +115,8 @@ fn packed(
         if let Some(tag) = name.strip_prefix("refs/tags/") {
             tags.push((tag.to_string(), sha.to_string()));
             last_was_tag = true;
-        } else {
-            refs.insert(name.to_string(), sha.to_string());
+        } else if name == head_ref {
+            packed_head = Some(sha);
         }
     }
     let head = match head_ref.strip_prefix("commit:") {
@@ -124,7 +124,7 @@ fn packed(
         // A branch moved since the pack is a loose file that wins over the packed entry.
         None => match std::fs::read_to_string(git_dir.join(head_ref)) {
             Ok(sha) => sha.trim().to_string(),
-            Err(_) => refs.get(head_ref)?.clone(),
+            Err(_) => packed_head?.to_string(),
         },
     };
     // A symbolic branch ref (`ref: ...`) or anything else odd: let git resolve it.
@@ -236,11 +236,12 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
     let graph = git_dir
         .filter(|d| !shallow && graph_is_trusted(d, packed_refs.as_deref()))
         .and_then(|d| crate::commit_graph::Graph::open(&d));
-    let reached = graph.as_ref().and_then(|g| {
+    let reached = graph.and_then(|mut g| {
         let start = g.position(&head)?;
-        Some((g, g.reachable(start)?))
+        let seen = g.reachable(start)?;
+        Some((g, seen))
     });
-    if let Some((g, seen)) = reached {
+    if let Some((mut g, seen)) = reached {
         let commit_of: std::collections::BTreeMap<&str, &str> =
             tags.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
         // The graph holds all of HEAD's history, so a tag's commit outside it is not merged.
@@ -250,7 +251,7 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
                 commit_of
                     .get(n)
                     .and_then(|c| g.position(c))
-                    .is_some_and(|p| seen.get(p).copied().unwrap_or(false))
+                    .is_some_and(|p| seen.contains(p))
             })
             .map(|(_, n)| (*n).to_string());
         return Ok(Facts {
