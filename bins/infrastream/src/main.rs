@@ -4,11 +4,7 @@
 //! that cannot be computed), 2 usage errors.
 
 mod client;
-mod commit_graph;
-mod commits;
-mod compute_version;
 mod demo;
-mod git_facts;
 mod manifests;
 mod ops;
 mod serve;
@@ -34,15 +30,11 @@ enum Command {
     /// Check and edit manifests.
     #[command(subcommand)]
     Manifests(manifests::Command),
-    /// Compute the version a CI build is tagged with.
-    ComputeVersion(compute_version::Args),
+    /// The CI tools: compute-version, commits lint, changelog (also the `infrastream-ci` binary).
+    #[command(flatten)]
+    Ci(infrastream_ci::Command),
     /// Run a scenario (or random scenarios) on the in-memory simulator.
     Sim(sim::Args),
-    /// Check conventional commits.
-    #[command(subcommand)]
-    Commits(commits::Command),
-    /// The changelog between two tags, from conventional commits.
-    Changelog(commits::ChangelogArgs),
     /// Run the whole pipeline locally: service, engine, CI builds, approvals, a release.
     Demo(demo::DemoArgs),
     /// Run the CD Manager service (embedded defaults under ./.infrastream).
@@ -73,10 +65,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Manifests(cmd) => manifests::run(cmd),
-        Command::ComputeVersion(args) => compute_version::run(&args),
+        Command::Ci(command) => infrastream_ci::run(&command),
         Command::Sim(args) => sim::run(&args),
-        Command::Commits(commits::Command::Lint(args)) => commits::lint(&args),
-        Command::Changelog(args) => commits::changelog(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Engine(args) => serve::engine(&args),

@@ -5,7 +5,13 @@
 /// Numbers with leading zeros (`v01.2.3`) are not versions by semver's rules and do not count.
 #[must_use]
 pub fn release_version(tag: &str) -> Option<semver::Version> {
-    let v = semver::Version::parse(tag.strip_prefix('v')?).ok()?;
+    let version = tag.strip_prefix('v')?;
+    // Pre-release and build parts need letters or signs: a cheap refusal before parsing
+    // (repositories hold thousands of tags, and CI reads them all).
+    if !version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let v = semver::Version::parse(version).ok()?;
     (v.pre.is_empty() && v.build.is_empty()).then_some(v)
 }
 

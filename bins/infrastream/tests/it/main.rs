@@ -8,10 +8,9 @@
     clippy::indexing_slicing
 )]
 
-mod compute_version;
+mod ci_tools;
 mod e2e;
 mod manifests;
-mod repo_version;
 mod service;
 mod sim;
 

@@ -11,6 +11,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::commit_graph::Graph;
+
 /// The tags around HEAD.
 #[derive(Debug)]
 pub(crate) struct Facts {
@@ -82,49 +84,79 @@ fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, String)>, String)
     Ok((tags, head))
 }
 
-/// Tags and HEAD read from the files, without a process: when every tag is in `packed-refs`
-/// and the file records peeled values (as a clone leaves it). `None` otherwise.
-fn packed(
-    git_dir: &Path,
-    packed_refs: Option<&str>,
-    head_ref: &str,
-) -> Option<(Vec<(String, String)>, String)> {
-    // A loose tag may be annotated, and peeling it means reading the object: let git do it.
-    let loose_tags = std::fs::read_dir(git_dir.join("refs/tags"))
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if loose_tags {
-        return None;
-    }
-    let mut lines = packed_refs?.lines();
-    if !lines.next()?.contains("fully-peeled") {
-        return None;
-    }
-    let mut tags: Vec<(String, String)> = Vec::new();
-    let mut packed_head = None;
+/// What `packed-refs` holds, read line by line through one buffer (a repository's file can
+/// be large, and CI reads it on every build).
+#[derive(Debug, Default)]
+struct PackedRefs {
+    /// Whether the file records the peeled commit of every annotated tag.
+    fully_peeled: bool,
+    /// Each tag and its commit (peeled).
+    tags: Vec<(String, String)>,
+    /// The packed value of the ref HEAD points at.
+    head: Option<String>,
+    /// Whether it packs replace refs (which rewrite history).
+    replace: bool,
+}
+
+fn read_packed_refs(git_dir: &Path, head_ref: &str) -> Option<PackedRefs> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(git_dir.join("packed-refs")).ok()?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut packed = PackedRefs::default();
+    let mut line = String::new();
     let mut last_was_tag = false;
-    for line in lines {
+    let mut first = true;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if std::mem::take(&mut first) && line.starts_with('#') {
+            packed.fully_peeled = line.contains("fully-peeled");
+            continue;
+        }
         if let Some(peeled) = line.strip_prefix('^') {
-            if last_was_tag && let Some(t) = tags.last_mut() {
-                t.1 = peeled.trim().to_string();
+            if last_was_tag && let Some(t) = packed.tags.last_mut() {
+                t.1 = peeled.to_string();
             }
             continue;
         }
         let (sha, name) = line.split_once(' ')?;
         last_was_tag = false;
         if let Some(tag) = name.strip_prefix("refs/tags/") {
-            tags.push((tag.to_string(), sha.to_string()));
+            packed.tags.push((tag.to_string(), sha.to_string()));
             last_was_tag = true;
         } else if name == head_ref {
-            packed_head = Some(sha);
+            packed.head = Some(sha.to_string());
+        } else if name.starts_with("refs/replace/") {
+            packed.replace = true;
         }
+    }
+    Some(packed)
+}
+
+/// Tags and HEAD read from the files, without a process: when every tag is in `packed-refs`
+/// and the file records peeled values (as a clone leaves it). `None` otherwise.
+fn packed(
+    git_dir: &Path,
+    packed_refs: Option<&mut PackedRefs>,
+    head_ref: &str,
+) -> Option<(Vec<(String, String)>, String)> {
+    // A loose tag may be annotated, and peeling it means reading the object: let git do it.
+    let loose_tags = std::fs::read_dir(git_dir.join("refs/tags"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    let packed_refs = packed_refs?;
+    if loose_tags || !packed_refs.fully_peeled {
+        return None;
     }
     let head = match head_ref.strip_prefix("commit:") {
         Some(sha) => sha.to_string(),
         // A branch moved since the pack is a loose file that wins over the packed entry.
         None => match std::fs::read_to_string(git_dir.join(head_ref)) {
             Ok(sha) => sha.trim().to_string(),
-            Err(_) => packed_head?.to_string(),
+            Err(_) => packed_refs.head.clone()?,
         },
     };
     // A symbolic branch ref (`ref: ...`) or anything else odd: let git resolve it.
@@ -132,18 +164,18 @@ fn packed(
     if !(hex && (head.len() == 40 || head.len() == 64)) {
         return None;
     }
-    Some((tags, head))
+    Some((std::mem::take(&mut packed_refs.tags), head))
 }
 
 /// How many release tags, highest first, one ancestry query checks.
 const BATCH: usize = 64;
 
 /// Whether history is as the commit-graph recorded it: no replace refs, no grafts.
-fn graph_is_trusted(git_dir: &Path, packed_refs: Option<&str>) -> bool {
+fn graph_is_trusted(git_dir: &Path, packed_refs: Option<&PackedRefs>) -> bool {
     let replace_dir = std::fs::read_dir(git_dir.join("refs/replace"))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    let replace_packed = packed_refs.is_some_and(|t| t.contains(" refs/replace/"));
+    let replace_packed = packed_refs.is_some_and(|p| p.replace);
     let grafts = git_dir.join("info/grafts").exists();
     !(replace_dir || replace_packed || grafts)
 }
@@ -204,12 +236,12 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
     }
     let git_dir = repo_git_dir(repo);
     // Read once: it lists the tags and tells whether replace refs rewrite history.
-    let packed_refs = git_dir
+    let mut packed_refs = git_dir
         .as_ref()
-        .and_then(|d| std::fs::read_to_string(d.join("packed-refs")).ok());
+        .and_then(|d| read_packed_refs(d, &head_ref));
     let (tags, head) = match git_dir
         .as_ref()
-        .and_then(|d| packed(d, packed_refs.as_deref(), &head_ref))
+        .and_then(|d| packed(d, packed_refs.as_mut(), &head_ref))
     {
         Some(found) => found,
         None => listed(repo, &head_ref)?,
@@ -225,48 +257,37 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
         .filter(|(_, c)| *c == head)
         .map(|(n, _)| n.clone())
         .collect();
-    let mut releases: Vec<(semver::Version, &str)> = tags
+    let mut releases: Vec<(semver::Version, &str, &str)> = tags
         .iter()
-        .filter_map(|(n, _)| cd_core::version::release_version(n).map(|v| (v, n.as_str())))
+        .filter_map(|(n, c)| {
+            cd_core::version::release_version(n).map(|v| (v, n.as_str(), c.as_str()))
+        })
         .collect();
     releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    // With a commit-graph that holds HEAD, one pass marks everything HEAD reaches. Git itself
-    // ignores the graph when replace refs, grafts or a shallow boundary rewrite the history,
-    // and so does this.
+    // With a commit-graph that holds HEAD, the graph answers. Git itself ignores the graph
+    // when replace refs, grafts or a shallow boundary rewrite the history, and so does this.
     let graph = git_dir
-        .filter(|d| !shallow && graph_is_trusted(d, packed_refs.as_deref()))
-        .and_then(|d| crate::commit_graph::Graph::open(&d));
-    let reached = graph.and_then(|mut g| {
-        let start = g.position(&head)?;
-        let seen = g.reachable(start)?;
-        Some((g, seen))
-    });
-    if let Some((mut g, seen)) = reached {
-        let commit_of: std::collections::BTreeMap<&str, &str> =
-            tags.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
-        // The graph holds all of HEAD's history, so a tag's commit outside it is not merged.
-        let base = releases
-            .iter()
-            .find(|(_, n)| {
-                commit_of
-                    .get(n)
-                    .and_then(|c| g.position(c))
-                    .is_some_and(|p| seen.contains(p))
-            })
-            .map(|(_, n)| (*n).to_string());
-        return Ok(Facts {
-            base,
-            head_tags,
-            all_tags: tags.into_iter().map(|(n, _)| n).collect(),
-            head,
-        });
+        .filter(|d| !shallow && graph_is_trusted(d, packed_refs.as_ref()))
+        .and_then(|d| Graph::open(&d));
+    if let Some(mut graph) = graph {
+        let commits: Vec<&str> = releases.iter().map(|(_, _, c)| *c).collect();
+        if let Some(first) = graph.first_merged(&head, &commits) {
+            return Ok(Facts {
+                base: first
+                    .and_then(|k| releases.get(k))
+                    .map(|(_, n, _)| (*n).to_string()),
+                head_tags,
+                all_tags: tags.into_iter().map(|(n, _)| n).collect(),
+                head,
+            });
+        }
     }
     // Otherwise ask git, highest first, a batch at a time: the first batch with a merged tag
     // holds the base.
     let mut base = None;
     for batch in releases.chunks(BATCH) {
-        let merged = merged_among(repo, &head, batch.iter().map(|(_, n)| *n))?;
-        if let Some((_, name)) = batch.iter().find(|(_, n)| merged.iter().any(|m| m == n)) {
+        let merged = merged_among(repo, &head, batch.iter().map(|(_, n, _)| *n))?;
+        if let Some((_, name, _)) = batch.iter().find(|(_, n, _)| merged.iter().any(|m| m == n)) {
             base = Some((*name).to_string());
             break;
         }

@@ -13,7 +13,7 @@ use clap::ValueEnum;
 use crate::git_facts;
 
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// PR labels, comma-separated; an empty string means no labels.
     #[arg(long, default_value = "")]
     labels: String,
@@ -144,44 +144,45 @@ fn github_labels(commit: &str) -> Result<Vec<String>, String> {
     let token = std::env::var("GITHUB_TOKEN")
         .map_err(|_| "--bump-from github needs GITHUB_TOKEN".to_string())?;
     let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .http_status_as_error(false)
         .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let response = client
-            .get(format!("{api}/repos/{repository}/commits/{commit}/pulls"))
-            .bearer_auth(token)
-            .header("accept", "application/vnd.github+json")
-            .header("user-agent", "infrastream-cd")
-            .send()
-            .await
-            .map_err(|e| format!("GitHub: {e}"))?;
-        // 422 is GitHub's "No commit found for SHA": the wrong repository, or an unpushed
-        // commit. Guessing a patch bump there could ship a major change as a patch.
-        if !response.status().is_success() {
-            return Err(format!(
-                "GitHub answered {} for the pull requests of {commit}",
-                response.status()
-            ));
-        }
-        let pulls: serde_json::Value = response.json().await.map_err(|e| format!("GitHub: {e}"))?;
-        Ok(pulls
-            .as_array()
-            .and_then(|l| l.first())
-            .and_then(|pr| pr.get("labels"))
-            .and_then(|l| l.as_array())
-            .map(|l| {
-                l.iter()
-                    .filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
-    })
+        .new_agent();
+    let mut response = agent
+        .get(format!("{api}/repos/{repository}/commits/{commit}/pulls"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "application/vnd.github+json")
+        .header("user-agent", "infrastream-cd")
+        .call()
+        .map_err(|e| format!("GitHub: {e}"))?;
+    // 422 is GitHub's "No commit found for SHA": the wrong repository, or an unpushed
+    // commit. Guessing a patch bump there could ship a major change as a patch.
+    if !response.status().is_success() {
+        return Err(format!(
+            "GitHub answered {} for the pull requests of {commit}",
+            response.status()
+        ));
+    }
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(16 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| format!("GitHub: {e}"))?;
+    let pulls: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("GitHub: {e}"))?;
+    Ok(pulls
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|pr| pr.get("labels"))
+        .and_then(|l| l.as_array())
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Builds the inputs from the repository.

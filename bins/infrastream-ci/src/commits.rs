@@ -16,13 +16,13 @@ use serde_json::json;
 use crate::git_facts::git;
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+pub enum Command {
     /// Check commit messages (`--range A..B`, a push) or a pull request title (`--pr-title`).
     Lint(LintArgs),
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct LintArgs {
+pub struct LintArgs {
     /// The commits of a push, `A..B`.
     #[arg(
         long,
@@ -191,7 +191,7 @@ pub(crate) enum Format {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ChangelogArgs {
+pub struct ChangelogArgs {
     /// The older tag (exclusive).
     #[arg(long)]
     from: String,

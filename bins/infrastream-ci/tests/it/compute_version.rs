@@ -1,8 +1,8 @@
-use crate::{infrastream, stderr, stdout};
+use crate::{ci, stderr, stdout};
 
 #[test]
 fn prints_key_value_lines_with_current_version_first() {
-    let out = infrastream(&[
+    let out = ci(&[
         "compute-version",
         "--labels",
         "release/minor,bug",
@@ -22,7 +22,7 @@ fn prints_key_value_lines_with_current_version_first() {
 
 #[test]
 fn empty_labels_mean_none_and_release_types_are_case_insensitive() {
-    let out = infrastream(&[
+    let out = ci(&[
         "compute-version",
         "--labels",
         "",
@@ -38,7 +38,7 @@ fn empty_labels_mean_none_and_release_types_are_case_insensitive() {
 
 #[test]
 fn a_tag_collision_fails_but_still_prints_the_base() {
-    let out = infrastream(&[
+    let out = ci(&[
         "compute-version",
         "--merged-tag",
         "v1.0.0",
@@ -55,7 +55,7 @@ fn appends_to_github_output() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out");
     std::fs::write(&file, "earlier=1\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
         .args(["compute-version", "--head-tag", "v3.0.0"])
         .env("GITHUB_OUTPUT", &file)
         .output()
@@ -70,7 +70,7 @@ fn appends_to_github_output() {
 
 #[test]
 fn an_unknown_release_type_is_a_usage_error() {
-    let out = infrastream(&["compute-version", "--release-type", "GA"]);
+    let out = ci(&["compute-version", "--release-type", "GA"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("GA"));
 }

@@ -4,10 +4,13 @@
 //! `changelog` against git-cliff when it is installed (`cargo install git-cliff`).
 //!
 //! The repository is generated with `git fast-import` (COMMITS, default 50 000, with a merge
-//! every 20 commits, a release tag every 50, a pre-release tag every 25, and 20 unmerged side
-//! branches carrying higher tags), under `target/bench-repo-<COMMITS>`, and reused.
+//! every 20 commits, a release tag every 50, a pre-release tag every 25, 20 unmerged side
+//! branches carrying higher tags, and six commits and a merge after the last release), under
+//! `target/bench-repo-<COMMITS>-v2`, and reused. Two cases: HEAD on the last release tag
+//! (detached, as CI checks out a tag) and HEAD on `main`, seven commits past it (a push).
+//! The commands run as processes, in turn, round after round.
 //!
-//! Run: `cargo bench -p infrastream --bench versions` (COMMITS=n, ROUNDS=n).
+//! Run: `cargo bench -p infrastream-ci --bench versions` (COMMITS=n, ROUNDS=n).
 //! Recorded results: docs/PERFORMANCE.md.
 
 #![allow(
@@ -152,12 +155,42 @@ fn history(commits: usize) -> (String, usize) {
             tags += 1;
         }
     }
+    // Work after the last release: what most CI runs see.
+    for n in commits + 1..=commits + 6 {
+        main_tip = commit(
+            &mut s,
+            &mut mark,
+            "main",
+            main_tip,
+            None,
+            &format!("fix(core): after the release {n}"),
+            n,
+        );
+    }
+    let f = commit(
+        &mut s,
+        &mut mark,
+        "feature",
+        main_tip,
+        None,
+        "feat(next): next feature",
+        commits + 7,
+    );
+    commit(
+        &mut s,
+        &mut mark,
+        "main",
+        main_tip,
+        Some(f),
+        "Merge next feature",
+        commits + 8,
+    );
     (s, tags)
 }
 
 fn repository(commits: usize) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../target/bench-repo-{commits}"));
+        .join(format!("../../target/bench-repo-{commits}-v2"));
     if dir.join(".git").exists() {
         return dir;
     }
@@ -190,80 +223,129 @@ fn repository(commits: usize) -> PathBuf {
     dir
 }
 
-fn time(rounds: usize, mut f: impl FnMut() -> String) -> (String, f64, f64) {
-    let mut samples = Vec::new();
-    let mut answer = String::new();
-    for _ in 0..rounds {
-        let start = Instant::now();
-        answer = f();
-        samples.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+/// The median and 90th percentile of `samples`, in ms.
+fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
     (
-        answer,
         samples[samples.len() / 2],
         samples[(samples.len() * 9) / 10],
     )
 }
 
+/// Runs each command once per round, in turn (so drift on the machine hits all alike), and
+/// returns each one's answer (the same every round, checked) and its p50 and p90 in ms.
+fn race(rounds: usize, commands: &mut [&mut dyn FnMut() -> String]) -> Vec<(String, f64, f64)> {
+    let mut samples = vec![Vec::new(); commands.len()];
+    let mut answers = vec![None; commands.len()];
+    for _ in 0..rounds {
+        for (i, command) in commands.iter_mut().enumerate() {
+            let start = Instant::now();
+            let answer = command();
+            samples[i].push(start.elapsed().as_secs_f64() * 1000.0);
+            let first = answers[i].get_or_insert_with(|| answer.clone());
+            assert_eq!(*first, answer, "command {i} changed its answer");
+        }
+    }
+    answers
+        .into_iter()
+        .zip(samples)
+        .map(|(a, s)| {
+            let (p50, p90) = percentiles(s);
+            (a.unwrap_or_default(), p50, p90)
+        })
+        .collect()
+}
+
+fn time(rounds: usize, mut f: impl FnMut() -> String) -> (String, f64, f64) {
+    race(rounds, &mut [&mut f]).remove(0)
+}
+
 fn main() {
     let commits = env_usize("COMMITS", 50_000);
-    let rounds = env_usize("ROUNDS", 30);
+    let rounds = env_usize("ROUNDS", 100);
     let repo = repository(commits);
     let tags = git(&repo, &["tag", "-l"]).lines().count();
+    git(&repo, &["checkout", "--quiet", "main"]);
     let total = git(&repo, &["rev-list", "--count", "HEAD"]);
     println!(
-        "repository: {total} commits reachable from HEAD, {tags} tags, merges every 20 commits"
+        "repository: {total} commits reachable from main, {tags} tags, merges every 20 commits"
     );
+    let last_release = git(&repo, &["tag", "-l", "v1.*", "--sort=-version:refname"])
+        .lines()
+        .find(|t| !t.contains('-'))
+        .unwrap()
+        .to_string();
 
-    let exe = env!("CARGO_BIN_EXE_infrastream");
-    let ours = time(rounds, || {
-        let out = Command::new(exe)
-            .args([
-                "compute-version",
-                "--repo",
-                &repo.to_string_lossy(),
-                "--release-type",
-                "NONE",
-            ])
-            .env_remove("GITHUB_OUTPUT")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("current_version=").map(str::to_string))
-            .unwrap_or_default()
-    });
-    let describe = time(rounds, || git(&repo, &["describe", "--tags", "--abbrev=0"]));
-    let pipeline = time(rounds, || {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("git tag -l 'v*' --sort=-version:refname --merged HEAD | grep -E '^v[0-9]+\\.[0-9]+\\.[0-9]+$' | head -n 1")
-            .current_dir(&repo)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    });
-    println!(
-        "{:<38} {:>12} {:>9} {:>9}",
-        "", "answer", "p50 ms", "p90 ms"
-    );
-    for (name, r) in [
-        ("infrastream compute-version", &ours),
-        ("git describe --tags --abbrev=0", &describe),
-        ("original pipeline (tag --merged)", &pipeline),
-    ] {
-        println!("{name:<38} {:>12} {:>9.1} {:>9.1}", r.0, r.1, r.2);
+    let exe = env!("CARGO_BIN_EXE_infrastream-ci");
+    let repo_arg = repo.to_string_lossy().to_string();
+    let cases = [
+        (
+            format!("HEAD on {last_release}"),
+            format!("{last_release}^{{commit}}"),
+        ),
+        ("HEAD 7 commits past it".to_string(), "main".to_string()),
+    ];
+    for (case, checkout) in cases {
+        if checkout == "main" {
+            git(&repo, &["checkout", "--quiet", "main"]);
+        } else {
+            git(&repo, &["checkout", "--quiet", "--detach", &checkout]);
+        }
+        let mut ours = || {
+            let out = Command::new(exe)
+                .args([
+                    "compute-version",
+                    "--repo",
+                    &repo_arg,
+                    "--release-type",
+                    "NONE",
+                ])
+                .env_remove("GITHUB_OUTPUT")
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("current_version=").map(str::to_string))
+                .unwrap_or_default()
+        };
+        let mut describe = || git(&repo, &["describe", "--tags", "--abbrev=0"]);
+        let mut pipeline = || {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg("git tag -l 'v*' --sort=-version:refname --merged HEAD | grep -E '^v[0-9]+\\.[0-9]+\\.[0-9]+$' | head -n 1")
+                .current_dir(&repo)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let results = race(rounds, &mut [&mut ours, &mut describe, &mut pipeline]);
+        println!("\n{case}: {rounds} rounds");
+        println!(
+            "{:<38} {:>12} {:>9} {:>9}",
+            "", "answer", "p50 ms", "p90 ms"
+        );
+        for (name, r) in [
+            "infrastream-ci compute-version",
+            "git describe --tags --abbrev=0",
+            "original pipeline (tag --merged)",
+        ]
+        .iter()
+        .zip(&results)
+        {
+            println!("{name:<38} {:>12} {:>9.2} {:>9.2}", r.0, r.1, r.2);
+        }
+        let [ours, describe, pipeline] = [&results[0], &results[1], &results[2]];
+        assert_eq!(
+            ours.0, pipeline.0,
+            "compute-version must give the pipeline's answer"
+        );
+        println!(
+            "ratios (p50): {:.2}x git describe's speed, {:.2}x the original pipeline's",
+            describe.1 / ours.1,
+            pipeline.1 / ours.1
+        );
     }
-    assert_eq!(
-        ours.0, pipeline.0,
-        "compute-version must give the pipeline's answer"
-    );
-    println!(
-        "ratios (p50): vs git describe {:.2}x, vs the original pipeline {:.2}x faster",
-        describe.1 / ours.1,
-        pipeline.1 / ours.1
-    );
+    git(&repo, &["checkout", "--quiet", "main"]);
 
     // The changelog of the last 50 releases.
     let to = git(
@@ -299,7 +381,7 @@ fn main() {
         )
     });
     println!(
-        "changelog {from}..{to}: infrastream {} p50 {:.1} ms",
+        "changelog {from}..{to}: infrastream-ci {} p50 {:.1} ms",
         ours.0, ours.1
     );
     if Command::new("git-cliff")

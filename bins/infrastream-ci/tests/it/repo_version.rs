@@ -69,7 +69,7 @@ impl Repo {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
             .arg("compute-version")
             .args(["--repo", &self.path.to_string_lossy()])
             .args(args)
@@ -231,7 +231,7 @@ fn a_shallow_clone_is_refused_with_the_fix_unless_allowed() {
             &clone.to_string_lossy(),
         ],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
         .args(["compute-version", "--repo", &clone.to_string_lossy()])
         .env_remove("GITHUB_OUTPUT")
         .env_remove("GITHUB_REF_NAME")
@@ -239,7 +239,7 @@ fn a_shallow_clone_is_refused_with_the_fix_unless_allowed() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("fetch-depth: 0"), "{}", stderr(&out));
-    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
         .args([
             "compute-version",
             "--repo",
@@ -256,7 +256,7 @@ fn a_shallow_clone_is_refused_with_the_fix_unless_allowed() {
 #[test]
 fn not_a_repository_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
         .args(["compute-version", "--repo", &dir.path().to_string_lossy()])
         .output()
         .unwrap();
@@ -387,8 +387,8 @@ proptest! {
     }
 }
 
-fn infrastream_in(repo: &Repo, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_infrastream"))
+fn ci_in(repo: &Repo, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
         .args(args)
         .args(["--repo", &repo.path.to_string_lossy()])
         .env_remove("GITHUB_STEP_SUMMARY")
@@ -403,7 +403,7 @@ fn commits_lint_annotates_each_bad_commit_and_fails() {
     r.commit("feat(cart): totals");
     let bad = r.commit("fixed stuff");
     r.commit("fix!: drop v1");
-    let out = infrastream_in(
+    let out = ci_in(
         &r,
         &["commits", "lint", "--range", &format!("{base}..HEAD")],
     );
@@ -417,12 +417,12 @@ fn commits_lint_annotates_each_bad_commit_and_fails() {
         "{text}"
     );
     assert!(text.contains("2 of 3 commit(s)"), "{text}");
-    let good = infrastream_in(
+    let good = ci_in(
         &r,
         &["commits", "lint", "--range", &format!("{base}..HEAD~1")],
     );
     assert_eq!(good.status.code(), Some(1), "the bad one is still in range");
-    let only_good = infrastream_in(
+    let only_good = ci_in(
         &r,
         &["commits", "lint", "--range", &format!("{base}..HEAD~2")],
     );
@@ -433,27 +433,27 @@ fn commits_lint_annotates_each_bad_commit_and_fails() {
 fn pr_titles_get_their_labels_or_an_error() {
     let r = Repo::new();
     r.commit("chore: init");
-    let ok = infrastream_in(
+    let ok = ci_in(
         &r,
         &["commits", "lint", "--pr-title", "feat(cart,api): totals"],
     );
     assert!(ok.status.success());
     assert_eq!(stdout(&ok), "labels=release/minor,scope/cart-api\n");
-    let breaking = infrastream_in(
+    let breaking = ci_in(
         &r,
         &["commits", "lint", "--pr-title", "refactor!: new store"],
     );
     assert_eq!(stdout(&breaking), "labels=release/major\n");
-    let bad = infrastream_in(&r, &["commits", "lint", "--pr-title", "Update things"]);
+    let bad = ci_in(&r, &["commits", "lint", "--pr-title", "Update things"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(
         stdout(&bad).starts_with("::error title=PR title::"),
         "{}",
         stdout(&bad)
     );
-    let revert = infrastream_in(&r, &["commits", "lint", "--pr-title", "Revert \"feat: x\""]);
+    let revert = ci_in(&r, &["commits", "lint", "--pr-title", "Revert \"feat: x\""]);
     assert!(revert.status.success());
-    let bot = infrastream_in(
+    let bot = ci_in(
         &r,
         &[
             "commits",
@@ -485,7 +485,7 @@ fn changelogs_group_by_type_with_breaking_changes_first_and_link_to_github() {
         "origin",
         "git@github.com:northwind/shop-api.git",
     ]);
-    let out = infrastream_in(&r, &["changelog", "--from", "v1.0.0", "--to", "v2.0.0"]);
+    let out = ci_in(&r, &["changelog", "--from", "v1.0.0", "--to", "v2.0.0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let md = stdout(&out);
     let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("no '{s}' in:\n{md}"));
@@ -500,7 +500,7 @@ fn changelogs_group_by_type_with_breaking_changes_first_and_link_to_github() {
     );
     assert!(md.contains("- **cart:** carts expire ([#13]"), "{md}");
     assert!(!md.contains("not conventional"), "{md}");
-    let json = infrastream_in(
+    let json = ci_in(
         &r,
         &[
             "changelog",
@@ -577,7 +577,7 @@ fn the_bump_can_come_from_the_pull_request_on_github() {
     let (url, seen) = fake_github(
         r#"[{"number":77,"title":"refactor!: new store","labels":[{"id":1,"name":"release/major"},{"id":2,"name":"scope/store"}],"user":{"login":"omar"}}]"#,
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_infrastream"))
+    let out = Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
         .args([
             "compute-version",
             "--repo",
@@ -667,7 +667,7 @@ fn lint_judges_authors_not_git_merges_or_accepted_squash_subjects() {
         "topic",
     ]);
     r.commit("Revert \"feat: x\" (#15)");
-    let out = infrastream_in(
+    let out = ci_in(
         &r,
         &["commits", "lint", "--range", &format!("{base}..HEAD")],
     );
@@ -681,7 +681,7 @@ fn lint_judges_authors_not_git_merges_or_accepted_squash_subjects() {
 
 #[test]
 fn explicit_tags_and_repository_options_do_not_mix() {
-    let out = crate::infrastream(&[
+    let out = crate::ci(&[
         "compute-version",
         "--merged-tag",
         "v1.0.0",
