@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 const NO_PARENT: u32 = 0x7000_0000;
@@ -35,36 +34,35 @@ const MAX_CHUNKS: usize = 64;
 const BLOCK_RECORDS: usize = 16;
 /// How many commits the search of step 3 may visit for one tag: a read each, roughly, where
 /// the passes of steps 4 and 5 cost about as much as a few hundred.
-const SEARCH_BUDGET: usize = 64;
+const SEARCH_BUDGET: usize = 32;
 
 /// A commit-graph file, opened for lookups.
+#[derive(Debug)]
 pub(crate) struct Graph {
     file: File,
-    count: usize,
-    hash_len: usize,
+    records: Records,
     /// The 256 cumulative counts of the fan-out table.
     fanout: Vec<u32>,
     oid_lookup: u64,
-    commit_data: u64,
     /// Object ids of the fan-out buckets read so far, by first byte.
     buckets: Vec<Option<Vec<u8>>>,
     /// Commit-data blocks read so far, by block number.
     blocks: HashMap<usize, Vec<u8>>,
-    /// The extra-edge list of octopus merges.
-    edges: Vec<u32>,
     /// Whether the file records topological levels (writers before git 2.18 left zeros).
     levels: bool,
     /// The visits step 3 may make for one tag.
     budget: usize,
 }
 
-impl std::fmt::Debug for Graph {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Graph")
-            .field("count", &self.count)
-            .field("hash_len", &self.hash_len)
-            .finish_non_exhaustive()
-    }
+/// Where the commit records are and how to read their parents: what a pass over them needs.
+#[derive(Clone, Debug)]
+struct Records {
+    count: usize,
+    hash_len: usize,
+    /// Where the commit data chunk starts.
+    start: u64,
+    /// The extra-edge list of octopus merges.
+    edges: Vec<u32>,
 }
 
 fn be32(data: &[u8], at: usize) -> Option<u32> {
@@ -77,26 +75,63 @@ fn be64(data: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(b))
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+/// A commit id, SHA-1 (20 bytes) or SHA-256 (32), kept inline: repositories have thousands
+/// of tags, and CI reads them all on every build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Oid {
+    bytes: [u8; 32],
+    len: u8,
 }
 
-/// Reads `len` bytes at `offset`: one `pread` where there is one (lookups are scattered).
-fn read_at(file: &mut File, offset: u64, len: usize) -> Option<Vec<u8>> {
-    let mut buf = vec![0; len];
+impl Oid {
+    /// The id written in hex (40 or 64 digits, either case).
+    pub(crate) fn from_hex(hex: &[u8]) -> Option<Oid> {
+        if hex.len() != 40 && hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            let digit = |c: &u8| char::from(*c).to_digit(16);
+            let (high, low) = (digit(pair.first()?)?, digit(pair.get(1)?)?);
+            *byte = u8::try_from(high << 4 | low).ok()?;
+        }
+        Some(Oid {
+            bytes,
+            len: u8::try_from(hex.len() / 2).ok()?,
+        })
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Oid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_bytes()
+            .iter()
+            .try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// Fills `buf` from `offset`: one `pread` where there is one (lookups are scattered).
+fn fill_at(file: &File, buf: &mut [u8], offset: u64) -> Option<()> {
     #[cfg(unix)]
-    std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset).ok()?;
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset).ok()
+    }
     #[cfg(not(unix))]
     {
-        file.seek(SeekFrom::Start(offset)).ok()?;
-        file.read_exact(&mut buf).ok()?;
+        use std::io::{Read as _, Seek as _};
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(offset)).ok()?;
+        file.read_exact(buf).ok()
     }
+}
+
+fn read_at(file: &File, offset: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0; len];
+    fill_at(file, &mut buf, offset)?;
     Some(buf)
 }
 
@@ -109,7 +144,7 @@ struct Chunks {
 }
 
 /// Reads the header and the chunk table: the hash length and the chunks.
-fn table(file: &mut File) -> Option<(usize, Chunks)> {
+fn table(file: &File) -> Option<(usize, Chunks)> {
     let len = file.metadata().ok()?.len();
     let header = read_at(file, 0, 8)?;
     if header.get(0..4)? != b"CGPH" || *header.get(4)? != 1 {
@@ -176,9 +211,9 @@ impl Graph {
     /// The commit-graph of the repository whose git directory is `git_dir`, if it has a single
     /// well-formed one.
     pub(crate) fn open(git_dir: &Path) -> Option<Graph> {
-        let mut file = File::open(git_dir.join("objects/info/commit-graph")).ok()?;
-        let (hash_len, chunks) = table(&mut file)?;
-        let fanout_bytes = read_at(&mut file, chunks.fanout, 256 * 4)?;
+        let file = File::open(git_dir.join("objects/info/commit-graph")).ok()?;
+        let (hash_len, chunks) = table(&file)?;
+        let fanout_bytes = read_at(&file, chunks.fanout, 256 * 4)?;
         let fanout = (0..256)
             .map(|i| be32(&fanout_bytes, i * 4))
             .collect::<Option<Vec<u32>>>()?;
@@ -197,7 +232,7 @@ impl Graph {
         }
         let edges = match chunks.extra_edges {
             Some(span) => {
-                let bytes = read_at(&mut file, span.0, size(span)?)?;
+                let bytes = read_at(&file, span.0, size(span)?)?;
                 bytes
                     .chunks_exact(4)
                     .map(|w| be32(w, 0))
@@ -207,14 +242,16 @@ impl Graph {
         };
         let mut graph = Graph {
             file,
-            count,
-            hash_len,
+            records: Records {
+                count,
+                hash_len,
+                start: chunks.commit_data.0,
+                edges,
+            },
             fanout,
             oid_lookup: chunks.oid_lookup.0,
-            commit_data: chunks.commit_data.0,
             buckets: vec![None; 256],
             blocks: HashMap::new(),
-            edges,
             levels: true,
             budget: SEARCH_BUDGET,
         };
@@ -226,9 +263,9 @@ impl Graph {
     }
 
     /// The position of commit `hex` in the graph.
-    pub(crate) fn position(&mut self, hex: &str) -> Option<usize> {
-        let want = unhex(hex)?;
-        if want.len() != self.hash_len {
+    pub(crate) fn position(&mut self, id: &Oid) -> Option<usize> {
+        let want = id.as_bytes();
+        if want.len() != self.records.hash_len {
             return None;
         }
         let first = usize::from(*want.first()?);
@@ -237,12 +274,12 @@ impl Graph {
             None => 0,
         };
         let end = usize::try_from(*self.fanout.get(first)?).ok()?;
-        let hash_len = self.hash_len;
+        let hash_len = self.records.hash_len;
         let bucket = match self.buckets.get_mut(first)? {
             Some(b) => b,
             slot => {
                 let offset = self.oid_lookup + u64::try_from(start * hash_len).ok()?;
-                let bytes = read_at(&mut self.file, offset, (end - start) * hash_len)?;
+                let bytes = read_at(&self.file, offset, (end - start) * hash_len)?;
                 slot.insert(bytes)
             }
         };
@@ -251,7 +288,7 @@ impl Graph {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let oid = bucket.get(mid * hash_len..(mid + 1) * hash_len)?;
-            match oid.cmp(want.as_slice()) {
+            match oid.cmp(want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(start + mid),
@@ -262,74 +299,28 @@ impl Graph {
 
     /// Commit `i`'s record, from its block (read on first use).
     fn record(&mut self, i: usize) -> Option<Record> {
-        if i >= self.count {
+        let Records {
+            count,
+            hash_len,
+            start,
+            ..
+        } = self.records;
+        if i >= count {
             return None;
         }
-        let size = self.hash_len + 16;
+        let size = hash_len + 16;
         let block = i / BLOCK_RECORDS;
         let first = block * BLOCK_RECORDS;
         let bytes = match self.blocks.entry(block) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let records = BLOCK_RECORDS.min(self.count - first);
-                let offset = self.commit_data + u64::try_from(first * size).ok()?;
-                e.insert(read_at(&mut self.file, offset, records * size)?)
+                let records = BLOCK_RECORDS.min(count - first);
+                let offset = start + u64::try_from(first * size).ok()?;
+                e.insert(read_at(&self.file, offset, records * size)?)
             }
         };
         let at = (i - first) * size;
-        record_of(bytes.get(at..at + size)?, self.hash_len)
-    }
-
-    /// Calls `f` with each parent of the commit whose parent words are `words`; `None` when a
-    /// parent is not a commit of the file.
-    fn each_parent(&self, words: [u32; 2], mut f: impl FnMut(usize)) -> Option<()> {
-        let count = self.count;
-        let mut push = |p: u32| -> Option<()> {
-            let p = usize::try_from(p).ok()?;
-            (p < count).then(|| f(p))
-        };
-        let [first, second] = words;
-        if first != NO_PARENT {
-            push(first)?;
-        }
-        if second == NO_PARENT {
-            return Some(());
-        }
-        if second & EXTRA_EDGES == 0 {
-            return push(second);
-        }
-        // An octopus merge: the rest of the parents are listed in the EDGE chunk.
-        let mut edge = usize::try_from(second & !EXTRA_EDGES).ok()?;
-        loop {
-            let value = *self.edges.get(edge)?;
-            push(value & !LAST_EDGE)?;
-            if value & LAST_EDGE != 0 {
-                return Some(());
-            }
-            edge = edge.checked_add(1)?;
-        }
-    }
-
-    /// Streams every record of the file, in order, through one buffer.
-    fn each_record(
-        &mut self,
-        mut f: impl FnMut(&Graph, usize, Record) -> Option<()>,
-    ) -> Option<()> {
-        let size = self.hash_len + 16;
-        let per_read = (64 * 1024 / size).max(1);
-        let mut buffer = vec![0; per_read * size];
-        self.file.seek(SeekFrom::Start(self.commit_data)).ok()?;
-        let mut i = 0;
-        while i < self.count {
-            let records = per_read.min(self.count - i);
-            let bytes = buffer.get_mut(..records * size)?;
-            self.file.read_exact(bytes).ok()?;
-            for entry in bytes.chunks_exact(size) {
-                f(self, i, record_of(entry, self.hash_len)?)?;
-                i += 1;
-            }
-        }
-        Some(())
+        record_of(bytes.get(at..at + size)?, hash_len)
     }
 
     /// Step 3: whether `from` reaches `to`, searching only commits of a level at least `to`'s;
@@ -349,7 +340,8 @@ impl Graph {
             }
             let record = self.record(i)?;
             parents.clear();
-            self.each_parent(record.parents, |p| parents.push(p))?;
+            self.records
+                .each_parent(record.parents, |p| parents.push(p))?;
             for &p in &parents {
                 if p == to {
                     return Some(true);
@@ -367,44 +359,10 @@ impl Graph {
         Some(false)
     }
 
-    /// Step 4: the commits that are some commit's parent, in one pass.
-    fn with_children(&mut self) -> Option<Reached> {
-        let mut parents = Reached::new(self.count);
-        self.each_record(|graph, _, record| {
-            graph.each_parent(record.parents, |p| {
-                parents.insert(p);
-            })
-        })?;
-        Some(parents)
-    }
-
-    /// Step 5: which commits `start` reaches (itself included), by position.
-    fn reachable(&mut self, start: usize) -> Option<Reached> {
-        let mut parents = Vec::with_capacity(self.count);
-        self.each_record(|_, _, record| {
-            parents.push(record.parents);
-            Some(())
-        })?;
-        let mut seen = Reached::new(self.count);
-        seen.insert(start)?;
-        let mut stack = vec![start];
-        let mut next = Vec::with_capacity(4);
-        while let Some(i) = stack.pop() {
-            next.clear();
-            self.each_parent(*parents.get(i)?, |p| next.push(p))?;
-            for &p in &next {
-                if seen.insert(p)? {
-                    stack.push(p);
-                }
-            }
-        }
-        Some(seen)
-    }
-
     /// Which of `tags` (commits, highest version first) is the first that `head` reaches: its
     /// index, by the steps of the module's documentation. `None` when the file turns out
     /// damaged or `head` is not in it (the caller then asks git).
-    pub(crate) fn first_merged(&mut self, head: &str, tags: &[&str]) -> Option<Option<usize>> {
+    pub(crate) fn first_merged(&mut self, head: &Oid, tags: &[Oid]) -> Option<Option<usize>> {
         let head = self.position(head)?;
         let head_level = self.record(head)?.level;
         let mut with_children: Option<Reached> = None;
@@ -440,7 +398,7 @@ impl Graph {
             }
             // Step 4.
             if with_children.is_none() {
-                let parents = self.with_children()?;
+                let parents = self.records.with_children(&self.file)?;
                 let tip = !parents.contains(t);
                 with_children = Some(parents);
                 if tip {
@@ -448,7 +406,7 @@ impl Graph {
                 }
             }
             // Step 5.
-            let all = self.reachable(head)?;
+            let all = self.records.reachable(&self.file, head)?;
             let merged = all.contains(t);
             everything = Some(all);
             if merged {
@@ -456,6 +414,90 @@ impl Graph {
             }
         }
         Some(None)
+    }
+}
+
+impl Records {
+    /// Calls `f` with each parent of the commit whose parent words are `words`; `None` when a
+    /// parent is not a commit of the file.
+    fn each_parent(&self, words: [u32; 2], mut f: impl FnMut(usize)) -> Option<()> {
+        let count = self.count;
+        let mut push = |p: u32| -> Option<()> {
+            let p = usize::try_from(p).ok()?;
+            (p < count).then(|| f(p))
+        };
+        let [first, second] = words;
+        if first != NO_PARENT {
+            push(first)?;
+        }
+        if second == NO_PARENT {
+            return Some(());
+        }
+        if second & EXTRA_EDGES == 0 {
+            return push(second);
+        }
+        // An octopus merge: the rest of the parents are listed in the EDGE chunk.
+        let mut edge = usize::try_from(second & !EXTRA_EDGES).ok()?;
+        loop {
+            let value = *self.edges.get(edge)?;
+            push(value & !LAST_EDGE)?;
+            if value & LAST_EDGE != 0 {
+                return Some(());
+            }
+            edge = edge.checked_add(1)?;
+        }
+    }
+
+    /// Streams every record of `file`, in order, through one buffer.
+    fn each_record(&self, file: &File, mut f: impl FnMut(Record) -> Option<()>) -> Option<()> {
+        let size = self.hash_len + 16;
+        let per_read = (64 * 1024 / size).max(1);
+        let mut buffer = vec![0; per_read * size];
+        let mut i = 0;
+        while i < self.count {
+            let records = per_read.min(self.count - i);
+            let bytes = buffer.get_mut(..records * size)?;
+            fill_at(file, bytes, self.start + u64::try_from(i * size).ok()?)?;
+            for entry in bytes.chunks_exact(size) {
+                f(record_of(entry, self.hash_len)?)?;
+            }
+            i += records;
+        }
+        Some(())
+    }
+
+    /// Step 4: the commits that are some commit's parent, in one pass.
+    fn with_children(&self, file: &File) -> Option<Reached> {
+        let mut parents = Reached::new(self.count);
+        self.each_record(file, |record| {
+            self.each_parent(record.parents, |p| {
+                parents.insert(p);
+            })
+        })?;
+        Some(parents)
+    }
+
+    /// Step 5: which commits `start` reaches (itself included), by position.
+    fn reachable(&self, file: &File, start: usize) -> Option<Reached> {
+        let mut parents = Vec::with_capacity(self.count);
+        self.each_record(file, |record| {
+            parents.push(record.parents);
+            Some(())
+        })?;
+        let mut seen = Reached::new(self.count);
+        seen.insert(start)?;
+        let mut stack = vec![start];
+        let mut next = Vec::with_capacity(4);
+        while let Some(i) = stack.pop() {
+            next.clear();
+            self.each_parent(*parents.get(i)?, |p| next.push(p))?;
+            for &p in &next {
+                if seen.insert(p)? {
+                    stack.push(p);
+                }
+            }
+        }
+        Some(seen)
     }
 }
 
@@ -557,6 +599,10 @@ mod tests {
         })
     }
 
+    fn id(hex: &str) -> Oid {
+        Oid::from_hex(hex.as_bytes()).unwrap()
+    }
+
     /// A git directory holding `bytes` as its commit-graph.
     fn with_graph(bytes: &[u8]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -577,7 +623,7 @@ mod tests {
                     let mut graph = Graph::open(dir.path()).unwrap();
                     graph.budget = budget;
                     graph.levels &= levels;
-                    let merged = graph.first_merged(head, &[tag.as_str()]).unwrap();
+                    let merged = graph.first_merged(&id(head), &[id(tag)]).unwrap();
                     assert_eq!(
                         merged.is_some(),
                         reached.contains(tag),
@@ -593,21 +639,22 @@ mod tests {
         let (bytes, ancestry) = sample();
         let mut graph = Graph::open(with_graph(bytes).path()).unwrap();
         let (head, reached) = &ancestry[0];
-        let outside: Vec<&str> = ancestry
+        let outside: Vec<Oid> = ancestry
             .iter()
-            .map(|(c, _)| c.as_str())
-            .filter(|c| !reached.contains(*c))
+            .filter(|(c, _)| !reached.contains(c))
+            .map(|(c, _)| id(c))
             .collect();
         assert!(outside.len() >= 4, "the sample has unmerged commits");
         let inside = reached.iter().find(|c| *c != head).unwrap();
         let mut tags = outside.clone();
-        tags.push(inside);
-        tags.push(head);
-        assert_eq!(graph.first_merged(head, &tags), Some(Some(outside.len())));
-        assert_eq!(graph.first_merged(head, &outside), Some(None));
+        tags.push(id(inside));
+        tags.push(id(head));
+        let head = id(head);
+        assert_eq!(graph.first_merged(&head, &tags), Some(Some(outside.len())));
+        assert_eq!(graph.first_merged(&head, &outside), Some(None));
         // A tag whose commit is not in the graph is not merged; a HEAD outside it is trouble.
-        let absent = "0".repeat(40);
-        assert_eq!(graph.first_merged(head, &[&absent]), Some(None));
+        let absent = id(&"0".repeat(40));
+        assert_eq!(graph.first_merged(&head, &[absent]), Some(None));
         assert_eq!(graph.first_merged(&absent, &[head]), None);
     }
 
@@ -623,14 +670,18 @@ mod tests {
         let (head, reached) = &ancestry[0];
         let below = reached.iter().find(|c| *c != head).unwrap();
         let mut graph = Graph::open(with_graph(bytes).path()).unwrap();
-        let at = graph.position(head).unwrap();
-        let word = usize::try_from(graph.commit_data).unwrap() + at * 36 + 20;
+        let at = graph.position(&id(head)).unwrap();
+        let word = usize::try_from(graph.records.start).unwrap() + at * 36 + 20;
         let mut damaged = bytes.clone();
         damaged[word..word + 4].copy_from_slice(&0xFFFFu32.to_be_bytes());
         for budget in [SEARCH_BUDGET, 0] {
             let mut graph = Graph::open(with_graph(&damaged).path()).unwrap();
             graph.budget = budget;
-            assert_eq!(graph.first_merged(head, &[below]), None, "budget {budget}");
+            assert_eq!(
+                graph.first_merged(&id(head), &[id(below)]),
+                None,
+                "budget {budget}"
+            );
         }
     }
 
@@ -654,8 +705,8 @@ mod tests {
             let dir = with_graph(&damaged);
             if let Some(mut graph) = Graph::open(dir.path()) {
                 graph.budget = budget;
-                let tags: Vec<&str> = ancestry.iter().map(|(c, _)| c.as_str()).collect();
-                for (head, _) in ancestry.iter().take(4) {
+                let tags: Vec<Oid> = ancestry.iter().map(|(c, _)| id(c)).collect();
+                for head in tags.iter().take(4) {
                     let _ = graph.first_merged(head, &tags);
                 }
             }

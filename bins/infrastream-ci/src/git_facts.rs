@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::commit_graph::Graph;
+use crate::commit_graph::{Graph, Oid};
 
 /// The tags around HEAD.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ fn text(out: &std::process::Output) -> String {
 }
 
 /// Tags and HEAD from `for-each-ref` (peeling annotated tags, which reads each tag object).
-fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, String)>, String), String> {
+fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, Oid)>, String), String> {
     let mut args = vec![
         "for-each-ref",
         "--format=%(refname)%00%(objectname)%00%(*objectname)",
@@ -71,13 +71,14 @@ fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, String)>, String)
             continue;
         };
         // An annotated tag's commit is its peeled object.
-        let commit = peeled
-            .filter(|p| !p.is_empty())
-            .unwrap_or(object)
-            .to_string();
+        let commit = peeled.filter(|p| !p.is_empty()).unwrap_or(object);
         match refname.strip_prefix("refs/tags/") {
-            Some(name) => tags.push((name.to_string(), commit)),
-            None if refname == head_ref => head = commit,
+            Some(name) => {
+                if let Some(id) = Oid::from_hex(commit.as_bytes()) {
+                    tags.push((name.to_string(), id));
+                }
+            }
+            None if refname == head_ref => head = commit.to_string(),
             None => {}
         }
     }
@@ -91,7 +92,7 @@ struct PackedRefs {
     /// Whether the file records the peeled commit of every annotated tag.
     fully_peeled: bool,
     /// Each tag and its commit (peeled).
-    tags: Vec<(String, String)>,
+    tags: Vec<(String, Oid)>,
     /// The packed value of the ref HEAD points at.
     head: Option<String>,
     /// Whether it packs replace refs (which rewrite history).
@@ -103,33 +104,35 @@ fn read_packed_refs(git_dir: &Path, head_ref: &str) -> Option<PackedRefs> {
     let file = std::fs::File::open(git_dir.join("packed-refs")).ok()?;
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let mut packed = PackedRefs::default();
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut last_was_tag = false;
     let mut first = true;
     loop {
         line.clear();
-        if reader.read_line(&mut line).ok()? == 0 {
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
             break;
         }
-        let line = line.trim_end();
-        if std::mem::take(&mut first) && line.starts_with('#') {
-            packed.fully_peeled = line.contains("fully-peeled");
+        let line = line.trim_ascii_end();
+        if std::mem::take(&mut first) && line.starts_with(b"#") {
+            packed.fully_peeled = line.windows(12).any(|w| w == b"fully-peeled");
             continue;
         }
-        if let Some(peeled) = line.strip_prefix('^') {
+        if let Some(peeled) = line.strip_prefix(b"^") {
             if last_was_tag && let Some(t) = packed.tags.last_mut() {
-                t.1 = peeled.to_string();
+                t.1 = Oid::from_hex(peeled)?;
             }
             continue;
         }
-        let (sha, name) = line.split_once(' ')?;
+        let space = line.iter().position(|b| *b == b' ')?;
+        let (sha, name) = (line.get(..space)?, line.get(space + 1..)?);
         last_was_tag = false;
-        if let Some(tag) = name.strip_prefix("refs/tags/") {
-            packed.tags.push((tag.to_string(), sha.to_string()));
+        if let Some(tag) = name.strip_prefix(b"refs/tags/") {
+            let tag = String::from_utf8_lossy(tag).into_owned();
+            packed.tags.push((tag, Oid::from_hex(sha)?));
             last_was_tag = true;
-        } else if name == head_ref {
-            packed.head = Some(sha.to_string());
-        } else if name.starts_with("refs/replace/") {
+        } else if name == head_ref.as_bytes() {
+            packed.head = Some(String::from_utf8_lossy(sha).into_owned());
+        } else if name.starts_with(b"refs/replace/") {
             packed.replace = true;
         }
     }
@@ -142,7 +145,7 @@ fn packed(
     git_dir: &Path,
     packed_refs: Option<&mut PackedRefs>,
     head_ref: &str,
-) -> Option<(Vec<(String, String)>, String)> {
+) -> Option<(Vec<(String, Oid)>, String)> {
     // A loose tag may be annotated, and peeling it means reading the object: let git do it.
     let loose_tags = std::fs::read_dir(git_dir.join("refs/tags"))
         .map(|mut d| d.next().is_some())
@@ -252,26 +255,33 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
             repo.display()
         ));
     }
+    let head_id = Oid::from_hex(head.as_bytes())
+        .ok_or_else(|| format!("{}: HEAD is not a commit id: {head}", repo.display()))?;
     let head_tags = tags
         .iter()
-        .filter(|(_, c)| *c == head)
+        .filter(|(_, c)| *c == head_id)
         .map(|(n, _)| n.clone())
         .collect();
-    let mut releases: Vec<(semver::Version, &str, &str)> = tags
+    // Release versions have no pre-release or build part: numbers order them.
+    let mut releases: Vec<((u64, u64, u64), &str, Oid)> = tags
         .iter()
         .filter_map(|(n, c)| {
-            cd_core::version::release_version(n).map(|v| (v, n.as_str(), c.as_str()))
+            let v = cd_core::version::release_version(n)?;
+            Some(((v.major, v.minor, v.patch), n.as_str(), *c))
         })
         .collect();
     releases.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     // With a commit-graph that holds HEAD, the graph answers. Git itself ignores the graph
     // when replace refs, grafts or a shallow boundary rewrite the history, and so does this.
+    let trusted = git_dir
+        .as_ref()
+        .is_some_and(|d| graph_is_trusted(d, packed_refs.as_ref()));
     let graph = git_dir
-        .filter(|d| !shallow && graph_is_trusted(d, packed_refs.as_ref()))
+        .filter(|_| trusted && !shallow)
         .and_then(|d| Graph::open(&d));
     if let Some(mut graph) = graph {
-        let commits: Vec<&str> = releases.iter().map(|(_, _, c)| *c).collect();
-        if let Some(first) = graph.first_merged(&head, &commits) {
+        let commits: Vec<Oid> = releases.iter().map(|(_, _, c)| *c).collect();
+        if let Some(first) = graph.first_merged(&head_id, &commits) {
             return Ok(Facts {
                 base: first
                     .and_then(|k| releases.get(k))

@@ -5,14 +5,22 @@
 /// Numbers with leading zeros (`v01.2.3`) are not versions by semver's rules and do not count.
 #[must_use]
 pub fn release_version(tag: &str) -> Option<semver::Version> {
-    let version = tag.strip_prefix('v')?;
-    // Pre-release and build parts need letters or signs: a cheap refusal before parsing
-    // (repositories hold thousands of tags, and CI reads them all).
-    if !version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return None;
-    }
-    let v = semver::Version::parse(version).ok()?;
-    (v.pre.is_empty() && v.build.is_empty()).then_some(v)
+    // Read by hand rather than by `semver::Version::parse`: repositories hold thousands of
+    // tags and CI reads them all on every build (the two agree, by a property test).
+    let mut parts = tag.strip_prefix('v')?.split('.');
+    let mut number = || -> Option<u64> {
+        let digits = parts.next()?;
+        let leading_zero = digits.len() > 1 && digits.starts_with('0');
+        if digits.is_empty() || leading_zero || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let (major, minor, patch) = (number()?, number()?, number()?);
+    parts
+        .next()
+        .is_none()
+        .then(|| semver::Version::new(major, minor, patch))
 }
 
 /// The next number for tags named `<prefix><n>`: one more than the highest existing `n`, or 0.

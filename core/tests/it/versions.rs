@@ -1,5 +1,5 @@
 use cd_core::version::{
-    Bump, ReleaseType, VersionError, VersionInputs, base_version, compute_version,
+    Bump, ReleaseType, VersionError, VersionInputs, base_version, compute_version, release_version,
 };
 use proptest::prelude::*;
 
@@ -178,6 +178,18 @@ fn tag() -> impl Strategy<Value = String> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Release tags are exactly what semver parses without pre-release or build parts.
+    #[test]
+    fn release_tags_are_what_semver_parses(
+        tag in "v?[0-9.a-z+-]{0,12}|v(0|[1-9][0-9]{0,20}|0[0-9])\\.[0-9]{1,3}\\.[0-9]{1,21}",
+    ) {
+        let by_semver = tag
+            .strip_prefix('v')
+            .and_then(|v| semver::Version::parse(v).ok())
+            .filter(|v| v.pre.is_empty() && v.build.is_empty());
+        prop_assert_eq!(release_version(&tag), by_semver);
+    }
 
     #[test]
     fn base_is_the_numeric_maximum_of_release_tags(tags in proptest::collection::vec(tag(), 0..30)) {
