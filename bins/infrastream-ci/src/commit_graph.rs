@@ -48,7 +48,8 @@ pub(crate) struct Graph {
     buckets: Vec<Option<Vec<u8>>>,
     /// Commit-data blocks read so far, by block number.
     blocks: HashMap<usize, Vec<u8>>,
-    /// Whether the file records topological levels (writers before git 2.18 left zeros).
+    /// Whether levels are used at all (they are, but for tests). A level of 0 means "not
+    /// computed" (writers before git 2.18) and never prunes anything.
     levels: bool,
     /// The visits step 3 may make for one tag.
     budget: usize,
@@ -240,7 +241,7 @@ impl Graph {
             }
             None => Vec::new(),
         };
-        let mut graph = Graph {
+        Some(Graph {
             file,
             records: Records {
                 count,
@@ -254,16 +255,12 @@ impl Graph {
             blocks: HashMap::new(),
             levels: true,
             budget: SEARCH_BUDGET,
-        };
-        // Levels are all computed or none (git fills them in one pass); the first says which.
-        if count > 0 {
-            graph.levels = graph.record(0)?.level != 0;
-        }
-        Some(graph)
+        })
     }
 
-    /// The position of commit `hex` in the graph.
-    pub(crate) fn position(&mut self, id: &Oid) -> Option<usize> {
+    /// The position of commit `id` in the graph: `Some(None)` when the graph does not hold it,
+    /// `None` when the file cannot say (damaged, unreadable, or of the other hash function).
+    pub(crate) fn position(&mut self, id: &Oid) -> Option<Option<usize>> {
         let want = id.as_bytes();
         if want.len() != self.records.hash_len {
             return None;
@@ -291,10 +288,10 @@ impl Graph {
             match oid.cmp(want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(start + mid),
+                std::cmp::Ordering::Equal => return Some(Some(start + mid)),
             }
         }
-        None
+        Some(None)
     }
 
     /// Commit `i`'s record, from its block (read on first use).
@@ -348,7 +345,8 @@ impl Graph {
                 }
                 // A commit's level exceeds its parents', so below `to`'s level it cannot lead
                 // to `to` (capped levels compare equal, never below).
-                if self.levels && self.record(p)?.level < floor {
+                let level = self.record(p)?.level;
+                if floor != 0 && level != 0 && level < floor {
                     continue;
                 }
                 if seen.insert(p) {
@@ -363,13 +361,13 @@ impl Graph {
     /// index, by the steps of the module's documentation. `None` when the file turns out
     /// damaged or `head` is not in it (the caller then asks git).
     pub(crate) fn first_merged(&mut self, head: &Oid, tags: &[Oid]) -> Option<Option<usize>> {
-        let head = self.position(head)?;
+        let head = self.position(head)??;
         let head_level = self.record(head)?.level;
         let mut with_children: Option<Reached> = None;
         let mut everything: Option<Reached> = None;
         for (k, tag) in tags.iter().enumerate() {
             // Step 1.
-            let Some(t) = self.position(tag) else {
+            let Some(t) = self.position(tag)? else {
                 continue;
             };
             if t == head {
@@ -381,8 +379,8 @@ impl Graph {
                 }
                 continue;
             }
-            // Step 2.
-            if self.levels && self.record(t)?.level > head_level {
+            // Step 2 (capped levels compare equal, never above).
+            if self.levels && head_level != 0 && self.record(t)?.level > head_level {
                 continue;
             }
             // Step 4, once it has run.
@@ -611,16 +609,39 @@ mod tests {
         dir
     }
 
+    /// `bytes` with the level of every `nth` commit record set to 0 ("not computed").
+    fn without_levels(bytes: &[u8], nth: usize) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        let graph = Graph::open(with_graph(&bytes).path()).unwrap();
+        let start = usize::try_from(graph.records.start).unwrap();
+        for i in (0..graph.records.count).step_by(nth) {
+            let at = start + i * 36 + 28;
+            bytes[at..at + 4].copy_from_slice(&[0, 0, 0, 0]);
+        }
+        bytes
+    }
+
     /// Every pair of commits, answered by each step the search can end at.
     #[test]
     fn every_pair_agrees_with_git_whatever_step_answers() {
         let (bytes, ancestry) = sample();
-        let dir = with_graph(bytes);
+        // Levels as git wrote them, none (as before git 2.18), and only some.
+        for levels_written in [
+            bytes.clone(),
+            without_levels(bytes, 1),
+            without_levels(bytes, 3),
+        ] {
+            let dir = with_graph(&levels_written);
+            agrees_with_git(dir.path(), ancestry);
+        }
+    }
+
+    fn agrees_with_git(dir: &Path, ancestry: &Ancestry) {
         // (search budget, levels): the usual; no search (steps 4 and 5); no levels.
         for (budget, levels) in [(SEARCH_BUDGET, true), (0, true), (SEARCH_BUDGET, false)] {
             for (head, reached) in ancestry {
                 for (tag, _) in ancestry {
-                    let mut graph = Graph::open(dir.path()).unwrap();
+                    let mut graph = Graph::open(dir).unwrap();
                     graph.budget = budget;
                     graph.levels &= levels;
                     let merged = graph.first_merged(&id(head), &[id(tag)]).unwrap();
@@ -656,6 +677,9 @@ mod tests {
         let absent = id(&"0".repeat(40));
         assert_eq!(graph.first_merged(&head, &[absent]), Some(None));
         assert_eq!(graph.first_merged(&absent, &[head]), None);
+        // An id of the other hash function: the file cannot answer.
+        let sha256 = id(&"ab".repeat(32));
+        assert_eq!(graph.first_merged(&head, &[sha256]), None);
     }
 
     #[test]
@@ -670,7 +694,7 @@ mod tests {
         let (head, reached) = &ancestry[0];
         let below = reached.iter().find(|c| *c != head).unwrap();
         let mut graph = Graph::open(with_graph(bytes).path()).unwrap();
-        let at = graph.position(&id(head)).unwrap();
+        let at = graph.position(&id(head)).unwrap().unwrap();
         let word = usize::try_from(graph.records.start).unwrap() + at * 36 + 20;
         let mut damaged = bytes.clone();
         damaged[word..word + 4].copy_from_slice(&0xFFFFu32.to_be_bytes());

@@ -41,11 +41,13 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Tags and HEAD from `for-each-ref` (peeling annotated tags, which reads each tag object).
-fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, Oid)>, String), String> {
+/// Tags and HEAD from `for-each-ref` (peeling annotated tags, which reads each tag object), and
+/// whether every tag peeled to a commit or a non-tag object (older git peels a tag of a tag
+/// one level only, to a tag: then only git can say what it reaches).
+fn listed(repo: &Path, head_ref: &str) -> Result<Refs, String> {
     let mut args = vec![
         "for-each-ref",
-        "--format=%(refname)%00%(objectname)%00%(*objectname)",
+        "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(*objecttype)",
         "refs/tags",
     ];
     if !head_ref.starts_with("commit:") {
@@ -64,12 +66,14 @@ fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, Oid)>, String), S
         .unwrap_or_default()
         .to_string();
     let mut tags = Vec::new();
+    let mut peeled_fully = true;
     for line in text(&out).lines() {
         let mut fields = line.split('\0');
         let (Some(refname), Some(object), peeled) = (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
+        peeled_fully &= fields.next() != Some("tag");
         // An annotated tag's commit is its peeled object.
         let commit = peeled.filter(|p| !p.is_empty()).unwrap_or(object);
         match refname.strip_prefix("refs/tags/") {
@@ -82,7 +86,19 @@ fn listed(repo: &Path, head_ref: &str) -> Result<(Vec<(String, Oid)>, String), S
             None => {}
         }
     }
-    Ok((tags, head))
+    Ok(Refs {
+        tags,
+        head,
+        peeled_fully,
+    })
+}
+
+/// The tags with their commits, HEAD's commit, and whether every tag was peeled to its end.
+#[derive(Debug)]
+struct Refs {
+    tags: Vec<(String, Oid)>,
+    head: String,
+    peeled_fully: bool,
 }
 
 /// What `packed-refs` holds, read line by line through one buffer (a repository's file can
@@ -141,11 +157,7 @@ fn read_packed_refs(git_dir: &Path, head_ref: &str) -> Option<PackedRefs> {
 
 /// Tags and HEAD read from the files, without a process: when every tag is in `packed-refs`
 /// and the file records peeled values (as a clone leaves it). `None` otherwise.
-fn packed(
-    git_dir: &Path,
-    packed_refs: Option<&mut PackedRefs>,
-    head_ref: &str,
-) -> Option<(Vec<(String, Oid)>, String)> {
+fn packed(git_dir: &Path, packed_refs: Option<&mut PackedRefs>, head_ref: &str) -> Option<Refs> {
     // A loose tag may be annotated, and peeling it means reading the object: let git do it.
     let loose_tags = std::fs::read_dir(git_dir.join("refs/tags"))
         .map(|mut d| d.next().is_some())
@@ -167,7 +179,11 @@ fn packed(
     if !(hex && (head.len() == 40 || head.len() == 64)) {
         return None;
     }
-    Some((std::mem::take(&mut packed_refs.tags), head))
+    Some(Refs {
+        tags: std::mem::take(&mut packed_refs.tags),
+        head,
+        peeled_fully: true,
+    })
 }
 
 /// How many release tags, highest first, one ancestry query checks.
@@ -200,9 +216,14 @@ fn head_file(repo: &Path) -> Option<(String, bool)> {
     let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
     let head = head.trim();
     let shallow = git_dir.join("shallow").exists();
-    match head.strip_prefix("ref: ") {
-        Some(r) => Some((r.to_string(), shallow)),
-        None => Some((format!("commit:{head}"), shallow)),
+    // Git accepts `ref:` with or without spaces; anything but a ref or a commit id is left
+    // to git to judge.
+    match head.strip_prefix("ref:") {
+        Some(r) => Some((r.trim_start().to_string(), shallow)),
+        None if Oid::from_hex(head.as_bytes()).is_some() => {
+            Some((format!("commit:{head}"), shallow))
+        }
+        None => None,
     }
 }
 
@@ -242,11 +263,16 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
     let mut packed_refs = git_dir
         .as_ref()
         .and_then(|d| read_packed_refs(d, &head_ref));
-    let (tags, head) = match git_dir
+    // `packed-refs` records fully peeled tags; `listed` says whether git peeled them fully.
+    let Refs {
+        tags,
+        head,
+        peeled_fully,
+    } = match git_dir
         .as_ref()
         .and_then(|d| packed(d, packed_refs.as_mut(), &head_ref))
     {
-        Some(found) => found,
+        Some(refs) => refs,
         None => listed(repo, &head_ref)?,
     };
     if head.is_empty() {
@@ -277,7 +303,7 @@ pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
         .as_ref()
         .is_some_and(|d| graph_is_trusted(d, packed_refs.as_ref()));
     let graph = git_dir
-        .filter(|_| trusted && !shallow)
+        .filter(|_| trusted && peeled_fully && !shallow)
         .and_then(|d| Graph::open(&d));
     if let Some(mut graph) = graph {
         let commits: Vec<Oid> = releases.iter().map(|(_, _, c)| *c).collect();

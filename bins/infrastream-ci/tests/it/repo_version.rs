@@ -648,6 +648,23 @@ fn odd_repositories_give_git_tag_merged_answers() {
     r.git(&["symbolic-ref", "refs/heads/trunk", "refs/heads/main"]);
     r.git(&["checkout", "--quiet", "trunk"]);
     assert_eq!(r.target(&[]), ("v2.0.0".into(), "v2.0.1".into()));
+
+    // A HEAD file written `ref:refs/...` (no space, which git accepts), and one git could not
+    // read: the first answers as usual, the second gets git's own error.
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v3.1.0");
+    r.commit("fix: a");
+    std::fs::write(r.path.join(".git/HEAD"), "ref:refs/heads/main\n").unwrap();
+    assert_eq!(r.target(&[]), ("v3.1.0".into(), "v3.1.1".into()));
+    std::fs::write(r.path.join(".git/HEAD"), "garbage\n").unwrap();
+    let out = r.run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not a git repository"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
