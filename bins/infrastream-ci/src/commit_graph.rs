@@ -387,8 +387,14 @@ impl Graph {
             if with_children.as_ref().is_some_and(|c| !c.contains(t)) {
                 continue;
             }
-            // Step 3.
-            if let Some(found) = self.search(head, t, self.budget) {
+            // Step 3. Each step down lowers the level by one at least, so a tag further below
+            // HEAD than the budget cannot be found within it: the search is not tried.
+            let gap = match self.record(t)?.level {
+                0 => 0,
+                level => head_level.saturating_sub(level),
+            };
+            let reachable_in_budget = !self.levels || usize::try_from(gap).ok()? <= self.budget;
+            if reachable_in_budget && let Some(found) = self.search(head, t, self.budget) {
                 if found {
                     return Some(Some(k));
                 }
@@ -446,8 +452,8 @@ impl Records {
         }
     }
 
-    /// Streams every record of `file`, in order, through one buffer.
-    fn each_record(&self, file: &File, mut f: impl FnMut(Record) -> Option<()>) -> Option<()> {
+    /// Streams the parent words of every record of `file`, in order, through one buffer.
+    fn each_record(&self, file: &File, mut f: impl FnMut([u32; 2]) -> Option<()>) -> Option<()> {
         let size = self.hash_len + 16;
         let per_read = (64 * 1024 / size).max(1);
         let mut buffer = vec![0; per_read * size];
@@ -457,7 +463,8 @@ impl Records {
             let bytes = buffer.get_mut(..records * size)?;
             fill_at(file, bytes, self.start + u64::try_from(i * size).ok()?)?;
             for entry in bytes.chunks_exact(size) {
-                f(record_of(entry, self.hash_len)?)?;
+                let words = entry.get(self.hash_len..self.hash_len + 8)?;
+                f([be32(words, 0)?, be32(words, 4)?])?;
             }
             i += records;
         }
@@ -467,8 +474,8 @@ impl Records {
     /// Step 4: the commits that are some commit's parent, in one pass.
     fn with_children(&self, file: &File) -> Option<Reached> {
         let mut parents = Reached::new(self.count);
-        self.each_record(file, |record| {
-            self.each_parent(record.parents, |p| {
+        self.each_record(file, |words| {
+            self.each_parent(words, |p| {
                 parents.insert(p);
             })
         })?;
@@ -478,8 +485,8 @@ impl Records {
     /// Step 5: which commits `start` reaches (itself included), by position.
     fn reachable(&self, file: &File, start: usize) -> Option<Reached> {
         let mut parents = Vec::with_capacity(self.count);
-        self.each_record(file, |record| {
-            parents.push(record.parents);
+        self.each_record(file, |words| {
+            parents.push(words);
             Some(())
         })?;
         let mut seen = Reached::new(self.count);
