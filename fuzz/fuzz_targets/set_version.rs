@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         // Editing again to the same version changes nothing.
-        assert_eq!(set_version(&edited, Selector::Only, version).as_deref(), Ok(edited.as_str()));
+        assert_eq!(
+            set_version(&edited, Selector::Only, version).as_deref(),
+            Ok(edited.as_str())
+        );
     }
 });

@@ -39,7 +39,7 @@ const SEARCH_BUDGET: usize = 32;
 /// A commit-graph file, opened for lookups.
 #[derive(Debug)]
 pub(crate) struct Graph {
-    file: File,
+    file: Box<dyn Source>,
     records: Records,
     /// The 256 cumulative counts of the fan-out table.
     fanout: Vec<u32>,
@@ -115,24 +115,54 @@ impl std::fmt::Debug for Oid {
     }
 }
 
-/// Fills `buf` from `offset`: one `pread` where there is one (lookups are scattered).
-fn fill_at(file: &File, buf: &mut [u8], offset: u64) -> Option<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset).ok()
+/// Where a graph's bytes come from: its file, or memory (for the fuzzer).
+pub(crate) trait Source: std::fmt::Debug {
+    /// The length in bytes.
+    fn len(&self) -> Option<u64>;
+    /// Fills `buf` from `offset`; `None` when that is past the end or the read fails.
+    fn fill_at(&self, buf: &mut [u8], offset: u64) -> Option<()>;
+}
+
+impl Source for File {
+    fn len(&self) -> Option<u64> {
+        Some(self.metadata().ok()?.len())
     }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Read as _, Seek as _};
-        let mut file = file;
-        file.seek(std::io::SeekFrom::Start(offset)).ok()?;
-        file.read_exact(buf).ok()
+
+    /// One `pread` where there is one (lookups are scattered).
+    fn fill_at(&self, buf: &mut [u8], offset: u64) -> Option<()> {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::read_exact_at(self, buf, offset).ok()
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Read as _, Seek as _};
+            let mut file = self;
+            file.seek(std::io::SeekFrom::Start(offset)).ok()?;
+            file.read_exact(buf).ok()
+        }
     }
 }
 
-fn read_at(file: &File, offset: u64, len: usize) -> Option<Vec<u8>> {
+impl Source for Vec<u8> {
+    fn len(&self) -> Option<u64> {
+        u64::try_from(self.as_slice().len()).ok()
+    }
+
+    fn fill_at(&self, buf: &mut [u8], offset: u64) -> Option<()> {
+        let start = usize::try_from(offset).ok()?;
+        buf.copy_from_slice(self.get(start..start.checked_add(buf.len())?)?);
+        Some(())
+    }
+}
+
+fn read_at(file: &dyn Source, offset: u64, len: usize) -> Option<Vec<u8>> {
+    // Never more than the source holds (a damaged table must not make a huge allocation).
+    if u64::try_from(len).ok()?.checked_add(offset)? > file.len()? {
+        return None;
+    }
     let mut buf = vec![0; len];
-    fill_at(file, &mut buf, offset)?;
+    file.fill_at(&mut buf, offset)?;
     Some(buf)
 }
 
@@ -145,8 +175,8 @@ struct Chunks {
 }
 
 /// Reads the header and the chunk table: the hash length and the chunks.
-fn table(file: &File) -> Option<(usize, Chunks)> {
-    let len = file.metadata().ok()?.len();
+fn table(file: &dyn Source) -> Option<(usize, Chunks)> {
+    let len = file.len()?;
     let header = read_at(file, 0, 8)?;
     if header.get(0..4)? != b"CGPH" || *header.get(4)? != 1 {
         return None;
@@ -213,8 +243,13 @@ impl Graph {
     /// well-formed one.
     pub(crate) fn open(git_dir: &Path) -> Option<Graph> {
         let file = File::open(git_dir.join("objects/info/commit-graph")).ok()?;
-        let (hash_len, chunks) = table(&file)?;
-        let fanout_bytes = read_at(&file, chunks.fanout, 256 * 4)?;
+        Graph::read(Box::new(file))
+    }
+
+    /// A graph read from `file`, if well-formed.
+    pub(crate) fn read(file: Box<dyn Source>) -> Option<Graph> {
+        let (hash_len, chunks) = table(file.as_ref())?;
+        let fanout_bytes = read_at(file.as_ref(), chunks.fanout, 256 * 4)?;
         let fanout = (0..256)
             .map(|i| be32(&fanout_bytes, i * 4))
             .collect::<Option<Vec<u32>>>()?;
@@ -233,7 +268,7 @@ impl Graph {
         }
         let edges = match chunks.extra_edges {
             Some(span) => {
-                let bytes = read_at(&file, span.0, size(span)?)?;
+                let bytes = read_at(file.as_ref(), span.0, size(span)?)?;
                 bytes
                     .chunks_exact(4)
                     .map(|w| be32(w, 0))
@@ -276,7 +311,7 @@ impl Graph {
             Some(b) => b,
             slot => {
                 let offset = self.oid_lookup + u64::try_from(start * hash_len).ok()?;
-                let bytes = read_at(&self.file, offset, (end - start) * hash_len)?;
+                let bytes = read_at(self.file.as_ref(), offset, (end - start) * hash_len)?;
                 slot.insert(bytes)
             }
         };
@@ -292,6 +327,32 @@ impl Graph {
             }
         }
         Some(None)
+    }
+
+    /// The number of commits in the graph.
+    pub(crate) fn len(&self) -> usize {
+        self.records.count
+    }
+
+    /// The id of the commit at `position` (for the fuzzer, which needs ids the graph holds).
+    pub(crate) fn id_at(&self, position: usize) -> Option<Oid> {
+        let hash_len = self.records.hash_len;
+        if position >= self.records.count {
+            return None;
+        }
+        let offset = self.oid_lookup + u64::try_from(position * hash_len).ok()?;
+        let bytes = read_at(self.file.as_ref(), offset, hash_len)?;
+        let mut id = Oid {
+            bytes: [0; 32],
+            len: u8::try_from(hash_len).ok()?,
+        };
+        id.bytes.get_mut(..hash_len)?.copy_from_slice(&bytes);
+        Some(id)
+    }
+
+    /// How many commits step 3 may visit for one tag (tests and the fuzzer try others).
+    pub(crate) fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
     }
 
     /// Commit `i`'s record, from its block (read on first use).
@@ -313,7 +374,7 @@ impl Graph {
             std::collections::hash_map::Entry::Vacant(e) => {
                 let records = BLOCK_RECORDS.min(count - first);
                 let offset = start + u64::try_from(first * size).ok()?;
-                e.insert(read_at(&self.file, offset, records * size)?)
+                e.insert(read_at(self.file.as_ref(), offset, records * size)?)
             }
         };
         let at = (i - first) * size;
@@ -402,7 +463,7 @@ impl Graph {
             }
             // Step 4.
             if with_children.is_none() {
-                let parents = self.records.with_children(&self.file)?;
+                let parents = self.records.with_children(self.file.as_ref())?;
                 let tip = !parents.contains(t);
                 with_children = Some(parents);
                 if tip {
@@ -410,7 +471,7 @@ impl Graph {
                 }
             }
             // Step 5.
-            let all = self.records.reachable(&self.file, head)?;
+            let all = self.records.reachable(self.file.as_ref(), head)?;
             let merged = all.contains(t);
             everything = Some(all);
             if merged {
@@ -453,7 +514,11 @@ impl Records {
     }
 
     /// Streams the parent words of every record of `file`, in order, through one buffer.
-    fn each_record(&self, file: &File, mut f: impl FnMut([u32; 2]) -> Option<()>) -> Option<()> {
+    fn each_record(
+        &self,
+        file: &dyn Source,
+        mut f: impl FnMut([u32; 2]) -> Option<()>,
+    ) -> Option<()> {
         let size = self.hash_len + 16;
         let per_read = (64 * 1024 / size).max(1);
         let mut buffer = vec![0; per_read * size];
@@ -461,7 +526,7 @@ impl Records {
         while i < self.count {
             let records = per_read.min(self.count - i);
             let bytes = buffer.get_mut(..records * size)?;
-            fill_at(file, bytes, self.start + u64::try_from(i * size).ok()?)?;
+            file.fill_at(bytes, self.start + u64::try_from(i * size).ok()?)?;
             for entry in bytes.chunks_exact(size) {
                 let words = entry.get(self.hash_len..self.hash_len + 8)?;
                 f([be32(words, 0)?, be32(words, 4)?])?;
@@ -472,7 +537,7 @@ impl Records {
     }
 
     /// Step 4: the commits that are some commit's parent, in one pass.
-    fn with_children(&self, file: &File) -> Option<Reached> {
+    fn with_children(&self, file: &dyn Source) -> Option<Reached> {
         let mut parents = Reached::new(self.count);
         self.each_record(file, |words| {
             self.each_parent(words, |p| {
@@ -483,7 +548,7 @@ impl Records {
     }
 
     /// Step 5: which commits `start` reaches (itself included), by position.
-    fn reachable(&self, file: &File, start: usize) -> Option<Reached> {
+    fn reachable(&self, file: &dyn Source, start: usize) -> Option<Reached> {
         let mut parents = Vec::with_capacity(self.count);
         self.each_record(file, |words| {
             parents.push(words);

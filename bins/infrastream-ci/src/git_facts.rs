@@ -104,7 +104,7 @@ struct Refs {
 /// What `packed-refs` holds, read line by line through one buffer (a repository's file can
 /// be large, and CI reads it on every build).
 #[derive(Debug, Default)]
-struct PackedRefs {
+pub(crate) struct PackedRefs {
     /// Whether the file records the peeled commit of every annotated tag.
     fully_peeled: bool,
     /// Each tag and its commit (peeled).
@@ -116,9 +116,15 @@ struct PackedRefs {
 }
 
 fn read_packed_refs(git_dir: &Path, head_ref: &str) -> Option<PackedRefs> {
-    use std::io::BufRead as _;
     let file = std::fs::File::open(git_dir.join("packed-refs")).ok()?;
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    parse_packed_refs(std::io::BufReader::with_capacity(64 * 1024, file), head_ref)
+}
+
+/// Parses a `packed-refs` file; `None` when a line is not as git writes them.
+pub(crate) fn parse_packed_refs(
+    mut reader: impl std::io::BufRead,
+    head_ref: &str,
+) -> Option<PackedRefs> {
     let mut packed = PackedRefs::default();
     let mut line = Vec::new();
     let mut last_was_tag = false;

@@ -13,6 +13,38 @@ mod git_facts;
 
 use std::process::ExitCode;
 
+/// Entry points for the fuzz targets (`fuzz/`): the parsers of repository files, on bytes.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::commit_graph::{Graph, Oid};
+
+    /// Reads `data` as a commit-graph file and asks it which of some of its commits (chosen
+    /// by the data's first bytes) a fifth reaches, with each step of the search allowed to
+    /// answer.
+    pub fn commit_graph(data: &[u8]) {
+        for budget in [0, 32] {
+            let Some(mut graph) = Graph::read(Box::new(data.to_vec())) else {
+                return;
+            };
+            graph.set_budget(budget);
+            let count = graph.len().max(1);
+            let ids: Vec<Oid> = data
+                .iter()
+                .take(5)
+                .filter_map(|b| graph.id_at(usize::from(*b) % count))
+                .collect();
+            if let Some((head, tags)) = ids.split_first() {
+                let _ = graph.first_merged(head, tags);
+            }
+        }
+    }
+
+    /// Parses `data` as a `packed-refs` file.
+    pub fn packed_refs(data: &[u8]) {
+        let _ = crate::git_facts::parse_packed_refs(data, "refs/heads/main");
+    }
+}
+
 /// The CI subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
