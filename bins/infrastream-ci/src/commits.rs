@@ -1,4 +1,4 @@
-//! `infrastream commits lint` and `infrastream changelog`: conventional commits on a real
+//! `commits lint` and `changelog` (of `infrastream-ci` and `infrastream`): conventional commits on a real
 //! repository, for CI (GitHub annotations, a step summary) and people.
 
 // Indexing a serde_json::Value by key yields Null when absent; it never panics.

@@ -1,4 +1,4 @@
-//! `infrastream compute-version`: on a real repository (the current directory or `--repo`),
+//! `compute-version` (of `infrastream-ci` and `infrastream`): on a real repository (the current directory or `--repo`),
 //! or over explicit tags (`--tag`, `--merged-tag`, `--head-tag`) for tests and other hosts.
 
 use std::fs::OpenOptions;

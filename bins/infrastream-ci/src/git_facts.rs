@@ -1,12 +1,14 @@
-//! What `compute-version` needs from a real repository, read with few git processes.
+//! What `compute-version` needs from a real repository, read without a git process where the
+//! files allow it.
 //!
 //! The shell pipeline this replaces asks git for every `v*` tag merged into HEAD, which walks
-//! the reachability of each of them, then sorts and filters. Here the tags are read once
-//! (`for-each-ref`, no graph walk), the release tags sorted by version from highest, and only
-//! the highest batch of them checked for ancestry (`for-each-ref --merged` over just those
-//! refs, which uses the commit-graph's generation numbers when the repository has one) until a
-//! merged one turns up: usually in the first batch. HEAD and shallowness are read from the
-//! `.git` directory itself when the repository is a plain checkout.
+//! the reachability of each of them, then sorts and filters. Here HEAD, shallowness and the tags
+//! are read from the `.git` directory of a plain checkout (`HEAD`, `packed-refs` with its peeled
+//! values, as a clone leaves them), the release tags sorted by version from highest, and git's
+//! commit-graph file answers which is the first one HEAD reaches (`commit_graph`). Whatever the
+//! files cannot say (loose tags, a worktree, reftable, replace refs, no graph) is asked of git:
+//! `for-each-ref` for the tags, then `for-each-ref --merged` over the highest release tags, a
+//! batch at a time, until a merged one turns up.
 
 use std::path::Path;
 use std::process::Command;
@@ -233,8 +235,8 @@ fn head_file(repo: &Path) -> Option<(String, bool)> {
     }
 }
 
-/// Reads the tags of `repo` around its HEAD: two git processes in a plain checkout (the tags
-/// with HEAD's branch, then one ancestry query for the highest release tags).
+/// Reads the tags of `repo` around its HEAD: from the files in a freshly cloned checkout,
+/// else with a git process or two (see the module's documentation).
 pub(crate) fn read(repo: &Path, allow_shallow: bool) -> Result<Facts, String> {
     let (head_ref, shallow) = match head_file(repo) {
         Some(h) => h,
