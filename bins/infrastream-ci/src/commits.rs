@@ -1,5 +1,5 @@
-//! `commits lint` and `changelog` (of `infrastream-ci` and `infrastream`): conventional commits on a real
-//! repository, for CI (GitHub annotations, a step summary) and people.
+//! `commits lint` and `changelog` (of `infrastream-ci` and `infrastream`): conventional commits
+//! on a real repository, for CI (GitHub annotations, a step summary) and people.
 
 // Indexing a serde_json::Value by key yields Null when absent; it never panics.
 #![allow(clippy::indexing_slicing)]

@@ -1,5 +1,6 @@
-//! `compute-version` (of `infrastream-ci` and `infrastream`): on a real repository (the current directory or `--repo`),
-//! or over explicit tags (`--tag`, `--merged-tag`, `--head-tag`) for tests and other hosts.
+//! `compute-version` (of `infrastream-ci` and `infrastream`): on a real repository (the
+//! current directory or `--repo`), or over explicit tags (`--tag`, `--merged-tag`,
+//! `--head-tag`) for tests and other hosts.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
