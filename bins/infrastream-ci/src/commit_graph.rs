@@ -11,9 +11,10 @@
 //! 2. a tag of a higher topological level than HEAD is not merged (a commit's level exceeds its
 //!    parents');
 //! 3. a search down from HEAD, only through commits of a level at least the tag's, finds it
-//!    within a small budget when it is close below HEAD, the usual case of a base tag;
+//!    within a small budget when it is close below HEAD, the usual case of a base tag (a tag
+//!    more levels below HEAD than the budget is not searched for);
 //! 4. a tag no commit has as a parent (the tip of a branch never merged) is not merged: one
-//!    pass over the commit data answers that for a batch of tags;
+//!    pass over the commit data marks every parent, for this tag and all the later ones;
 //! 5. otherwise everything HEAD reaches is marked in one walk, and that answers the rest.
 //!
 //! Object ids are read a fan-out bucket at a time and commit records a block at a time, only
