@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use cd_artifact_registry::GoogleCredentials;
-use cd_core::pipeline::{BuildNotified, Input, Rejection};
+use cd_core::pipeline::{BuildNotified, ChangelogDocument, Input, Rejection};
 use cd_github::{GithubConfig, GithubSourceHost};
 use cd_ports::DriverError;
 use cd_pubsub::{Handled, Handler, PubSub, subscribe};
@@ -77,6 +77,10 @@ struct NotifyArgs {
     /// The git ref built.
     #[arg(long = "ref", env = "GITHUB_REF", default_value = "")]
     git_ref: String,
+    /// The build's changelog, as `infrastream-ci changelog --format json` prints it: the
+    /// deployment records its entries (DeploymentChangelogs).
+    #[arg(long)]
+    changelog: Option<std::path::PathBuf>,
 }
 
 /// `projects/P/topics/T` or `T` in `project`: (project, topic id).
@@ -94,6 +98,16 @@ fn topic_of(args: &NotifyArgs) -> Result<(String, String), String> {
 
 fn notify(args: &NotifyArgs, env: &BTreeMap<String, String>) -> Result<(), String> {
     let (project, topic) = topic_of(args)?;
+    let changelog = match &args.changelog {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str::<ChangelogDocument>(&text)
+                .map_err(|e| format!("{}: not a changelog document: {e}", path.display()))?
+                .entries
+        }
+        None => Vec::new(),
+    };
     let notification = BuildNotified {
         build_definition_id: args.build_definition.clone(),
         container: args.container.clone(),
@@ -101,6 +115,7 @@ fn notify(args: &NotifyArgs, env: &BTreeMap<String, String>) -> Result<(), Strin
         commit_sha: args.commit.clone(),
         repository: args.repository.clone(),
         git_ref: args.git_ref.clone(),
+        changelog,
         ..BuildNotified::default()
     };
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;

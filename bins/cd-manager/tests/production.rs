@@ -127,7 +127,16 @@ notifications_subscription = "cd-manager"
         .recv_timeout(Duration::from_secs(60))
         .expect("cd-manager started");
 
-    // CI's side, as a workflow runs it.
+    // CI's side, as a workflow runs it, with the changelog `infrastream-ci changelog --format
+    // json` wrote.
+    let changelog = tmp.path().join("changelog.json");
+    std::fs::write(
+        &changelog,
+        r#"{"from": "v0.9.0", "to": "v1.0.0", "entries": [
+            {"type": "feat", "scope": "cart", "description": "carts expire", "breaking": false,
+             "commit": "0123456789abcdef0123456789abcdef01234567", "pr": 13}]}"#,
+    )
+    .unwrap();
     let published = Command::new(env!("CARGO_BIN_EXE_cd-manager"))
         .args([
             "notify",
@@ -139,6 +148,8 @@ notifications_subscription = "cd-manager"
             "shop-api",
             "--version",
             "v1.0.0",
+            "--changelog",
+            &changelog.to_string_lossy(),
         ])
         .env("PUBSUB_EMULATOR_HOST", pubsub_emulator.host())
         .output()
@@ -170,6 +181,18 @@ notifications_subscription = "cd-manager"
     };
     let id = deployment["id"].as_str().unwrap();
     let commit = deployment["stages"][0]["commitSha"].as_str().unwrap();
+    let view: Value = client
+        .get(format!("{url}/v1/deployments/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &view["changelog"][0]["entry"];
+    assert_eq!(entry["description"], "carts expire", "{view:#}");
+    assert_eq!(entry["application"], "shop-api", "{view:#}");
+    assert_eq!(entry["version"], "v1.0.0", "{view:#}");
     let log = Command::new("git")
         .arg("-C")
         .arg(&remote)

@@ -1,17 +1,14 @@
 //! `commits lint` and `changelog` (of `infrastream-ci` and `infrastream`): conventional commits
 //! on a real repository, for CI (GitHub annotations, a step summary) and people.
 
-// Indexing a serde_json::Value by key yields Null when absent; it never panics.
-#![allow(clippy::indexing_slicing)]
-
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use cd_core::pipeline::{ChangelogDocument, ChangelogEntry};
 use cd_core::version::{TitleVerdict, check_pr_title, parse_message};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::json;
 
 use crate::git_facts::git;
 
@@ -280,29 +277,39 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
             continue;
         };
         let (description, pr) = pr_number(&c.description);
-        entries.push(json!({
-            "type": c.kind, "scope": c.scope, "breaking": c.breaking,
-            "description": description, "commit": id, "pr": pr,
-        }));
+        entries.push(ChangelogEntry {
+            // Filled by the CD Manager from the build the entries come with.
+            application: String::new(),
+            version: String::new(),
+            kind: c.kind.clone(),
+            scope: c.scope.clone(),
+            description,
+            breaking: c.breaking,
+            commit: Some(id.clone()),
+            pr,
+        });
     }
     if let Format::Json = args.format {
+        let document = ChangelogDocument {
+            from: args.from.clone(),
+            to: args.to.clone(),
+            entries,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({ "from": args.from, "to": args.to, "entries": entries })
-            )
-            .unwrap_or_default()
+            serde_json::to_string_pretty(&document).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
-    let line = |e: &serde_json::Value| {
-        let scope = e["scope"]
-            .as_str()
+    let line = |e: &ChangelogEntry| {
+        let scope = e
+            .scope
+            .as_ref()
             .map(|s| format!("**{s}:** "))
             .unwrap_or_default();
-        let commit = e["commit"].as_str().unwrap_or_default();
+        let commit = e.commit.as_deref().unwrap_or_default();
         let short = commit.get(..7).unwrap_or(commit);
-        let refs = match (&link, e["pr"].as_u64()) {
+        let refs = match (&link, e.pr) {
             (Some(url), Some(n)) => {
                 format!(" ([#{n}]({url}/pull/{n}), [{short}]({url}/commit/{commit}))")
             }
@@ -310,13 +317,10 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
             (Some(url), None) => format!(" ([{short}]({url}/commit/{commit}))"),
             (None, None) => format!(" ({short})"),
         };
-        format!(
-            "- {scope}{}{refs}\n",
-            e["description"].as_str().unwrap_or_default()
-        )
+        format!("- {scope}{}{refs}\n", e.description)
     };
     let mut out = format!("## {} ({}..{})\n", args.to, args.from, args.to);
-    let breaking: Vec<_> = entries.iter().filter(|e| e["breaking"] == true).collect();
+    let breaking: Vec<_> = entries.iter().filter(|e| e.breaking).collect();
     if !breaking.is_empty() {
         out.push_str("\n### Breaking changes\n\n");
         for e in &breaking {
@@ -326,7 +330,7 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     for (kind, title) in SECTIONS {
         let section: Vec<_> = entries
             .iter()
-            .filter(|e| e["type"] == kind && e["breaking"] != true)
+            .filter(|e| e.kind == kind && !e.breaking)
             .collect();
         if section.is_empty() {
             continue;

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::{Value, json};
 
+use cd_core::pipeline::{BuildNotified, ChangelogDocument, ChangelogEntry};
+
 use crate::client::{Answer, Client, Conn};
 
 #[derive(Debug, Args)]
@@ -119,6 +121,10 @@ pub(crate) struct NotifyArgs {
     /// The change's author.
     #[arg(long)]
     pub(crate) author: Option<String>,
+    /// The build's changelog, as `infrastream-ci changelog --format json` prints it: the
+    /// deployment records its entries (DeploymentChangelogs).
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) changelog: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }
@@ -287,6 +293,14 @@ pub(crate) fn rollback(args: &RollbackArgs) -> ExitCode {
     })
 }
 
+/// The entries of a changelog document (`infrastream-ci changelog --format json`).
+pub(crate) fn read_changelog(path: &std::path::Path) -> Result<Vec<ChangelogEntry>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str::<ChangelogDocument>(&text)
+        .map(|d| d.entries)
+        .map_err(|e| format!("{}: not a changelog document: {e}", path.display()))
+}
+
 pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
     let body = match &args.file {
         Some(path) => {
@@ -305,16 +319,27 @@ pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
                 }
             }
         }
-        None => json!({
-            "buildDefinitionId": args.build_definition,
-            "container": args.container,
-            "version": args.version,
-            "commitSha": args.commit,
-            "repository": args.repository,
-            "ref": args.git_ref,
-            "digest": args.digest,
-            "author": args.author,
-        }),
+        None => {
+            let changelog = match args.changelog.as_deref().map(read_changelog).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let notification = BuildNotified {
+                build_definition_id: args.build_definition.clone().unwrap_or_default(),
+                container: args.container.clone().unwrap_or_default(),
+                version: args.version.clone().unwrap_or_default(),
+                commit_sha: args.commit.clone(),
+                repository: args.repository.clone(),
+                git_ref: args.git_ref.clone(),
+                digest: args.digest.clone(),
+                author: args.author.clone(),
+                changelog,
+            };
+            serde_json::to_value(notification).unwrap_or_default()
+        }
     };
     request(&args.conn, async |c: &Client| {
         c.post("/v1/notifications/build", &body).await

@@ -39,9 +39,9 @@ pub use input::{
     ApprovalRecorded, BuildNotified, EngineStatus, Input, ReleaseRequested, StatusReported,
 };
 pub use model::{
-    ApprovalAction, ApprovalRecord, BuildRef, BundleApp, ChangelogEntry, ChangelogRecord,
-    Deployment, DeploymentId, DeploymentStatus, DeploymentTrack, EnvVersion, Hold, Parked,
-    ReleasePhase, StageRecord, StageStatus, State, Timestamp, env_key,
+    ApprovalAction, ApprovalRecord, BuildRef, BundleApp, ChangelogDocument, ChangelogEntry,
+    ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack, EnvVersion, Hold,
+    Parked, ReleasePhase, StageRecord, StageStatus, State, Timestamp, env_key,
 };
 pub use rejection::Rejection;
 pub use scope::{Scope, scope_of};

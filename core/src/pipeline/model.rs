@@ -396,12 +396,17 @@ pub struct ApprovalRecord {
 }
 
 /// One changelog entry (DeploymentChangelogs).
+///
+/// CI sends entries without `application` and `version` (`infrastream-ci changelog --format
+/// json` writes them so); the CD Manager fills both from the build they came with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangelogEntry {
     /// The application it is about.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub application: String,
     /// The version that carries it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// Conventional-commit type.
     #[serde(rename = "type")]
@@ -416,6 +421,17 @@ pub struct ChangelogEntry {
     pub commit: Option<String>,
     /// The pull request number.
     pub pr: Option<u64>,
+}
+
+/// The document `infrastream-ci changelog --format json` prints: the range and its entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangelogDocument {
+    /// The older tag (exclusive).
+    pub from: String,
+    /// The newer tag or commit (inclusive).
+    pub to: String,
+    /// The conventional commits of the range, oldest first.
+    pub entries: Vec<ChangelogEntry>,
 }
 
 /// A changelog entry stored for a deployment.

@@ -518,6 +518,12 @@ fn changelogs_group_by_type_with_breaking_changes_first_and_link_to_github() {
     assert_eq!(entries[0]["type"], "fix");
     assert_eq!(entries[0]["pr"], 12);
     assert_eq!(entries[2]["breaking"], true);
+    // The document CI hands to `notify --changelog`: the entries a deployment records.
+    let document: cd_core::pipeline::ChangelogDocument =
+        serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(document.entries[1].scope.as_deref(), Some("cart"));
+    assert_eq!(document.entries[1].pr, Some(13));
+    assert!(document.entries.iter().all(|e| e.application.is_empty()));
 }
 
 #[test]

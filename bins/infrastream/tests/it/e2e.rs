@@ -592,6 +592,43 @@ fn operator_commands_drive_the_service() {
             .contains("v9.9.9"),
         "{view:#}"
     );
+    // CI's notification with the changelog `infrastream-ci changelog --format json` wrote:
+    // the deployment records the entries, for its application and version.
+    let changelog = tmp.path().join("changelog.json");
+    std::fs::write(
+        &changelog,
+        r#"{"from": "v1.0.0", "to": "v1.1.0", "entries": [
+            {"type": "fix", "description": "carts keep their items", "breaking": false}]}"#,
+    )
+    .unwrap();
+    let notify = |file: &Path| {
+        run(&[
+            "notify",
+            "--build-definition",
+            "shop-api",
+            "--container",
+            "shop-api",
+            "--version",
+            "v1.1.0",
+            "--changelog",
+            &file.to_string_lossy(),
+        ])
+    };
+    let out = notify(&changelog);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["deployments"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+    let entry = &view["changelog"][0]["entry"];
+    assert_eq!(entry["description"], "carts keep their items", "{view:#}");
+    assert_eq!(entry["application"], "shop-api", "{view:#}");
+    assert_eq!(entry["version"], "v1.1.0", "{view:#}");
+    let out = notify(&tmp.path().join("missing.json"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.json"), "{}", stderr(&out));
+
     let out = infrastream(&["status", "--server", "http://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2), "an unreachable service");
 }
