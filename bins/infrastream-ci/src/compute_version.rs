@@ -23,6 +23,9 @@ pub struct Args {
     /// GitHub (its labels; GITHUB_TOKEN and GITHUB_REPOSITORY are read).
     #[arg(long, value_enum, default_value_t = BumpFrom::Labels)]
     bump_from: BumpFrom,
+    /// Shorthand for `--bump-from github`.
+    #[arg(long, conflicts_with = "bump_from")]
+    from_github: bool,
     /// The release type; without it, `--branch` and `--strategy` decide (else LATEST).
     #[arg(long, value_enum, ignore_case = true)]
     release_type: Option<ReleaseTypeArg>,
@@ -186,11 +189,19 @@ fn github_labels(commit: &str) -> Result<Vec<String>, String> {
         .unwrap_or_default())
 }
 
+fn bump_from(args: &Args) -> BumpFrom {
+    if args.from_github {
+        BumpFrom::Github
+    } else {
+        args.bump_from
+    }
+}
+
 /// Builds the inputs from the repository.
 fn repo_inputs(args: &Args) -> Result<VersionInputs, String> {
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let facts = git_facts::read(&repo, args.allow_shallow)?;
-    let bump = match args.bump_from {
+    let bump = match bump_from(args) {
         BumpFrom::Labels => Bump::from_labels(&labels_of(&args.labels)),
         BumpFrom::Github => Bump::from_labels(&github_labels(&facts.head)?),
         BumpFrom::Commits => git_facts::messages_since(&repo, facts.base.as_deref())?
@@ -213,7 +224,7 @@ fn inputs(args: &Args) -> Result<VersionInputs, String> {
     let explicit =
         !(args.tags.is_empty() && args.merged_tags.is_empty() && args.head_tags.is_empty());
     if explicit {
-        if args.bump_from != BumpFrom::Labels || args.repo.is_some() || args.allow_shallow {
+        if bump_from(args) != BumpFrom::Labels || args.repo.is_some() || args.allow_shallow {
             return Err(
                 "--tag, --merged-tag and --head-tag give the inputs explicitly: --repo, \
                  --allow-shallow and --bump-from commits|github need a repository instead"

@@ -580,43 +580,41 @@ fn the_bump_can_come_from_the_pull_request_on_github() {
     r.commit("chore: init");
     r.tag("v1.4.0");
     let head = r.commit("Refactor the store (#77)");
-    let (url, seen) = fake_github(
-        r#"[{"number":77,"title":"refactor!: new store","labels":[{"id":1,"name":"release/major"},{"id":2,"name":"scope/store"}],"user":{"login":"omar"}}]"#,
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
-        .args([
-            "compute-version",
-            "--repo",
-            &r.path.to_string_lossy(),
-            "--bump-from",
-            "github",
-        ])
-        .env("GITHUB_API_URL", &url)
-        .env("GITHUB_REPOSITORY", "northwind/shop-api")
-        .env("GITHUB_TOKEN", "ghs_test")
-        .env_remove("GITHUB_OUTPUT")
-        .env_remove("GITHUB_REF_NAME")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("target_version=v2.0.0\n"),
-        "{}",
-        stdout(&out)
-    );
-    let request = seen.join().unwrap();
-    assert!(
-        request.starts_with(&format!(
-            "GET /repos/northwind/shop-api/commits/{head}/pulls "
-        )),
-        "{request}"
-    );
-    assert!(
-        request
-            .to_ascii_lowercase()
-            .contains("authorization: bearer ghs_test"),
-        "{request}"
-    );
+    // Both spellings: `--bump-from github`, and its shorthand `--from-github`.
+    for spelling in [&["--bump-from", "github"][..], &["--from-github"][..]] {
+        let (url, seen) = fake_github(
+            r#"[{"number":77,"title":"refactor!: new store","labels":[{"id":1,"name":"release/major"},{"id":2,"name":"scope/store"}],"user":{"login":"omar"}}]"#,
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
+            .args(["compute-version", "--repo", &r.path.to_string_lossy()])
+            .args(spelling)
+            .env("GITHUB_API_URL", &url)
+            .env("GITHUB_REPOSITORY", "northwind/shop-api")
+            .env("GITHUB_TOKEN", "ghs_test")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_REF_NAME")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("target_version=v2.0.0\n"),
+            "{}",
+            stdout(&out)
+        );
+        let request = seen.join().unwrap();
+        assert!(
+            request.starts_with(&format!(
+                "GET /repos/northwind/shop-api/commits/{head}/pulls "
+            )),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("authorization: bearer ghs_test"),
+            "{request}"
+        );
+    }
 }
 
 #[test]
