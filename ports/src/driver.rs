@@ -231,15 +231,28 @@ impl Driver {
                 | Input::StatusReported(_)
                 | Input::Tick
         );
+        if in_flight {
+            self.catalog_or_last_valid().await
+        } else {
+            self.catalog().await
+        }
+    }
+
+    /// The catalog at the manifest head or, when that head does not load, the last valid one
+    /// (the head's error when there has been none).
+    ///
+    /// # Errors
+    /// As [`Driver::catalog`], when no valid catalog was ever loaded.
+    pub async fn catalog_or_last_valid(&self) -> Result<Arc<Catalog>, DriverError> {
         match self.catalog().await {
-            Err(e) if in_flight => match self.last_valid_catalog() {
+            Err(e) => match self.last_valid_catalog() {
                 Some(c) => {
-                    tracing::warn!(input = input.name(), error = %e, "continuing in-flight work on the last valid manifests");
+                    tracing::warn!(error = %e, "the manifest head does not load: using the last valid manifests");
                     Ok(c)
                 }
                 None => Err(e),
             },
-            other => other,
+            ok => ok,
         }
     }
 
@@ -416,12 +429,26 @@ impl Driver {
     /// As [`Driver::submit`] for the outcome.
     pub async fn step(&self, effect: Effect, work: &mut Work) -> Result<(), DriverError> {
         let outcome = self.perform(&effect).await;
-        match self.submit(&outcome).await {
+        self.record(&effect, &outcome, work).await
+    }
+
+    /// Records the outcome of `effect` and queues the effects that follow. An outcome the
+    /// core refuses (the deployment vanished, or the outcome no longer applies) is logged and
+    /// is not an error: there is nothing left to do for it.
+    ///
+    /// # Errors
+    /// As [`Driver::submit`], but for refusals.
+    pub async fn record(
+        &self,
+        effect: &Effect,
+        outcome: &Input,
+        work: &mut Work,
+    ) -> Result<(), DriverError> {
+        match self.submit(outcome).await {
             Ok(decision) => {
                 work.extend(decision.effects);
                 Ok(())
             }
-            // The deployment vanished or the outcome no longer applies: nothing to do.
             Err(DriverError::Rejected(r)) => {
                 tracing::warn!(deployment = %effect.deployment, effect = %effect.id, rejection = %r, "outcome refused");
                 Ok(())

@@ -203,13 +203,11 @@ async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError>
     let actor = identified(shared, headers).await?;
     // Who people are does not change with a broken manifest commit: holds (the emergency
     // brake) must still work then.
-    let catalog = match shared.driver.catalog().await {
-        Ok(c) => c,
-        Err(e) => shared
-            .driver
-            .last_valid_catalog()
-            .ok_or_else(|| ApiError::from_driver(e))?,
-    };
+    let catalog = shared
+        .driver
+        .catalog_or_last_valid()
+        .await
+        .map_err(ApiError::from_driver)?;
     if catalog.knows(&actor) {
         Ok(actor)
     } else {

@@ -93,20 +93,11 @@ async fn record(
     effect: &Effect,
     outcome: &Input,
 ) -> Result<(), DriverError> {
-    match shared.driver.submit(outcome).await {
-        Ok(decision) => {
-            work.extend(decision.effects);
-            Ok(())
-        }
-        Err(DriverError::Rejected(r)) => {
-            tracing::warn!(deployment = %effect.deployment, effect = %effect.id, rejection = %r, "outcome refused");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::error!(deployment = %effect.deployment, effect = %effect.id, error = %e, "cannot record the outcome; will retry");
-            Err(e)
-        }
+    let recorded = shared.driver.record(effect, outcome, work).await;
+    if let Err(e) = &recorded {
+        tracing::error!(deployment = %effect.deployment, effect = %effect.id, error = %e, "cannot record the outcome; will retry");
     }
+    recorded
 }
 
 async fn rescan(shared: &Shared, s: &mut State) {
