@@ -421,14 +421,13 @@ impl EngineRunner {
     }
 
     async fn poll(&self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
-        if self.last()?.is_none() {
+        let Some(last) = self.last()? else {
             self.ensure_start(None).await?;
             return Ok(0);
-        }
-        let last = self.last()?;
+        };
         let commits = self
             .port
-            .commits_since(last.as_deref())
+            .commits_since(Some(&last))
             .await
             .map_err(|e| e.to_string())?;
         let mut done = 0;

@@ -300,8 +300,6 @@ impl std::fmt::Debug for Overrides {
 pub struct Opened {
     /// The ports.
     pub ports: Ports,
-    /// The manifest repository (shared with the local engine).
-    pub repo: Arc<GitRepo>,
     /// The webhook secret.
     pub secret: Vec<u8>,
     /// Tasks to run beside the API.
@@ -311,7 +309,7 @@ pub struct Opened {
 impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opened")
-            .field("repo", &self.repo)
+            .field("ports", &self.ports)
             .field("background", &self.background.len())
             .finish_non_exhaustive()
     }
@@ -354,7 +352,7 @@ pub fn open(
     let ports = Ports {
         store,
         registry,
-        repo: Arc::new(Blocking(repo.clone())),
+        repo: Arc::new(Blocking(repo)),
         source: overrides.source.unwrap_or_else(|| {
             Arc::new(Blocking(Arc::new(LocalSourceHost::new(
                 &config.under_data(config.source.dir.as_ref(), "sources"),
@@ -369,7 +367,6 @@ pub fn open(
     };
     Ok(Opened {
         ports,
-        repo,
         secret: webhook_secret(&config.secret_file())?,
         background: overrides.background,
     })
