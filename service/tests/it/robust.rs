@@ -69,8 +69,9 @@ const ROUTES: &[(&str, &str)] = &[
 fn valid_bodies() -> Vec<Value> {
     vec![
         json!({ "buildDefinitionId": "shop-api", "container": "shop-api", "version": "v1.0.0" }),
-        json!({ "message": { "data": "eyJ9", "messageId": "1" } }),
-        json!({ "stageIndex": 0, "status": "SUCCESS", "commitSha": "abc" }),
+        // The data is a BuildNotified, base64: {"buildDefinitionId":"shop-api",...}.
+        json!({ "message": { "data": "eyJidWlsZERlZmluaXRpb25JZCI6InNob3AtYXBpIiwiY29udGFpbmVyIjoic2hvcC1hcGkiLCJ2ZXJzaW9uIjoidjEuMC4wIn0=", "messageId": "1" } }),
+        json!({ "deployment": "d-1", "stageIndex": 0, "status": "SUCCESS", "commitSha": "abc" }),
         json!({ "stageIndex": 1, "action": "APPROVE", "comment": "" }),
         json!({ "applicationSet": "shop", "bundle": "2026.11", "versions": { "shop-api": "v1.0.0" } }),
         json!({ "application": "shop-api", "environment": "production", "version": "v1.0.0" }),
