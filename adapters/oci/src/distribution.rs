@@ -109,7 +109,9 @@ pub struct OciRegistry {
     client: reqwest::Client,
     endpoints: BTreeMap<String, Endpoint>,
     fallback: Option<Endpoint>,
-    tokens: Mutex<BTreeMap<String, String>>,
+    /// Bearer tokens by (registry URL, scope): a token is only ever sent to the registry that
+    /// issued it, even when two registries hold repositories of the same name.
+    tokens: Mutex<BTreeMap<(String, String), String>>,
     page_size: usize,
 }
 
@@ -264,7 +266,8 @@ impl OciRegistry {
             }
             rb
         };
-        let cached = self.tokens.lock().ok().and_then(|t| t.get(scope).cloned());
+        let key = (endpoint.url.clone(), scope.to_string());
+        let cached = self.tokens.lock().ok().and_then(|t| t.get(&key).cloned());
         let first = match (&endpoint.auth, cached) {
             (_, Some(token)) => Some(format!("Bearer {token}")),
             (Auth::Bearer(token), None) => Some(format!("Bearer {token}")),
@@ -331,7 +334,7 @@ impl OciRegistry {
             .or(body.access_token)
             .ok_or_else(|| RegistryError::Denied("token response without a token".into()))?;
         if let Ok(mut t) = self.tokens.lock() {
-            t.insert(scope.to_string(), token.clone());
+            t.insert((endpoint.url.clone(), scope.to_string()), token.clone());
         }
         Ok(token)
     }

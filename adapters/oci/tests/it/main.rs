@@ -132,6 +132,71 @@ async fn bearer_tokens_are_fetched_from_the_challenge_realm() {
     registry_contract(&fixture).await;
 }
 
+/// A token one registry issued is never sent to another, even for a repository of the same
+/// name: the second registry here records what it receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_goes_only_to_the_registry_that_issued_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = TokenServer::start(
+        dir.path(),
+        "ci",
+        "t0ken",
+        "infrastream-test-issuer",
+        "test-registry",
+    );
+    let registry = DockerRegistry::start_with(RegistryAuth::Token {
+        realm: format!("http://127.0.0.1:{}/token", issuer.port),
+        issuer: "infrastream-test-issuer",
+        service: "test-registry",
+        cert: &issuer.cert,
+    });
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_url = format!("http://{}", other.local_addr().unwrap());
+    let seen = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let (mut stream, _) = other.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        String::from_utf8_lossy(&request).to_ascii_lowercase()
+    });
+    let endpoint = |url: &str, auth: Auth| Endpoint {
+        url: url.to_string(),
+        prefix: String::new(),
+        auth,
+    };
+    let basic = Auth::Basic {
+        username: "ci".into(),
+        password: "t0ken".into(),
+    };
+    let client = OciRegistry::new(
+        BTreeMap::from([
+            ("issuing".to_string(), endpoint(&registry.url(), basic)),
+            ("other".to_string(), endpoint(&other_url, Auth::Anonymous)),
+        ]),
+        None,
+    )
+    .unwrap();
+    // A token for `repository:app:pull` at the first registry, then the same scope elsewhere.
+    let tags = client.list_tags("issuing", "app", "").await;
+    assert!(
+        !matches!(tags, Err(RegistryError::Denied(_))),
+        "the issuing registry answers: {tags:?}"
+    );
+    let _ = client.list_tags("other", "app", "").await;
+    let request = seen.join().unwrap();
+    assert!(request.starts_with("get /v2/app/tags/list"), "{request}");
+    assert!(!request.contains("authorization"), "{request}");
+}
+
 #[tokio::test]
 async fn an_unreachable_registry_is_unavailable() {
     let c = client("http://127.0.0.1:9", Auth::Anonymous);
