@@ -96,12 +96,36 @@ async fn notifications_are_acked_once_stored_and_redelivered_when_not() {
         assert!(Instant::now() < deadline, "deliveries so far: {d:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Acknowledged messages do not come back (the malformed one included).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let d = seen.deliveries.lock().unwrap().clone();
     assert_eq!(d.len(), 3, "{d:?}");
     stop_tx.send(true).unwrap();
     task.await.unwrap();
+    // Acknowledged messages do not come back, the malformed one (which never reaches the
+    // handler) included: past the 10 s ack deadline, the subscription holds nothing.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let raw = google_cloud_pubsub::client::Client::new(google_cloud_pubsub::client::ClientConfig {
+        project_id: Some("infrastream-test".into()),
+        environment: google_cloud_gax::conn::Environment::Emulator(emulator.host()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // An empty subscription makes the pull wait: give up after 20 s, which is the answer too
+    // (a message still there comes back well within it).
+    let pulled = tokio::time::timeout(
+        Duration::from_secs(20),
+        raw.subscription("cd-manager").pull(10, None),
+    )
+    .await;
+    if let Ok(messages) = pulled {
+        let left: Vec<Vec<u8>> = messages
+            .unwrap()
+            .iter()
+            .map(|m| m.message.data.clone())
+            .collect();
+        assert!(left.is_empty(), "redelivered: {left:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
