@@ -247,8 +247,9 @@ async fn applies_all_or_nothing(store: &dyn Store) {
 async fn keeps_the_ledger_append_only(store: &dyn Store) {
     let d = deployment("d1", "shop", "api", None);
     store.apply(&[create(&d)]).await.unwrap();
-    let first = approval("d1", "a1", ApprovalAction::Approve);
-    let second = approval("d1", "a2", ApprovalAction::Reject);
+    // Ids that sort against append order: the ledger must keep the order of the appends.
+    let first = approval("d1", "z9", ApprovalAction::Approve);
+    let second = approval("d1", "a1", ApprovalAction::Reject);
     store
         .apply(&[StateWrite::AppendApproval(first.clone())])
         .await
@@ -260,7 +261,7 @@ async fn keeps_the_ledger_append_only(store: &dyn Store) {
     let reused = store
         .apply(&[StateWrite::AppendApproval(approval(
             "d1",
-            "a1",
+            "z9",
             ApprovalAction::Reject,
         ))])
         .await;
@@ -277,8 +278,8 @@ async fn keeps_the_ledger_append_only(store: &dyn Store) {
     assert_eq!(
         got,
         [
-            ("a1", ApprovalAction::Approve),
-            ("a2", ApprovalAction::Reject)
+            ("z9", ApprovalAction::Approve),
+            ("a1", ApprovalAction::Reject)
         ],
         "ledger order is append order"
     );
@@ -295,25 +296,64 @@ async fn keeps_the_ledger_append_only(store: &dyn Store) {
         commit: Some("abc".into()),
         pr: Some(7),
     };
-    store
-        .apply(&[StateWrite::AppendChangelog(ChangelogRecord {
-            deployment: d.id.clone(),
-            changelog_id: "c1".into(),
-            entry: entry.clone(),
-        })])
-        .await
-        .unwrap();
+    let later = ChangelogEntry {
+        description: "carts expire".into(),
+        ..entry.clone()
+    };
+    for (id, e) in [("c9", &entry), ("c1", &later)] {
+        store
+            .apply(&[StateWrite::AppendChangelog(ChangelogRecord {
+                deployment: d.id.clone(),
+                changelog_id: id.into(),
+                entry: e.clone(),
+            })])
+            .await
+            .unwrap();
+    }
     let view = store.deployment(&d.id).await.unwrap().unwrap();
-    assert_eq!(view.changelog.len(), 1);
-    assert_eq!(view.changelog[0].entry, entry);
+    let got: Vec<(&str, &ChangelogEntry)> = view
+        .changelog
+        .iter()
+        .map(|c| (c.changelog_id.as_str(), &c.entry))
+        .collect();
+    assert_eq!(got, [("c9", &entry), ("c1", &later)], "append order");
 }
 
 async fn loads_by_scope(store: &dyn Store) {
     let a = deployment("a", "shop", "api", None);
     let b = deployment("b", "books", "catalog", None);
-    store.apply(&[create(&a), create(&b)]).await.unwrap();
-    store
-        .apply(&[
+    let env = |app: &str, d: &str| StateWrite::PutEnvVersion {
+        value: EnvVersion {
+            application: app.into(),
+            environment: "production".into(),
+            version: "v1.0.0".into(),
+            previous: None,
+            deployment: DeploymentId(d.into()),
+            track: DeploymentTrack::Release,
+            in_flight: false,
+            revision: 1,
+        },
+        expected_revision: None,
+    };
+    let note = |d: &str, id: &str, app: &str| {
+        StateWrite::AppendChangelog(ChangelogRecord {
+            deployment: DeploymentId(d.into()),
+            changelog_id: id.into(),
+            entry: ChangelogEntry {
+                application: app.into(),
+                version: "v1.0.0".into(),
+                kind: "fix".into(),
+                scope: None,
+                description: format!("fix in {app}"),
+                breaking: false,
+                commit: None,
+                pr: None,
+            },
+        })
+    };
+    let writes = [
+        vec![create(&a), create(&b)],
+        vec![
             StateWrite::AppendApproval(approval("a", "x1", ApprovalAction::Approve)),
             StateWrite::AppendApproval(approval("b", "x2", ApprovalAction::Approve)),
             StateWrite::PutHold {
@@ -324,10 +364,25 @@ async fn loads_by_scope(store: &dyn Store) {
                     at: Timestamp(1),
                 },
             },
-        ])
-        .await
-        .unwrap();
-    let full: State = store.load(&Scope::All).await.unwrap();
+            env("api", "a"),
+            env("catalog", "b"),
+            note("a", "n1", "api"),
+            note("b", "n2", "catalog"),
+        ],
+    ];
+    // What the store should hold, built without it; approval times are the store's own
+    // (Spanner records its commit time), so they are compared apart.
+    let mut expected = State::default();
+    for w in &writes {
+        store.apply(w).await.unwrap();
+        expected.apply(w).unwrap();
+    }
+    let without_times = |mut s: State| {
+        for a in &mut s.approvals {
+            a.at = Timestamp(0);
+        }
+        s
+    };
     for scope in [
         Scope::All,
         Scope::ApplicationSet("shop".into()),
@@ -336,9 +391,9 @@ async fn loads_by_scope(store: &dyn Store) {
     ] {
         let got = store.load(&scope).await.unwrap();
         assert_eq!(
-            got,
-            full.scoped(&scope),
-            "load({scope:?}) differs from State::scoped"
+            without_times(got),
+            without_times(expected.scoped(&scope)),
+            "load({scope:?}) differs from the writes, scoped"
         );
     }
 }
@@ -363,30 +418,36 @@ async fn lists_with_filters(store: &dyn Store) {
             .map(|d| d.id.0)
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        only(DeploymentFilter {
-            application: Some("api".into()),
-            ..Default::default()
-        })
-        .await,
-        ["a"]
-    );
-    assert_eq!(
-        only(DeploymentFilter {
-            status: Some(DeploymentStatus::Succeeded),
-            ..Default::default()
-        })
-        .await,
-        ["b"]
-    );
-    assert_eq!(
-        only(DeploymentFilter {
-            track: Some(DeploymentTrack::Hotfix),
-            ..Default::default()
-        })
-        .await,
-        ["a"]
-    );
+    // Without a limit, and with the API's kind of limit (stores may filter in their query).
+    for limit in [0, 10] {
+        assert_eq!(
+            only(DeploymentFilter {
+                application: Some("api".into()),
+                limit,
+                ..Default::default()
+            })
+            .await,
+            ["a"]
+        );
+        assert_eq!(
+            only(DeploymentFilter {
+                status: Some(DeploymentStatus::Succeeded),
+                limit,
+                ..Default::default()
+            })
+            .await,
+            ["b"]
+        );
+        assert_eq!(
+            only(DeploymentFilter {
+                track: Some(DeploymentTrack::Hotfix),
+                limit,
+                ..Default::default()
+            })
+            .await,
+            ["a"]
+        );
+    }
     assert_eq!(
         only(DeploymentFilter {
             limit: 1,
