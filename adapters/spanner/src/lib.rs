@@ -953,7 +953,7 @@ async fn newest(
             format!("WHERE {}", clauses.join(" AND "))
         };
         let mut stmt = Statement::new(format!(
-            "SELECT Body FROM {table} {clause} ORDER BY CreatedAt DESC, Sequence DESC LIMIT @n"
+            "SELECT Body FROM {table} {clause} ORDER BY CreatedAt DESC, Sequence DESC, DeploymentID DESC LIMIT @n"
         ));
         if let Some(set) = &filter.application_set {
             stmt.add_param("set", set);

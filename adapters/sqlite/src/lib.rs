@@ -496,17 +496,16 @@ fn load(conn: &mut Connection, scope: &Scope) -> Result<State, StoreError> {
         .flat_map(|d| d.applications().into_iter().map(str::to_string))
         .collect();
     state.deployments = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
-    let in_view = |id: &DeploymentId| state.deployments.contains_key(id);
-    let approvals = approvals_where(&tx, "", None)?
-        .into_iter()
-        .filter(|a| in_view(&a.deployment))
-        .collect();
-    let changelogs = changelogs_where(&tx, "", None)?
-        .into_iter()
-        .filter(|c| in_view(&c.deployment))
-        .collect();
-    state.approvals = approvals;
-    state.changelogs = changelogs;
+    // The set's ledger rows only, selected by the database rather than read whole and filtered.
+    let of_set = "WHERE DeploymentID IN (\
+        SELECT DeploymentID FROM PreReleaseDeployments WHERE ApplicationSet = ?1 \
+        UNION ALL SELECT DeploymentID FROM ReleaseDeployments WHERE ApplicationSet = ?1)";
+    let (clause, arg) = match &set {
+        None => ("", None),
+        Some(s) => (of_set, Some(s.as_str())),
+    };
+    state.approvals = approvals_where(&tx, clause, arg)?;
+    state.changelogs = changelogs_where(&tx, clause, arg)?;
     state.env_versions = env_versions(&tx)?
         .into_iter()
         .filter(|(_, v)| set.is_none() || apps.contains(&v.application))
@@ -533,16 +532,20 @@ impl Store for SqliteStore {
 
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
         self.with(|conn| {
-            let found = deployments_where(conn, "WHERE DeploymentID = ?1", Some(&id.0))?;
+            // One read transaction: another process may write between the three reads.
+            let tx = conn.transaction().map_err(map_err)?;
+            let only = "WHERE DeploymentID = ?1";
+            let found = deployments_where(&tx, only, Some(&id.0))?;
             let Some(deployment) = found.into_iter().next() else {
                 return Ok(None);
             };
-            let only = "WHERE DeploymentID = ?1";
-            Ok(Some(DeploymentView {
-                approvals: approvals_where(conn, only, Some(&id.0))?,
-                changelog: changelogs_where(conn, only, Some(&id.0))?,
+            let view = DeploymentView {
+                approvals: approvals_where(&tx, only, Some(&id.0))?,
+                changelog: changelogs_where(&tx, only, Some(&id.0))?,
                 deployment,
-            }))
+            };
+            tx.commit().map_err(map_err)?;
+            Ok(Some(view))
         })
     }
 
