@@ -445,7 +445,8 @@ pub struct ApprovalBody {
     params(("id" = String, Path, description = "The deployment")),
     responses((status = 202, body = Accepted), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 403, description = "Not a stakeholder, or the change's author", body = ApiError),
-        (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+        (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 422, description = "No such stage", body = ApiError)))]
 async fn approve(
     State(shared): State<Arc<Shared>>,
     id: PathArg,
@@ -574,7 +575,9 @@ pub struct HoldBody {
 /// Holds an environment: promotions into it wait as HELD.
 #[utoipa::path(put, path = "/v1/holds/{environment}", tag = "operators", request_body = HoldBody,
     params(("environment" = String, Path, description = "The environment")),
-    responses((status = 202, body = Accepted), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, body = Accepted),
+        (status = 400, description = "No such environment", body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError)))]
 async fn hold(
     State(shared): State<Arc<Shared>>,
     environment: PathArg,
@@ -605,7 +608,8 @@ async fn hold(
 /// Lifts a hold; held promotions resume.
 #[utoipa::path(delete, path = "/v1/holds/{environment}", tag = "operators",
     params(("environment" = String, Path, description = "The environment")),
-    responses((status = 202, body = Accepted), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, description = "Nothing was held", body = Accepted),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)))]
 async fn unhold(
     State(shared): State<Arc<Shared>>,
     environment: PathArg,
