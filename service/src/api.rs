@@ -420,9 +420,7 @@ async fn status(
         }),
     )
     .await?;
-    if !decision.is_noop() {
-        shared.observe_stage(&deployment, b.stage_index).await;
-    }
+    shared.observe_stage(&decision, &deployment, b.stage_index);
     Ok(accepted(&decision))
 }
 

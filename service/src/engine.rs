@@ -52,11 +52,8 @@ impl Reporter for InProcess {
     async fn report(&self, report: &StatusReported) -> Result<(), ReportError> {
         match self.0.accept(&Input::StatusReported(report.clone())).await {
             Ok(decision) => {
-                if !decision.is_noop() {
-                    self.0
-                        .observe_stage(&report.deployment, report.stage_index)
-                        .await;
-                }
+                self.0
+                    .observe_stage(&decision, &report.deployment, report.stage_index);
                 Ok(())
             }
             Err(DriverError::Rejected(r)) => Err(ReportError::Refused(r.to_string())),

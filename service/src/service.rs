@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cd_core::pipeline::{DeploymentId, Effect, StageStatus};
+use cd_core::pipeline::{Decision, DeploymentId, Effect, StageStatus, StateWrite};
 use cd_ports::{Driver, RetryPolicy};
 use tokio::sync::{mpsc, watch};
 
@@ -101,12 +101,15 @@ impl Shared {
         self.metrics.channel_add(n, false);
     }
 
-    /// Records how long a stage spent in the engine, if the report ended it.
-    pub async fn observe_stage(&self, id: &DeploymentId, index: usize) {
-        let Ok(Some(view)) = self.driver.ports().store.deployment(id).await else {
-            return;
-        };
-        let Some(stage) = view.deployment.stages.get(index) else {
+    /// Records how long a stage spent in the engine, if the report `decision` answered ended
+    /// it: the stage as the decision wrote it (no read of the store).
+    pub fn observe_stage(&self, decision: &Decision, id: &DeploymentId, index: usize) {
+        let Some(stage) = decision.writes.iter().find_map(|w| match w {
+            StateWrite::PutDeployment { deployment, .. } if deployment.id == *id => {
+                deployment.stages.get(index)
+            }
+            _ => None,
+        }) else {
             return;
         };
         let status = match stage.status {
