@@ -14,7 +14,7 @@ use cd_core::pipeline::{
     ApprovalAction, ApprovalRecorded, BuildNotified, Decision, DeploymentId, DeploymentStatus,
     DeploymentTrack, EngineStatus, Input, Rejection, ReleaseRequested, Scope, StatusReported,
 };
-use cd_ports::{DeploymentFilter, DriverError};
+use cd_ports::{DeploymentFilter, DriverError, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -65,6 +65,10 @@ impl ApiError {
             },
             field: (!field.is_empty()).then_some(field),
         }
+    }
+
+    fn from_store(e: StoreError) -> Self {
+        Self::from_driver(e.into())
     }
 
     fn from_driver(e: DriverError) -> Self {
@@ -243,6 +247,12 @@ async fn identified(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiE
 
 /// Bodies are JSON, declared as such: a browser cannot send that across origins without
 /// asking first, so a page cannot post to a service on the user's machine.
+/// A JSON request body: declared as JSON (or not declared), and of type `T`.
+fn json<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    json_body(headers)?;
+    parse(body, "")
+}
+
 fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_TYPE)
@@ -267,6 +277,15 @@ async fn submit(shared: &Arc<Shared>, input: Input) -> Result<Response, ApiError
 
 /// Decides `input` and queues its effects, in a task of its own: a client that hangs up after
 /// the decision is stored must not keep its effects from being queued.
+/// Checks who sends a build notification: CI's signature, unless the service accepts unsigned
+/// notifications (loopback only).
+async fn notifier(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if shared.sign_notifications {
+        machine(shared, headers, body).await?;
+    }
+    Ok(())
+}
+
 async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decision, ApiError> {
     let name = input.name();
     let task = {
@@ -304,11 +323,8 @@ async fn notify_build(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if shared.sign_notifications {
-        machine(&shared, &headers, &body).await?;
-    }
-    json_body(&headers)?;
-    let n: BuildNotified = parse(&body, "")?;
+    notifier(&shared, &headers, &body).await?;
+    let n: BuildNotified = json(&headers, &body)?;
     submit(&shared, Input::BuildNotified(n)).await
 }
 
@@ -347,11 +363,8 @@ async fn notify_pubsub(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if shared.sign_notifications {
-        machine(&shared, &headers, &body).await?;
-    }
-    json_body(&headers)?;
-    let envelope: PushEnvelope = parse(&body, "")?;
+    notifier(&shared, &headers, &body).await?;
+    let envelope: PushEnvelope = json(&headers, &body)?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(envelope.message.data.trim())
         .map_err(|e| ApiError::invalid("message.data", format!("not base64: {e}")))?;
@@ -394,8 +407,7 @@ async fn status(
 ) -> Result<Response, ApiError> {
     machine(&shared, &headers, &body).await?;
     let id = path_value(id, "id")?;
-    json_body(&headers)?;
-    let b: StatusBody = parse(&body, "")?;
+    let b: StatusBody = json(&headers, &body)?;
     // The signature covers the body only: naming the deployment inside it stops a signed
     // report from being replayed against another deployment.
     if b.deployment != id {
@@ -453,8 +465,7 @@ async fn approve(
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
     let id = path_value(id, "id")?;
-    json_body(&headers)?;
-    let b: ApprovalBody = parse(&body, "")?;
+    let b: ApprovalBody = json(&headers, &body)?;
     submit(
         &shared,
         Input::ApprovalRecorded(ApprovalRecorded {
@@ -491,8 +502,7 @@ async fn release(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
-    json_body(&headers)?;
-    let b: ReleaseBody = parse(&body, "")?;
+    let b: ReleaseBody = json(&headers, &body)?;
     submit(
         &shared,
         Input::ReleaseRequested(ReleaseRequested {
@@ -547,8 +557,7 @@ async fn rollback(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
-    json_body(&headers)?;
-    let b: RollbackBody = parse(&body, "")?;
+    let b: RollbackBody = json(&headers, &body)?;
     submit(
         &shared,
         Input::RollbackRequested {
@@ -589,8 +598,7 @@ async fn hold(
             reason: String::new(),
         }
     } else {
-        json_body(&headers)?;
-        parse(&body, "")?
+        json(&headers, &body)?
     };
     submit(
         &shared,
@@ -627,7 +635,7 @@ async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> 
         .store
         .load(&Scope::All)
         .await
-        .map_err(|e| ApiError::from_driver(e.into()))?;
+        .map_err(ApiError::from_store)?;
     Ok(Json(state.holds).into_response())
 }
 
@@ -671,7 +679,7 @@ async fn list(
         .store
         .list(&filter)
         .await
-        .map_err(|e| ApiError::from_driver(e.into()))?;
+        .map_err(ApiError::from_store)?;
     Ok(Json(list).into_response())
 }
 
@@ -684,7 +692,7 @@ async fn show(State(shared): State<Arc<Shared>>, id: PathArg) -> Result<Response
     match shared.driver.ports().store.deployment(&id).await {
         Ok(Some(view)) => Ok(Json(view).into_response()),
         Ok(None) => Err(ApiError::from_rejection(&Rejection::UnknownDeployment(id))),
-        Err(e) => Err(ApiError::from_driver(e.into())),
+        Err(e) => Err(ApiError::from_store(e)),
     }
 }
 
@@ -701,7 +709,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError
         .store
         .list(&filter)
         .await
-        .map_err(|e| ApiError::from_driver(e.into()))?;
+        .map_err(ApiError::from_store)?;
     Ok(Json(serde_json::json!({ "status": "ok" })).into_response())
 }
 
