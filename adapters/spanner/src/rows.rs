@@ -27,13 +27,7 @@ pub(crate) fn decode(text: &str) -> Result<Deployment, StoreError> {
 }
 
 fn track(text: &str) -> Result<DeploymentTrack, StoreError> {
-    match text {
-        "PRERELEASE" => Ok(DeploymentTrack::PreRelease),
-        "RELEASE" => Ok(DeploymentTrack::Release),
-        "HOTFIX" => Ok(DeploymentTrack::Hotfix),
-        "ROLLBACK" => Ok(DeploymentTrack::Rollback),
-        other => Err(corrupt(format!("unknown track {other}"))),
-    }
+    DeploymentTrack::parse(text).ok_or_else(|| corrupt(format!("unknown track {text}")))
 }
 
 pub(crate) fn approval_of(row: &Row) -> Result<ApprovalRecord, StoreError> {
@@ -43,11 +37,8 @@ pub(crate) fn approval_of(row: &Row) -> Result<ApprovalRecord, StoreError> {
         approval_id: col(row, "ApprovalID")?,
         stage_index: usize::try_from(col::<i64>(row, "StageIndex")?).map_err(corrupt)?,
         actor: col(row, "Actor")?,
-        action: match action.as_str() {
-            "APPROVE" => ApprovalAction::Approve,
-            "REJECT" => ApprovalAction::Reject,
-            other => return Err(corrupt(format!("unknown approval action {other}"))),
-        },
+        action: ApprovalAction::parse(&action)
+            .ok_or_else(|| corrupt(format!("unknown approval action {action}")))?,
         comment: col(row, "Comment")?,
         // The commit's timestamp: when Spanner recorded it, not a manager's clock.
         at: Timestamp(ms(col::<OffsetDateTime>(row, "Timestamp")?)),

@@ -120,10 +120,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn track_str(t: DeploymentTrack) -> &'static str {
-    t.as_str()
-}
-
 fn tables(track: DeploymentTrack) -> (&'static str, &'static str) {
     match track {
         DeploymentTrack::Release => ("ReleaseDeployments", "ReleaseStages"),
@@ -165,7 +161,7 @@ fn put_deployment(
         (_, None) => tx.execute(
             "INSERT INTO PreReleaseDeployments (DeploymentID, Track, Revision, Status, ApplicationSet, Application, Version, StageIndex, BuildDefinition, DedupKey, Sequence, CreatedAt, UpdatedAt, Body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![d.id.0, track_str(d.track), revision, d.status.as_str(), d.application_set, d.application.clone().unwrap_or_default(),
+            params![d.id.0, d.track.as_str(), revision, d.status.as_str(), d.application_set, d.application.clone().unwrap_or_default(),
                 d.version, stage_index, d.build.as_ref().map(|b| b.build_definition.clone()), d.dedup_key, sequence, d.created_at.0, d.updated_at.0, json],
         ),
         (_, Some(exp)) => tx.execute(
@@ -220,12 +216,12 @@ fn put_env_version(
     let written = match expected {
         None => tx.execute(
             "INSERT INTO EnvironmentVersions (Application, Environment, Version, Previous, DeploymentID, Track, InFlight, Revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![v.application, v.environment, v.version, v.previous, v.deployment.0, track_str(v.track), v.in_flight, revision],
+            params![v.application, v.environment, v.version, v.previous, v.deployment.0, v.track.as_str(), v.in_flight, revision],
         ),
         Some(exp) => tx.execute(
             "UPDATE EnvironmentVersions SET Version = ?3, Previous = ?4, DeploymentID = ?5, Track = ?6, InFlight = ?7, Revision = ?8
              WHERE Application = ?1 AND Environment = ?2 AND Revision = ?9",
-            params![v.application, v.environment, v.version, v.previous, v.deployment.0, track_str(v.track), v.in_flight, revision,
+            params![v.application, v.environment, v.version, v.previous, v.deployment.0, v.track.as_str(), v.in_flight, revision,
                 i64::try_from(exp).map_err(corrupt)?],
         ),
     }
@@ -342,11 +338,8 @@ fn approvals_where(
             approval_id,
             stage_index: usize::try_from(stage).map_err(corrupt)?,
             actor,
-            action: match action.as_str() {
-                "APPROVE" => ApprovalAction::Approve,
-                "REJECT" => ApprovalAction::Reject,
-                other => return Err(corrupt(format!("unknown approval action {other}"))),
-            },
+            action: ApprovalAction::parse(&action)
+                .ok_or_else(|| corrupt(format!("unknown approval action {action}")))?,
             comment,
             at: Timestamp(at),
         });
@@ -426,13 +419,8 @@ fn env_versions(conn: &Connection) -> Result<BTreeMap<String, EnvVersion>, Store
     for row in rows {
         let (application, environment, version, previous, deployment, track, in_flight, revision) =
             row.map_err(map_err)?;
-        let track = match track.as_str() {
-            "PRERELEASE" => DeploymentTrack::PreRelease,
-            "RELEASE" => DeploymentTrack::Release,
-            "HOTFIX" => DeploymentTrack::Hotfix,
-            "ROLLBACK" => DeploymentTrack::Rollback,
-            other => return Err(corrupt(format!("unknown track {other}"))),
-        };
+        let track = DeploymentTrack::parse(&track)
+            .ok_or_else(|| corrupt(format!("unknown track {track}")))?;
         out.insert(
             env_key(&application, &environment),
             EnvVersion {

@@ -74,6 +74,19 @@ impl DeploymentTrack {
             DeploymentTrack::Rollback => "ROLLBACK",
         }
     }
+
+    /// The track spelled `text` as [`DeploymentTrack::as_str`] spells it (stores keep that).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            DeploymentTrack::PreRelease,
+            DeploymentTrack::Release,
+            DeploymentTrack::Hotfix,
+            DeploymentTrack::Rollback,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
 }
 
 /// A deployment's status.
@@ -373,6 +386,14 @@ impl ApprovalAction {
             ApprovalAction::Reject => "REJECT",
         }
     }
+
+    /// The action spelled `text` as [`ApprovalAction::as_str`] spells it (stores keep that).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        [ApprovalAction::Approve, ApprovalAction::Reject]
+            .into_iter()
+            .find(|a| a.as_str() == text)
+    }
 }
 
 /// One entry of the append-only approval ledger (DeploymentApprovals).
@@ -503,4 +524,26 @@ pub struct State {
 #[must_use]
 pub fn env_key(application: &str, environment: &str) -> String {
     format!("{application}@{environment}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_and_actions_read_back_as_written() {
+        for t in [
+            DeploymentTrack::PreRelease,
+            DeploymentTrack::Release,
+            DeploymentTrack::Hotfix,
+            DeploymentTrack::Rollback,
+        ] {
+            assert_eq!(DeploymentTrack::parse(t.as_str()), Some(t));
+        }
+        for a in [ApprovalAction::Approve, ApprovalAction::Reject] {
+            assert_eq!(ApprovalAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(DeploymentTrack::parse("PRE_RELEASE"), None);
+        assert_eq!(ApprovalAction::parse("approve"), None);
+    }
 }
