@@ -65,6 +65,21 @@ impl DeploymentFilter {
             && self.track.is_none_or(|t| t == d.track)
             && self.status.is_none_or(|s| s == d.status)
     }
+
+    /// The deployments of `candidates` that pass the filter, newest first (creation time, then
+    /// sequence, then id), at most `limit` of them: the order every store lists in.
+    #[must_use]
+    pub fn select(&self, candidates: impl IntoIterator<Item = Deployment>) -> Vec<Deployment> {
+        let mut list: Vec<Deployment> =
+            candidates.into_iter().filter(|d| self.matches(d)).collect();
+        list.sort_by(|a, b| {
+            (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id))
+        });
+        if self.limit > 0 {
+            list.truncate(self.limit);
+        }
+        list
+    }
 }
 
 /// The pipeline's state: deployments with their stages, bundle apps and outboxes, the approval

@@ -32,15 +32,6 @@ impl MemoryStore {
     }
 }
 
-/// Deployments newest first, limited.
-pub(crate) fn newest_first(mut list: Vec<Deployment>, limit: usize) -> Vec<Deployment> {
-    list.sort_by(|a, b| (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id)));
-    if limit > 0 {
-        list.truncate(limit);
-    }
-    list
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
@@ -75,12 +66,6 @@ impl Store for MemoryStore {
 
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         let state = self.lock()?;
-        let list = state
-            .deployments
-            .values()
-            .filter(|d| filter.matches(d))
-            .cloned()
-            .collect();
-        Ok(newest_first(list, filter.limit))
+        Ok(filter.select(state.deployments.values().cloned()))
     }
 }

@@ -1075,13 +1075,6 @@ impl Store for SpannerStore {
         } else {
             Self::query_bodies(&mut tx, filter.application_set.as_deref()).await?
         };
-        let mut list: Vec<Deployment> = all.into_iter().filter(|d| filter.matches(d)).collect();
-        list.sort_by(|a, b| {
-            (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id))
-        });
-        if filter.limit > 0 {
-            list.truncate(filter.limit);
-        }
-        Ok(list)
+        Ok(filter.select(all))
     }
 }

@@ -543,14 +543,7 @@ impl Store for SqliteStore {
                 Some(s) => deployments_where(conn, "WHERE ApplicationSet = ?1", Some(s))?,
                 None => deployments_where(conn, "", None)?,
             };
-            let mut list: Vec<Deployment> = all.into_iter().filter(|d| filter.matches(d)).collect();
-            list.sort_by(|a, b| {
-                (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id))
-            });
-            if filter.limit > 0 {
-                list.truncate(filter.limit);
-            }
-            Ok(list)
+            Ok(filter.select(all))
         })
     }
 }
