@@ -255,11 +255,13 @@ impl GitRepo {
         let deployment = format!("Infrastream-Deployment: {}", key.0);
         let stage = format!("Infrastream-Stage: {}", key.1);
         let remote = self.remote_ref();
+        // Each candidate with its message, in one process (the grep also matches near misses,
+        // such as stage 10 for stage 1: the trailers decide).
         let list = self.git_ok(
             "git log",
             &[
                 "log",
-                "--format=%H",
+                "--format=%H%x1f%B%x1e",
                 "--fixed-strings",
                 "--all-match",
                 &format!("--grep={deployment}"),
@@ -267,9 +269,11 @@ impl GitRepo {
                 &remote,
             ],
         )?;
-        for commit in list.lines() {
-            let message = self.git_ok("git log", &["log", "-1", "--format=%B", commit])?;
-            if trailers(&message).as_ref() == Some(key) {
+        for entry in list.split('\x1e') {
+            let Some((commit, message)) = entry.trim_start().split_once('\x1f') else {
+                continue;
+            };
+            if trailers(message).as_ref() == Some(key) {
                 return Ok(Some(commit.to_string()));
             }
         }
@@ -359,10 +363,15 @@ impl GitRepo {
             return Ok(Attempt::Done(Some(commit)));
         }
         let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let mut originals: BTreeMap<String, String> = BTreeMap::new();
         for e in edits {
             let current = match files.get(&e.path) {
                 Some(t) => t.clone(),
-                None => self.read_file(&e.path)?,
+                None => {
+                    let text = self.read_file(&e.path)?;
+                    originals.insert(e.path.clone(), text.clone());
+                    text
+                }
             };
             let now = version_in(&e.path, &current, &e.application, &e.environment);
             let key = format!("{}#{}@{}", e.path, e.application, e.environment);
@@ -393,7 +402,7 @@ impl GitRepo {
         }
         let mut changed = false;
         for (path, content) in &files {
-            if *content != self.read_file(path)? {
+            if originals.get(path) != Some(content) {
                 std::fs::write(self.config.workdir.join(path), content)
                     .map_err(|e| RepoError::Unavailable(format!("{path}: {e}")))?;
                 changed = true;
