@@ -67,3 +67,18 @@ pub trait Registry: Send + Sync + 'static {
         digest: &str,
     ) -> Result<(), RegistryError>;
 }
+
+/// Refuses a tag no registry would take, before an adapter touches anything: the one check
+/// every `Registry` makes, with the one message.
+///
+/// # Errors
+/// [`RegistryError::Invalid`] naming the tag.
+pub fn check_tag(tag: &str) -> Result<(), RegistryError> {
+    if cd_core::version::is_valid_image_tag(tag) {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "'{tag}' is not a valid tag"
+        )))
+    }
+}

@@ -135,11 +135,7 @@ impl Registry for MemoryRegistry {
         tag: &str,
         digest: &str,
     ) -> Result<(), RegistryError> {
-        if !cd_core::version::is_valid_image_tag(tag) {
-            return Err(RegistryError::Invalid(format!(
-                "'{tag}' is not a valid tag"
-            )));
-        }
+        cd_ports::check_tag(tag)?;
         let mut images = self
             .images
             .lock()

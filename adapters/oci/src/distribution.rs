@@ -542,11 +542,7 @@ impl Registry for OciRegistry {
         tag: &str,
         digest: &str,
     ) -> Result<(), RegistryError> {
-        if !crate::valid_tag(tag) {
-            return Err(RegistryError::Invalid(format!(
-                "'{tag}' is not a valid tag"
-            )));
-        }
+        cd_ports::check_tag(tag)?;
         match self.resolve(registry, image, tag).await {
             Ok(existing) => return Err(RegistryError::AlreadyExists { digest: existing }),
             Err(RegistryError::NotFound(_)) => {}

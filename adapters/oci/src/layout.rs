@@ -148,11 +148,7 @@ impl OciLayout {
         tag: &str,
         content: &str,
     ) -> Result<String, RegistryError> {
-        if !crate::valid_tag(tag) {
-            return Err(RegistryError::Invalid(format!(
-                "'{tag}' is not a valid tag"
-            )));
-        }
+        cd_ports::check_tag(tag)?;
         let dir = self.dir(registry, image)?;
         Self::locked(&dir, || {
             let (config, layer, manifest) = crate::image_parts(content);
@@ -218,11 +214,7 @@ impl Registry for OciLayout {
         tag: &str,
         digest: &str,
     ) -> Result<(), RegistryError> {
-        if !crate::valid_tag(tag) {
-            return Err(RegistryError::Invalid(format!(
-                "'{tag}' is not a valid tag"
-            )));
-        }
+        cd_ports::check_tag(tag)?;
         let dir = self.dir(registry, image)?;
         Self::locked(&dir, || {
             let mut index = Self::read_index(&dir)?;

@@ -24,10 +24,6 @@ pub(crate) const MANIFEST_TYPES: [&str; 4] = [
 /// The media type of the manifests this crate writes.
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-pub(crate) fn valid_tag(tag: &str) -> bool {
-    cd_core::version::is_valid_image_tag(tag)
-}
-
 /// A tiny, valid OCI image made from `content`: (config blob, layer blob, manifest bytes).
 pub(crate) fn image_parts(content: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     use sha2::{Digest, Sha256};
