@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::ci_kinds::{BuildDefinition, GithubConnection, GithubRepository, WorkflowSettings};
 use super::kinds::{
-    Application, ApplicationSet, ArtifactRegistry, BuildDefinition, DeploymentConfig, Environment,
-    GithubRepository, OrganizationUser, OrganizationUserGroup, Origin, ReleaseTrack,
+    Application, ApplicationSet, ArtifactRegistry, DeploymentConfig, Environment, OrganizationUser,
+    OrganizationUserGroup, Origin, ReleaseTrack,
 };
 use super::read::{Object, Read, read_document};
 use super::{Problem, Problems};
@@ -27,6 +28,10 @@ pub struct Catalog {
     pub build_definitions: BTreeMap<String, BuildDefinition>,
     /// GithubRepositories by name.
     pub github_repositories: BTreeMap<String, GithubRepository>,
+    /// GithubConnections by name.
+    pub github_connections: BTreeMap<String, GithubConnection>,
+    /// WorkflowSettings by name (a valid tree has at most one: [`Catalog::workflow_settings`]).
+    pub workflow_settings: BTreeMap<String, WorkflowSettings>,
     /// ArtifactRegistries by name.
     pub artifact_registries: BTreeMap<String, ArtifactRegistry>,
     /// DeploymentConfigs by (application, environment).
@@ -87,7 +92,7 @@ impl Catalog {
                 Ok(docs) => {
                     for doc in &docs {
                         match read_document(path, doc, &mut problems) {
-                            Read::Object(object) => catalog.insert(object, &mut problems),
+                            Read::Object(object) => catalog.insert(*object, &mut problems),
                             Read::Ignored(kind) => *catalog.ignored.entry(kind).or_default() += 1,
                             Read::Foreign => catalog.foreign_documents += 1,
                             Read::Broken => {}
@@ -157,6 +162,26 @@ impl Catalog {
                     key,
                     o,
                     "GithubRepository",
+                    problems,
+                );
+            }
+            Object::GithubConnection(o) => {
+                let key = o.name.clone();
+                put(
+                    &mut self.github_connections,
+                    key,
+                    o,
+                    "GithubConnection",
+                    problems,
+                );
+            }
+            Object::WorkflowSettings(o) => {
+                let key = o.name.clone();
+                put(
+                    &mut self.workflow_settings,
+                    key,
+                    o,
+                    "WorkflowSettings",
                     problems,
                 );
             }
@@ -237,6 +262,8 @@ declared!(
     Application => |o| o.name.clone(),
     BuildDefinition => |o| o.name.clone(),
     GithubRepository => |o| o.name.clone(),
+    GithubConnection => |o| o.name.clone(),
+    WorkflowSettings => |o| o.name.clone(),
     ArtifactRegistry => |o| o.name.clone(),
     DeploymentConfig => |o| format!("{} (environment {})", o.application, o.environment),
     Environment => |o| o.name.clone(),

@@ -9,12 +9,19 @@ use super::Problem;
 use super::catalog::Catalog;
 use super::kinds::{Origin, Source, Track};
 
-struct Reporter<'a> {
+pub(super) struct Reporter<'a> {
     problems: &'a mut Vec<Problem>,
 }
 
 impl Reporter<'_> {
-    fn at(&mut self, origin: &Origin, kind: &str, name: &str, field: String, message: String) {
+    pub(super) fn at(
+        &mut self,
+        origin: &Origin,
+        kind: &str,
+        name: &str,
+        field: String,
+        message: String,
+    ) {
         self.problems.push(Problem {
             file: origin.file.clone(),
             line: Some(origin.line),
@@ -31,7 +38,7 @@ impl Catalog {
         let mut r = Reporter { problems };
         self.check_sets(&mut r);
         self.check_applications(&mut r);
-        self.check_builds(&mut r);
+        self.check_ci(&mut r);
         self.check_deployment_configs(&mut r);
         self.check_tracks(&mut r);
         self.check_groups(&mut r);
@@ -119,36 +126,6 @@ impl Catalog {
                             );
                         }
                     }
-                }
-            }
-        }
-    }
-
-    fn check_builds(&self, r: &mut Reporter<'_>) {
-        for build in self.build_definitions.values() {
-            if !build.github_repository.is_empty()
-                && !self
-                    .github_repositories
-                    .contains_key(&build.github_repository)
-            {
-                r.at(
-                    &build.origin,
-                    "BuildDefinition",
-                    &build.name,
-                    "metadata.github-repository".into(),
-                    format!("no GithubRepository named '{}'", build.github_repository),
-                );
-            }
-            let registries = build.containerize.iter().flat_map(|c| c.registries.iter());
-            for (i, reg) in registries.enumerate() {
-                if !self.artifact_registries.contains_key(reg) {
-                    r.at(
-                        &build.origin,
-                        "BuildDefinition",
-                        &build.name,
-                        format!("spec.containerize.registries[{i}]"),
-                        format!("no ArtifactRegistry named '{reg}'"),
-                    );
                 }
             }
         }

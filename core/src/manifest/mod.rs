@@ -5,17 +5,24 @@
 
 mod catalog;
 mod check;
+mod check_ci;
+mod ci_kinds;
 mod kinds;
 mod problem;
 mod query;
 mod read;
+mod read_ci;
 mod set_version;
 
 pub use catalog::{Catalog, Loaded};
+pub use ci_kinds::{
+    BinaryAuthorization, BranchStrategy, BuildDefinition, BuildStage, BuildType, CiTools,
+    CodeOwners, Containerize, GithubConnection, GithubRepository, GoogleCloud, Publish,
+    WorkflowSettings,
+};
 pub use kinds::{
-    Application, ApplicationSet, ApprovalPolicy, ArtifactRegistry, BranchStrategy, BuildDefinition,
-    Containerize, DeploymentConfig, Environment, GithubRepository, OrganizationUser,
-    OrganizationUserGroup, Origin, ReleaseTrack, Source, Stage, Track,
+    Application, ApplicationSet, ApprovalPolicy, ArtifactRegistry, DeploymentConfig, Environment,
+    OrganizationUser, OrganizationUserGroup, Origin, ReleaseTrack, Source, Stage, Track,
 };
 pub use problem::{Problem, Problems};
 pub use query::Image;

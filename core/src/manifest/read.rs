@@ -1,9 +1,9 @@
 //! Reading one YAML document into one manifest object, collecting every problem on the way.
 
+use super::ci_kinds::{BuildDefinition, GithubConnection, GithubRepository, WorkflowSettings};
 use super::kinds::{
-    ApplicationSet, ApprovalPolicy, ArtifactRegistry, BranchStrategy, BuildDefinition,
-    Containerize, DeploymentConfig, Environment, GithubRepository, OrganizationUser,
-    OrganizationUserGroup, Origin, ReleaseTrack, Source, Stage,
+    ApplicationSet, ApprovalPolicy, ArtifactRegistry, DeploymentConfig, Environment,
+    OrganizationUser, OrganizationUserGroup, Origin, ReleaseTrack, Source, Stage,
 };
 use super::{Application, Problem};
 use crate::yaml::{Doc, NodeId, NodeKind};
@@ -19,6 +19,8 @@ pub(crate) enum Object {
     Application(Application),
     BuildDefinition(BuildDefinition),
     GithubRepository(GithubRepository),
+    GithubConnection(GithubConnection),
+    WorkflowSettings(WorkflowSettings),
     ArtifactRegistry(ArtifactRegistry),
     DeploymentConfig(DeploymentConfig),
     Environment(Environment),
@@ -30,7 +32,7 @@ pub(crate) enum Object {
 #[derive(Debug)]
 pub(crate) enum Read {
     /// A modelled kind (it may still have had problems, which were reported).
-    Object(Object),
+    Object(Box<Object>),
     /// One of ours, of a kind we do not model: counted and ignored.
     Ignored(String),
     /// Not a `lowops.manifests.v1` document (another tool's YAML), or empty.
@@ -119,28 +121,13 @@ pub(crate) fn read_document(file: &str, doc: &Doc, problems: &mut Vec<Problem>) 
             origin,
         }),
         "BuildDefinition" => {
-            let containerize = r.map(spec, "spec", "containerize", false);
-            Object::BuildDefinition(BuildDefinition {
-                name,
-                github_repository: r
-                    .string(metadata, "metadata", "github-repository", true)
-                    .unwrap_or_default(),
-                build_type: r.string(spec, "spec", "type", false),
-                containerize: containerize.map(|c| Containerize {
-                    name: r
-                        .string(Some(c), "spec.containerize", "name", true)
-                        .unwrap_or_default(),
-                    registries: r.strings(Some(c), "spec.containerize", "registries"),
-                }),
-                origin,
-            })
+            Object::BuildDefinition(r.build_definition(name, metadata, spec, origin))
         }
-        "GithubRepository" => Object::GithubRepository(GithubRepository {
-            name,
-            connection: r.string(metadata, "metadata", "github-connection", false),
-            strategy: r.strategy(spec),
-            origin,
-        }),
+        "GithubRepository" => {
+            Object::GithubRepository(r.github_repository(name, metadata, spec, origin))
+        }
+        "GithubConnection" => Object::GithubConnection(r.github_connection(name, spec, origin)),
+        "WorkflowSettings" => Object::WorkflowSettings(r.workflow_settings(name, spec, origin)),
         "ArtifactRegistry" => Object::ArtifactRegistry(ArtifactRegistry {
             name,
             registry_type: r.string(spec, "spec", "type", false),
@@ -173,12 +160,12 @@ pub(crate) fn read_document(file: &str, doc: &Doc, problems: &mut Vec<Problem>) 
         other => return Read::Ignored(other.to_string()),
     };
     // An object with problems is kept: dropping it would report its dependents as dangling.
-    Read::Object(object)
+    Read::Object(Box::new(object))
 }
 
 /// Reads fields of one document, reporting each problem with the object's identity.
-struct Reader<'a> {
-    doc: &'a Doc,
+pub(super) struct Reader<'a> {
+    pub(super) doc: &'a Doc,
     file: &'a str,
     kind: Option<String>,
     name: Option<String>,
@@ -186,7 +173,7 @@ struct Reader<'a> {
     problems: &'a mut Vec<Problem>,
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -195,7 +182,7 @@ fn join(path: &str, key: &str) -> String {
 }
 
 impl Reader<'_> {
-    fn report(&mut self, field: String, node: Option<NodeId>, message: String) {
+    pub(super) fn report(&mut self, field: String, node: Option<NodeId>, message: String) {
         let line = node
             .and_then(|n| self.doc.raw(n))
             .map_or(self.line, |n| n.start.line);
@@ -209,7 +196,7 @@ impl Reader<'_> {
         });
     }
 
-    fn shape(&self, id: NodeId) -> &'static str {
+    pub(super) fn shape(&self, id: NodeId) -> &'static str {
         match self.doc.node(id).map(|n| &n.kind) {
             Some(NodeKind::Scalar { .. }) => "a scalar",
             Some(NodeKind::Seq(_)) => "a list",
@@ -219,7 +206,7 @@ impl Reader<'_> {
     }
 
     /// A string field; absent or empty counts as missing.
-    fn string(
+    pub(super) fn string(
         &mut self,
         parent: Option<NodeId>,
         path: &str,
@@ -251,7 +238,7 @@ impl Reader<'_> {
     }
 
     /// A mapping field.
-    fn map(
+    pub(super) fn map(
         &mut self,
         parent: Option<NodeId>,
         path: &str,
@@ -280,7 +267,7 @@ impl Reader<'_> {
     }
 
     /// The nodes of a list field; absent or empty is an empty list.
-    fn list(&mut self, parent: Option<NodeId>, path: &str, key: &str) -> Vec<NodeId> {
+    pub(super) fn list(&mut self, parent: Option<NodeId>, path: &str, key: &str) -> Vec<NodeId> {
         match parent.and_then(|p| self.doc.get(p, key)) {
             Some(id) => match self.doc.items(id) {
                 Some(items) => items.to_vec(),
@@ -300,7 +287,7 @@ impl Reader<'_> {
     }
 
     /// A list of strings.
-    fn strings(&mut self, parent: Option<NodeId>, path: &str, key: &str) -> Vec<String> {
+    pub(super) fn strings(&mut self, parent: Option<NodeId>, path: &str, key: &str) -> Vec<String> {
         let items = self.list(parent, path, key);
         let mut out = Vec::with_capacity(items.len());
         for (i, id) in items.into_iter().enumerate() {
@@ -391,22 +378,5 @@ impl Reader<'_> {
             min_approvals,
             groups,
         })
-    }
-
-    fn strategy(&mut self, spec: Option<NodeId>) -> Option<BranchStrategy> {
-        let value = self.string(spec, "spec", "strategy", false)?;
-        let found = BranchStrategy::ALL
-            .into_iter()
-            .find(|s| s.as_str() == value);
-        if found.is_none() {
-            let node = spec.and_then(|s| self.doc.get(s, "strategy"));
-            let allowed: Vec<&str> = BranchStrategy::ALL.iter().map(|s| s.as_str()).collect();
-            self.report(
-                "spec.strategy".into(),
-                node,
-                format!("'{value}' is not one of {}", allowed.join(", ")),
-            );
-        }
-        found
     }
 }

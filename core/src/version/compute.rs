@@ -172,6 +172,10 @@ impl VersionError {
     }
 }
 
+/// The base of a repository without release tags: the version a first release bumps, a tag
+/// that never exists.
+pub const FIRST_BASE: &str = "v0.0.0";
+
 /// The base version: the highest `vX.Y.Z` tag among `merged_tags`, else `v0.0.0`.
 #[must_use]
 pub fn base_version<S: AsRef<str>>(merged_tags: &[S]) -> semver::Version {

@@ -6,8 +6,8 @@ mod conventional;
 mod tag;
 
 pub use compute::{
-    Bump, ComputedVersion, ReleaseType, UnknownReleaseType, VersionError, VersionInputs,
-    base_version, compute_version,
+    Bump, ComputedVersion, FIRST_BASE, ReleaseType, UnknownReleaseType, VersionError,
+    VersionInputs, base_version, compute_version,
 };
 pub use conventional::{
     ALLOWED_TYPES, CommitError, ConventionalCommit, DEPENDABOT, PrLabels, RELEASE_LABELS,
