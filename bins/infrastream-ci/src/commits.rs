@@ -2,7 +2,6 @@
 //! on a real repository, for CI (GitHub annotations, a step summary) and people.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,6 +9,7 @@ use cd_core::pipeline::{ChangelogDocument, ChangelogEntry};
 use cd_core::version::{TitleVerdict, check_pr_title, parse_message};
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::actions::{emit, summary};
 use crate::git_facts::git;
 
 #[derive(Debug, Subcommand)]
@@ -48,10 +48,15 @@ struct Commit {
 
 /// The commits of `range`, oldest first.
 fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, String> {
-    let out = git(
-        repo,
-        &["log", "--reverse", "--format=%H %P%x1e%an%x1f%B%x00", range],
-    )?;
+    let revs = push_revisions(repo, range);
+    let mut args = vec![
+        "log",
+        "--reverse",
+        "--format=%H %P%x1e%an%x1f%B%x00",
+        "--end-of-options",
+    ];
+    args.extend(revs.iter().map(String::as_str));
+    let out = git(repo, &args)?;
     if !out.status.success() {
         return Err(format!(
             "git log {range}: {}",
@@ -74,14 +79,34 @@ fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, String> {
         .collect())
 }
 
-/// Appends `text` to `$GITHUB_STEP_SUMMARY` when it is set.
-fn summary(text: &str) {
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        let _ = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
+/// The revisions `git log` reads for `range`. A push's `BEFORE..AFTER` can name a `BEFORE`
+/// the clone cannot use: forty zeros when the push created the branch, or a commit a force
+/// push left behind. Then the push is judged by `AFTER` alone.
+fn push_revisions(repo: &Path, range: &str) -> Vec<String> {
+    let Some((before, after)) = range.split_once("..").filter(|(_, a)| !a.starts_with('.')) else {
+        return vec![range.to_string()];
+    };
+    let zeros = !before.is_empty() && before.bytes().all(|b| b == b'0');
+    let known = || {
+        git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &format!("{before}^{{commit}}"),
+            ],
+        )
+        .is_ok_and(|o| o.status.success())
+    };
+    if zeros || !known() {
+        eprintln!(
+            "note: {before} is not in this clone (a new branch or a force push): checking {after} alone"
+        );
+        vec!["-1".to_string(), after.to_string()]
+    } else {
+        vec![range.to_string()]
     }
 }
 
@@ -103,7 +128,7 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
                     .into_iter()
                     .chain(labels.scope)
                     .collect();
-                println!("labels={}", wanted.join(","));
+                emit(&[("labels", wanted.join(","))]);
                 summary(&format!(
                     "PR title OK: `{title}`; labels: {}\n",
                     wanted.join(", ")
@@ -111,7 +136,7 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Ok(TitleVerdict::Revert) => {
-                println!("labels=");
+                emit(&[("labels", String::new())]);
                 ExitCode::SUCCESS
             }
             Ok(TitleVerdict::Dependabot) => {
@@ -119,7 +144,7 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
                     "::warning title=PR title::{}",
                     escape(&format!("dependabot title accepted as is: {title}"))
                 );
-                println!("labels=");
+                emit(&[("labels", String::new())]);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -262,7 +287,25 @@ const SECTIONS: [(&str, &str); 6] = [
 
 pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-    let range = format!("{}..{}", args.from, args.to);
+    // A first release's base is `v0.0.0`, a tag that does not exist: its changelog is the
+    // whole history up to `--to`.
+    let first_release = args.from == cd_core::version::FIRST_BASE
+        && !git(
+            &repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &format!("{}^{{commit}}", cd_core::version::FIRST_BASE),
+            ],
+        )
+        .is_ok_and(|o| o.status.success());
+    let range = if first_release {
+        args.to.clone()
+    } else {
+        format!("{}..{}", args.from, args.to)
+    };
     let list = match commits(&repo, &range) {
         Ok(l) => l,
         Err(e) => {

@@ -2,15 +2,17 @@
 //! current directory or `--repo`), or over explicit tags (`--tag`, `--merged-tag`,
 //! `--head-tag`) for tests and other hosts.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use std::path::PathBuf;
 
-use cd_core::version::{Bump, ReleaseType, VersionInputs, compute_version, parse_message};
+use cd_core::manifest::BranchStrategy;
+use cd_core::version::{
+    Bump, ReleaseType, VersionInputs, compute_version, parse_header, parse_message,
+};
 use clap::ValueEnum;
 
+use crate::actions::{emit, summary};
 use crate::git_facts;
 
 #[derive(Debug, clap::Args)]
@@ -26,15 +28,20 @@ pub struct Args {
     /// Shorthand for `--bump-from github`.
     #[arg(long, conflicts_with = "bump_from")]
     from_github: bool,
+    /// With `--bump-from github`: label the pull request with the release it made
+    /// (`release/<bump>`, and `scope/<scope>` from its title). Needs a token that may write
+    /// pull requests; a refusal is a warning, never a failure.
+    #[arg(long)]
+    apply_labels: bool,
     /// The release type; without it, `--branch` and `--strategy` decide (else LATEST).
     #[arg(long, value_enum, ignore_case = true)]
     release_type: Option<ReleaseTypeArg>,
     /// The branch built, for `--strategy`.
     #[arg(long, env = "GITHUB_REF_NAME")]
     branch: Option<String>,
-    /// How branches map to release types.
-    #[arg(long, value_enum, default_value_t = Strategy::GithubFlow, ignore_case = true)]
-    strategy: Strategy,
+    /// How branches map to release types: GITHUB_FLOW, GIT_FLOW or TRUNK_BASED.
+    #[arg(long, default_value = "GITHUB_FLOW", value_parser = parse_strategy)]
+    strategy: BranchStrategy,
     /// The repository (default: the current directory).
     #[arg(long)]
     repo: Option<PathBuf>,
@@ -59,30 +66,10 @@ enum BumpFrom {
     Github,
 }
 
-/// Branching strategies, as GithubRepository manifests name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "SCREAMING_SNAKE_CASE")]
-enum Strategy {
-    GithubFlow,
-    GitFlow,
-    TrunkBased,
-}
-
-/// The release type of a branch (a decision, in docs/CLI.md): the primary branch releases
-/// (LATEST); release branches take hotfixes; under GIT_FLOW `develop` builds alphas,
-/// `release/*` betas and `hotfix/*` hotfixes; any other branch publishes nothing.
-fn release_type_of(strategy: Strategy, branch: &str) -> ReleaseType {
-    let primary = matches!(branch, "main" | "master");
-    match strategy {
-        _ if primary => ReleaseType::Latest,
-        Strategy::GitFlow if branch == "develop" => ReleaseType::Alpha,
-        Strategy::GitFlow if branch.starts_with("release/") => ReleaseType::Beta,
-        Strategy::GitFlow if branch.starts_with("hotfix/") => ReleaseType::Hotfix,
-        Strategy::GithubFlow | Strategy::TrunkBased if branch.starts_with("release/") => {
-            ReleaseType::Hotfix
-        }
-        _ => ReleaseType::None,
-    }
+/// A strategy as GithubRepository manifests spell it (any case).
+fn parse_strategy(text: &str) -> Result<BranchStrategy, String> {
+    BranchStrategy::parse(&text.to_ascii_uppercase())
+        .ok_or_else(|| format!("expected one of {}", BranchStrategy::known()))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -118,7 +105,7 @@ fn labels_of(text: &str) -> Vec<String> {
 fn release_type_arg(args: &Args) -> ReleaseType {
     match (args.release_type, &args.branch) {
         (Some(t), _) => t.into(),
-        (None, Some(branch)) => release_type_of(args.strategy, branch),
+        (None, Some(branch)) => cd_workflows::branching::release_type_of(args.strategy, branch),
         (None, None) => ReleaseType::Latest,
     }
 }
@@ -141,52 +128,153 @@ fn explicit_inputs(args: &Args) -> VersionInputs {
     }
 }
 
-/// The labels of the pull request that produced `commit`, from the GitHub API.
-fn github_labels(commit: &str) -> Result<Vec<String>, String> {
-    let repository = std::env::var("GITHUB_REPOSITORY")
-        .map_err(|_| "--bump-from github needs GITHUB_REPOSITORY (owner/name)".to_string())?;
-    let token = std::env::var("GITHUB_TOKEN")
-        .map_err(|_| "--bump-from github needs GITHUB_TOKEN".to_string())?;
-    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut response = agent
-        .get(format!("{api}/repos/{repository}/commits/{commit}/pulls"))
-        .header("authorization", format!("Bearer {token}"))
-        .header("accept", "application/vnd.github+json")
-        .header("user-agent", "infrastream-cd")
-        .call()
-        .map_err(|e| format!("GitHub: {e}"))?;
-    // 422 is GitHub's "No commit found for SHA": the wrong repository, or an unpushed
-    // commit. Guessing a patch bump there could ship a major change as a patch.
-    if !response.status().is_success() {
-        return Err(format!(
-            "GitHub answered {} for the pull requests of {commit}",
-            response.status()
-        ));
+/// The pull request that produced a commit, as GitHub lists it.
+#[derive(Clone, Debug, Default)]
+struct Pull {
+    number: u64,
+    title: String,
+    labels: Vec<String>,
+}
+
+impl Pull {
+    /// The release labels win; else the conventional title decides; else patch.
+    fn bump(&self) -> Bump {
+        let labelled = self
+            .labels
+            .iter()
+            .any(|l| cd_core::version::RELEASE_LABELS.contains(&l.as_str()));
+        if labelled {
+            Bump::from_labels(&self.labels)
+        } else {
+            parse_header(&self.title).map_or(Bump::Patch, |c| c.bump())
+        }
     }
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(16 * 1024 * 1024)
-        .read_to_string()
-        .map_err(|e| format!("GitHub: {e}"))?;
-    let pulls: serde_json::Value =
-        serde_json::from_str(&body).map_err(|e| format!("GitHub: {e}"))?;
-    Ok(pulls
-        .as_array()
-        .and_then(|l| l.first())
-        .and_then(|pr| pr.get("labels"))
-        .and_then(|l| l.as_array())
-        .map(|l| {
-            l.iter()
-                .filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(str::to_string))
-                .collect()
+}
+
+/// Where GitHub is and who we are there: `GITHUB_API_URL`, `GITHUB_REPOSITORY`,
+/// `GITHUB_TOKEN`.
+struct Github {
+    api: String,
+    repository: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Github {
+    fn from_env() -> Result<Github, String> {
+        let repository = std::env::var("GITHUB_REPOSITORY")
+            .map_err(|_| "--bump-from github needs GITHUB_REPOSITORY (owner/name)".to_string())?;
+        let token = std::env::var("GITHUB_TOKEN")
+            .map_err(|_| "--bump-from github needs GITHUB_TOKEN".to_string())?;
+        let api =
+            std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Ok(Github {
+            api,
+            repository,
+            token,
+            agent,
         })
-        .unwrap_or_default())
+    }
+
+    /// The pull request that produced `commit`, if any.
+    fn pull_of(&self, commit: &str) -> Result<Option<Pull>, String> {
+        let mut response = self
+            .agent
+            .get(format!(
+                "{}/repos/{}/commits/{commit}/pulls",
+                self.api, self.repository
+            ))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "infrastream-cd")
+            .call()
+            .map_err(|e| format!("GitHub: {e}"))?;
+        // 422 is GitHub's "No commit found for SHA": the wrong repository, or an unpushed
+        // commit. Guessing a patch bump there could ship a major change as a patch.
+        if !response.status().is_success() {
+            return Err(format!(
+                "GitHub answered {} for the pull requests of {commit}",
+                response.status()
+            ));
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| format!("GitHub: {e}"))?;
+        let pulls: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("GitHub: {e}"))?;
+        let Some(pr) = pulls.as_array().and_then(|l| l.first()) else {
+            return Ok(None);
+        };
+        Ok(Some(Pull {
+            number: pr
+                .get("number")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            title: pr
+                .get("title")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            labels: pr
+                .get("labels")
+                .and_then(|l| l.as_array())
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// Adds `labels` to pull request `number` (GitHub creates labels it does not know).
+    fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), String> {
+        let body = serde_json::json!({ "labels": labels }).to_string();
+        let response = self
+            .agent
+            .post(format!(
+                "{}/repos/{}/issues/{number}/labels",
+                self.api, self.repository
+            ))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "infrastream-cd")
+            .header("content-type", "application/json")
+            .send(body.as_bytes())
+            .map_err(|e| format!("GitHub: {e}"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("GitHub answered {}", response.status()))
+        }
+    }
+}
+
+/// The labels a merged pull request gets: the release it made, and its title's scope.
+fn release_labels(pull: &Pull, bump: Bump) -> Vec<String> {
+    let mut labels = vec![format!("release/{}", bump_word(bump))];
+    if let Ok(c) = parse_header(&pull.title)
+        && let Some(scope) = c.labels().scope
+    {
+        labels.push(scope);
+    }
+    labels
+}
+
+fn bump_word(bump: Bump) -> &'static str {
+    match bump {
+        Bump::Major => "major",
+        Bump::Minor => "minor",
+        Bump::Patch => "patch",
+    }
 }
 
 fn bump_from(args: &Args) -> BumpFrom {
@@ -197,13 +285,25 @@ fn bump_from(args: &Args) -> BumpFrom {
     }
 }
 
-/// Builds the inputs from the repository.
-fn repo_inputs(args: &Args) -> Result<VersionInputs, String> {
+/// Builds the inputs from the repository; with `--bump-from github`, also the pull request
+/// the bump came from.
+fn repo_inputs(args: &Args) -> Result<(VersionInputs, Option<(Github, Pull)>), String> {
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let facts = git_facts::read(&repo, args.allow_shallow)?;
+    let mut pull = None;
     let bump = match bump_from(args) {
         BumpFrom::Labels => Bump::from_labels(&labels_of(&args.labels)),
-        BumpFrom::Github => Bump::from_labels(&github_labels(&facts.head)?),
+        BumpFrom::Github => {
+            let github = Github::from_env()?;
+            match github.pull_of(&facts.head)? {
+                Some(p) => {
+                    let bump = p.bump();
+                    pull = Some((github, p));
+                    bump
+                }
+                None => Bump::Patch,
+            }
+        }
         BumpFrom::Commits => git_facts::messages_since(&repo, facts.base.as_deref())?
             .iter()
             .filter_map(|m| parse_message(m).ok())
@@ -211,16 +311,17 @@ fn repo_inputs(args: &Args) -> Result<VersionInputs, String> {
             .max()
             .unwrap_or(Bump::Patch),
     };
-    Ok(VersionInputs {
+    let inputs = VersionInputs {
         bump: Some(bump),
         release_type: Some(release_type_arg(args)),
         merged_tags: facts.base.into_iter().collect(),
         head_tags: facts.head_tags,
         all_tags: facts.all_tags,
-    })
+    };
+    Ok((inputs, pull))
 }
 
-fn inputs(args: &Args) -> Result<VersionInputs, String> {
+fn inputs(args: &Args) -> Result<(VersionInputs, Option<(Github, Pull)>), String> {
     let explicit =
         !(args.tags.is_empty() && args.merged_tags.is_empty() && args.head_tags.is_empty());
     if explicit {
@@ -231,30 +332,18 @@ fn inputs(args: &Args) -> Result<VersionInputs, String> {
                     .into(),
             );
         }
-        Ok(explicit_inputs(args))
+        Ok((explicit_inputs(args), None))
     } else {
         repo_inputs(args)
     }
 }
 
-/// Prints `key=value` lines on stdout and appends them to `$GITHUB_OUTPUT` when it is set.
-fn emit(lines: &[(&str, String)]) {
-    let text: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    print!("{text}");
-    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        let written = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("warning: cannot append to GITHUB_OUTPUT: {e}");
-        }
-    }
-}
-
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let inputs = match inputs(args) {
+    if args.apply_labels && bump_from(args) != BumpFrom::Github {
+        eprintln!("error: --apply-labels labels the pull request --bump-from github found");
+        return ExitCode::from(2);
+    }
+    let (inputs, pull) = match inputs(args) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
@@ -263,6 +352,25 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     };
     match compute_version(&inputs) {
         Ok(v) => {
+            summary(&format!(
+                "Version: `{}` ({}, {} from base `{}`){}\n",
+                v.target_version,
+                v.release_type,
+                bump_word(v.bump),
+                v.current_version,
+                if v.skip { "; nothing is released" } else { "" }
+            ));
+            if let (true, false, Some((github, pull))) = (args.apply_labels, v.skip, &pull) {
+                let labels = release_labels(pull, v.bump);
+                match github.add_labels(pull.number, &labels) {
+                    Ok(()) => eprintln!("labelled #{}: {}", pull.number, labels.join(", ")),
+                    Err(e) => println!(
+                        "::warning title=Labels::could not label #{}: {}",
+                        pull.number,
+                        e.replace(['\r', '\n'], " ")
+                    ),
+                }
+            }
             emit(&[
                 ("current_version", v.current_version),
                 ("target_version", v.target_version),

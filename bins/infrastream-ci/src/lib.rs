@@ -1,15 +1,19 @@
 //! Infrastream CD's CI tools, run in each build on a real git repository: the version a build
-//! is tagged with (`compute-version`), conventional-commit checks (`commits lint`) and
-//! changelogs (`changelog`).
+//! is tagged with (`compute-version`), conventional-commit checks (`commits lint`),
+//! changelogs (`changelog`), the CD Manager's build notification (`notification`) and
+//! short-lived tokens from the Token Broker (`token`).
 //!
 //! They ship twice: as subcommands of `infrastream`, and as the small `infrastream-ci` binary
 //! that CI jobs download and start on every build, where start-up time and download size count
 //! (the full CLI links the service, the adapters and the simulator).
 
+mod actions;
 mod commit_graph;
 pub mod commits;
 pub mod compute_version;
 mod git_facts;
+pub mod notification;
+pub mod token;
 
 use std::process::ExitCode;
 
@@ -55,6 +59,10 @@ pub enum Command {
     Commits(commits::Command),
     /// The changelog between two tags, from conventional commits.
     Changelog(commits::ChangelogArgs),
+    /// The CD Manager's build notification, as JSON on stdout.
+    Notification(notification::BuildArgs),
+    /// A short-lived GitHub token from the Token Broker (in a GitHub Actions job).
+    Token(token::Args),
 }
 
 /// Runs one CI subcommand. Exit codes: 0 success, 1 the command ran and found a problem.
@@ -63,5 +71,7 @@ pub fn run(command: &Command) -> ExitCode {
         Command::ComputeVersion(args) => compute_version::run(args),
         Command::Commits(commits::Command::Lint(args)) => commits::lint(args),
         Command::Changelog(args) => commits::changelog(args),
+        Command::Notification(args) => notification::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

@@ -9,6 +9,7 @@ mod manifests;
 mod ops;
 mod serve;
 mod sim;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,9 @@ enum Command {
     /// The CI tools: compute-version, commits lint, changelog (also the `infrastream-ci` binary).
     #[command(flatten)]
     Ci(infrastream_ci::Command),
+    /// Generate and publish the CI workflows of every repository.
+    #[command(subcommand)]
+    Workflows(workflows::Command),
     /// Run a scenario (or random scenarios) on the in-memory simulator.
     Sim(sim::Args),
     /// Run the whole pipeline locally: service, engine, CI builds, approvals, a release.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Manifests(cmd) => manifests::run(cmd),
         Command::Ci(command) => infrastream_ci::run(&command),
+        Command::Workflows(cmd) => workflows::run(cmd),
         Command::Sim(args) => sim::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::serve(&args),

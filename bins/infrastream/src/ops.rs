@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::{Value, json};
 
-use cd_core::pipeline::{BuildNotified, ChangelogDocument, ChangelogEntry};
+use cd_core::pipeline::BuildNotified;
 
 use crate::client::{Answer, Client, Conn};
 
@@ -293,14 +293,6 @@ pub(crate) fn rollback(args: &RollbackArgs) -> ExitCode {
     })
 }
 
-/// The entries of a changelog document (`infrastream-ci changelog --format json`).
-pub(crate) fn read_changelog(path: &std::path::Path) -> Result<Vec<ChangelogEntry>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str::<ChangelogDocument>(&text)
-        .map(|d| d.entries)
-        .map_err(|e| format!("{}: not a changelog document: {e}", path.display()))
-}
-
 pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
     let body = match &args.file {
         Some(path) => {
@@ -320,7 +312,12 @@ pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
             }
         }
         None => {
-            let changelog = match args.changelog.as_deref().map(read_changelog).transpose() {
+            let changelog = match args
+                .changelog
+                .as_deref()
+                .map(infrastream_ci::notification::read_changelog)
+                .transpose()
+            {
                 Ok(c) => c.unwrap_or_default(),
                 Err(e) => {
                     eprintln!("error: {e}");

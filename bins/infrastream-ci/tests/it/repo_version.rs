@@ -199,9 +199,16 @@ fn branches_choose_the_release_type_by_strategy() {
         "v3.1.0-alpha.0"
     );
     assert_eq!(
-        t(&["--branch", "release/3.2", "--strategy", "GIT_FLOW"]),
+        t(&["--branch", "release/shop/2026.11", "--strategy", "GIT_FLOW"]),
         "v3.1.0-beta.0"
     );
+    assert_eq!(
+        t(&["--branch", "hotfix/login", "--strategy", "git_flow"]),
+        "v3.1.0-hotfix.0"
+    );
+    // The strategies' patterns, exactly: a release branch is release/<set>/<bundle>.
+    let out = stdout(&r.run(&["--branch", "release/3.2", "--strategy", "TRUNK_BASED"]));
+    assert!(out.contains("release_type=NONE"), "{out}");
     let out = stdout(&r.run(&["--branch", "feature/x"]));
     assert!(out.contains("skip=true\nrelease_type=NONE"), "{out}");
     // An explicit release type wins over the branch.

@@ -21,7 +21,7 @@ fn validate_accepts_the_examples_and_summarizes_them() {
         text.contains("shop-api (set shop, image shop-api): development, production, staging"),
         "{text}"
     );
-    assert!(text.contains("18 file(s): valid"), "{text}");
+    assert!(text.contains("19 file(s): valid"), "{text}");
 }
 
 #[test]

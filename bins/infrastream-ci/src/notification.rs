@@ -1,0 +1,96 @@
+//! `notification` (of `infrastream-ci` and `infrastream`): the CD Manager's build notification
+//! as JSON on stdout, for CI to publish (Pub/Sub, or `infrastream notify --file -`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cd_core::pipeline::{BuildNotified, ChangelogDocument, ChangelogEntry};
+
+/// What a build notification says.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The BuildDefinition that built the image.
+    #[arg(long)]
+    pub build_definition: String,
+    /// The image name.
+    #[arg(long)]
+    pub container: String,
+    /// The image tag.
+    #[arg(long)]
+    pub version: String,
+    /// The commit built.
+    #[arg(long, env = "GITHUB_SHA", default_value = "")]
+    pub commit: String,
+    /// The source repository (`owner/name`).
+    #[arg(long, env = "GITHUB_REPOSITORY", default_value = "")]
+    pub repository: String,
+    /// The git ref built.
+    #[arg(long = "ref", env = "GITHUB_REF", default_value = "")]
+    pub git_ref: String,
+    /// The image digest.
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// The change's author.
+    #[arg(long, env = "GITHUB_ACTOR")]
+    pub author: Option<String>,
+    /// The build's changelog, as `changelog --format json` prints it: the deployment records
+    /// its entries (DeploymentChangelogs).
+    #[arg(long)]
+    pub changelog: Option<PathBuf>,
+}
+
+/// The entries of a changelog document (`changelog --format json`).
+///
+/// # Errors
+/// The file cannot be read, or is not a changelog document.
+pub fn read_changelog(path: &Path) -> Result<Vec<ChangelogEntry>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str::<ChangelogDocument>(&text)
+        .map(|d| d.entries)
+        .map_err(|e| format!("{}: not a changelog document: {e}", path.display()))
+}
+
+impl BuildArgs {
+    /// The notification these arguments describe.
+    ///
+    /// # Errors
+    /// The changelog cannot be read.
+    pub fn notification(&self) -> Result<BuildNotified, String> {
+        let changelog = self
+            .changelog
+            .as_deref()
+            .map(read_changelog)
+            .transpose()?
+            .unwrap_or_default();
+        Ok(BuildNotified {
+            build_definition_id: self.build_definition.clone(),
+            container: self.container.clone(),
+            version: self.version.clone(),
+            commit_sha: self.commit.clone(),
+            repository: self.repository.clone(),
+            git_ref: self.git_ref.clone(),
+            digest: self.digest.clone().filter(|d| !d.is_empty()),
+            author: self.author.clone().filter(|a| !a.is_empty()),
+            changelog,
+        })
+    }
+}
+
+pub(crate) fn run(args: &BuildArgs) -> ExitCode {
+    match args.notification() {
+        Ok(n) => match serde_json::to_string(&n) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `infrastream workflows generate|pins update|publish`: the I/O around `cd-workflows`.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cd_core::manifest::Catalog;
+use cd_workflows::pins::Pins;
+use cd_workflows::{Files, GenerateError};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Generate every repository's workflows, Dockerfiles, CODEOWNERS and rulesets.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The manifest directory.
+    pub(crate) manifests: PathBuf,
+    /// Where to write: DIR/<GithubRepository>/.github/...
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Generate in memory and compare with DIR: exit 1 and list each missing, changed or
+    /// extra file when they differ. Writes nothing.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// A pin table to use instead of the built-in one.
+    #[arg(long)]
+    pub(crate) pins: Option<PathBuf>,
+}
+
+pub(crate) fn run(cmd: Command) -> ExitCode {
+    match cmd {
+        Command::Generate(args) => generate(&args),
+    }
+}
+
+/// The pin table of `path`, or the built-in one.
+pub(crate) fn load_pins(path: Option<&Path>) -> Result<Pins, String> {
+    match path {
+        Some(p) => {
+            let text = fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Pins::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
+        }
+        None => Pins::default_table().map_err(|e| format!("built-in pin table: {e}")),
+    }
+}
+
+/// Reads and checks the manifests, then generates; every problem is printed.
+pub(crate) fn generated(manifests: &Path, pins: &Pins) -> Result<Files, ExitCode> {
+    let files = crate::manifests::read_tree(manifests).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let loaded = Catalog::load(files);
+    if !loaded.problems.is_empty() {
+        for p in &loaded.problems {
+            eprintln!("{p}");
+        }
+        eprintln!(
+            "error: {} problem(s) in the manifests; nothing generated",
+            loaded.problems.len()
+        );
+        return Err(ExitCode::from(1));
+    }
+    match cd_workflows::generate(&loaded.catalog, pins) {
+        Ok(files) => Ok(files),
+        Err(GenerateError::Manifests(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "error: {} problem(s) in the manifests; nothing generated",
+                problems.len()
+            );
+            Err(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// Every file under `dir/<repository>/.github/`, relative to `dir`, `/`-separated: the files
+/// the generator owns (anything else under `dir` is left alone).
+fn existing(dir: &Path) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if parts.get(1).is_some_and(|p| p == ".github") {
+                    out.insert(parts.join("/"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn generate(args: &GenerateArgs) -> ExitCode {
+    let pins = match load_pins(args.pins.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = match generated(&args.manifests, &pins) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let on_disk = match existing(&args.out) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        let mut differences = 0;
+        for (path, text) in &files {
+            match fs::read(args.out.join(path)) {
+                Ok(bytes) if bytes == text.as_bytes() => {}
+                Ok(_) => {
+                    differences += 1;
+                    println!("changed: {path}");
+                }
+                Err(_) => {
+                    differences += 1;
+                    println!("missing: {path}");
+                }
+            }
+        }
+        for path in on_disk.iter().filter(|p| !files.contains_key(*p)) {
+            differences += 1;
+            println!("extra: {path}");
+        }
+        if differences == 0 {
+            println!(
+                "{} file(s) up to date in {}",
+                files.len(),
+                args.out.display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        println!(
+            "{differences} file(s) differ: run `infrastream workflows generate {} --out {}`",
+            args.manifests.display(),
+            args.out.display()
+        );
+        return ExitCode::from(1);
+    }
+    for (path, text) in &files {
+        let target = args.out.join(path);
+        let unchanged = fs::read(&target).is_ok_and(|b| b == text.as_bytes());
+        if unchanged {
+            continue;
+        }
+        let written = target
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| write_atomically(&target, text.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("error: {}: {e}", target.display());
+            return ExitCode::from(1);
+        }
+    }
+    // Generated files the manifests no longer ask for are removed.
+    for path in on_disk.iter().filter(|p| !files.contains_key(*p)) {
+        let target = args.out.join(path);
+        if let Err(e) = fs::remove_file(&target) {
+            eprintln!("error: {}: {e}", target.display());
+            return ExitCode::from(1);
+        }
+        println!("removed: {path}");
+    }
+    let repositories: BTreeSet<&str> = files.keys().filter_map(|p| p.split('/').next()).collect();
+    println!(
+        "{} file(s) for {} repositories in {}",
+        files.len(),
+        repositories.len(),
+        args.out.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Writes beside the file and renames, so a crash never leaves half a file.
+fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = target.with_extension("infrastream-tmp");
+    fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, target))
+}
