@@ -20,4 +20,7 @@ pub mod pins;
 pub mod rulesets;
 pub mod steps;
 
-pub use generate::{Files, GenerateError, branch_configurations, check, generate};
+pub use generate::{
+    Files, GENERATED_MARK, GenerateError, Planned, branch_configurations, check, generate,
+    is_generated, plan,
+};
