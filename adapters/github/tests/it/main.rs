@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod github;
+mod workflows;
 
 use std::sync::atomic::Ordering;
 
@@ -18,7 +18,7 @@ use cd_contract::{SourceFixture, source_contract};
 use cd_github::{GithubConfig, GithubSourceHost};
 use cd_ports::{SourceError, SourceHost};
 
-use github::FakeGithub;
+use cd_github_standin::FakeGithub;
 
 struct Fixture {
     github: FakeGithub,

@@ -1,0 +1,407 @@
+//! The GitHub REST API as this crate calls it: JSON in and out, the 2022-11-28 version, and
+//! one of three identities — a GitHub App installation (an RS256 App JWT buys installation
+//! tokens, cached and replaced 5 minutes before they expire), a plain token, or none.
+//! Neither the key nor any token is ever logged (`Debug` redacts them).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cd_ports::SourceError;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Mutex;
+
+/// Which installation of the App to act as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Installation {
+    /// A known installation id.
+    Id(u64),
+    /// The installation on an organization (or user), found with
+    /// `GET /orgs/{owner}/installation` on first use.
+    Owner(String),
+}
+
+/// Who the API is called as.
+enum Auth {
+    App {
+        app_id: String,
+        key: EncodingKey,
+        installation: Installation,
+    },
+    Token(String),
+    Anonymous,
+}
+
+/// A token and when it stops working (seconds since the epoch).
+struct Token {
+    value: String,
+    expires_at: u64,
+}
+
+/// Replace a token this long before it expires.
+const REFRESH_BEFORE: u64 = 5 * 60;
+
+/// A client of one GitHub API endpoint, as one identity.
+pub struct GithubApi {
+    base: String,
+    http: reqwest::Client,
+    auth: Auth,
+    token: Mutex<Option<Token>>,
+    installation_id: Mutex<Option<u64>>,
+}
+
+impl std::fmt::Debug for GithubApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let identity = match &self.auth {
+            Auth::App {
+                app_id,
+                installation,
+                ..
+            } => format!("app {app_id}, {installation:?}"),
+            Auth::Token(_) => "token <redacted>".into(),
+            Auth::Anonymous => "anonymous".into(),
+        };
+        f.debug_struct("GithubApi")
+            .field("base", &self.base)
+            .field("identity", &identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// GitHub's `expires_at` (RFC 3339) as seconds since the epoch.
+fn parse_time(s: &str) -> Option<u64> {
+    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> SourceError {
+    SourceError::Unavailable(e.to_string())
+}
+
+/// A failed call, classified: 401 and 403 (other than rate limits) are `Denied`, 404
+/// `NotFound`, everything else is worth retrying.
+pub fn error_of(status: StatusCode, body: &Value, what: &str) -> SourceError {
+    let message = body["message"].as_str().unwrap_or_default();
+    let detail = format!("{what}: GitHub answered {status}: {message}");
+    match status.as_u16() {
+        401 => SourceError::Denied(detail),
+        403 if message.to_ascii_lowercase().contains("rate limit") => {
+            SourceError::Unavailable(detail)
+        }
+        403 => SourceError::Denied(detail),
+        404 => SourceError::NotFound(detail),
+        _ => SourceError::Unavailable(detail),
+    }
+}
+
+impl GithubApi {
+    fn with_auth(api: &str, auth: Auth) -> Result<GithubApi, SourceError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("infrastream-cd/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(unavailable)?;
+        Ok(GithubApi {
+            base: api.trim_end_matches('/').to_string(),
+            http,
+            auth,
+            token: Mutex::new(None),
+            installation_id: Mutex::new(None),
+        })
+    }
+
+    /// Acting as an installation of the App `app_id` (its private key, PEM).
+    ///
+    /// # Errors
+    /// [`SourceError::Denied`] when the key is not an RSA PEM key.
+    pub fn app(
+        api: &str,
+        app_id: &str,
+        private_key: &str,
+        installation: Installation,
+    ) -> Result<GithubApi, SourceError> {
+        let key = EncodingKey::from_rsa_pem(private_key.as_bytes())
+            .map_err(|e| SourceError::Denied(format!("the GitHub App private key: {e}")))?;
+        GithubApi::with_auth(
+            api,
+            Auth::App {
+                app_id: app_id.to_string(),
+                key,
+                installation,
+            },
+        )
+    }
+
+    /// Acting with `token`, or anonymously without one (public data, a low rate limit).
+    ///
+    /// # Errors
+    /// [`SourceError::Unavailable`] when no HTTP client can be built.
+    pub fn token(api: &str, token: Option<String>) -> Result<GithubApi, SourceError> {
+        let auth = match token.filter(|t| !t.is_empty()) {
+            Some(t) => Auth::Token(t),
+            None => Auth::Anonymous,
+        };
+        GithubApi::with_auth(api, auth)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn app_jwt(app_id: &str, key: &EncodingKey) -> Result<String, SourceError> {
+        let iat = now().saturating_sub(60); // GitHub allows for clock drift this way.
+        let claims = json!({ "iat": iat, "exp": iat + 9 * 60, "iss": app_id });
+        encode(&Header::new(Algorithm::RS256), &claims, key)
+            .map_err(|e| SourceError::Denied(format!("signing the App JWT: {e}")))
+    }
+
+    /// The installation id, looked up once when only the owner is known.
+    async fn installation(
+        &self,
+        jwt: &str,
+        installation: &Installation,
+    ) -> Result<u64, SourceError> {
+        let owner = match installation {
+            Installation::Id(id) => return Ok(*id),
+            Installation::Owner(owner) => owner,
+        };
+        let mut known = self.installation_id.lock().await;
+        if let Some(id) = *known {
+            return Ok(id);
+        }
+        let response = self
+            .http
+            .get(self.url(&format!("/orgs/{owner}/installation")))
+            .bearer_auth(jwt)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != StatusCode::OK {
+            return Err(error_of(
+                status,
+                &body,
+                &format!("the App's installation on {owner}"),
+            ));
+        }
+        let id = body["id"]
+            .as_u64()
+            .ok_or_else(|| unavailable("no installation id in GitHub's answer"))?;
+        *known = Some(id);
+        Ok(id)
+    }
+
+    /// The bearer token of the next call, if any.
+    async fn bearer(&self) -> Result<Option<String>, SourceError> {
+        let (app_id, key, installation) = match &self.auth {
+            Auth::Anonymous => return Ok(None),
+            Auth::Token(t) => return Ok(Some(t.clone())),
+            Auth::App {
+                app_id,
+                key,
+                installation,
+            } => (app_id, key, installation),
+        };
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref()
+            && t.expires_at > now() + REFRESH_BEFORE
+        {
+            return Ok(Some(t.value.clone()));
+        }
+        let jwt = GithubApi::app_jwt(app_id, key)?;
+        let id = self.installation(&jwt, installation).await?;
+        let response = self
+            .http
+            .post(self.url(&format!("/app/installations/{id}/access_tokens")))
+            .bearer_auth(jwt)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != StatusCode::CREATED {
+            return Err(error_of(status, &body, "the installation token"));
+        }
+        let value = body["token"]
+            .as_str()
+            .ok_or_else(|| unavailable("no token in GitHub's answer"))?
+            .to_string();
+        let expires_at = body["expires_at"]
+            .as_str()
+            .and_then(parse_time)
+            .unwrap_or_else(|| now() + 3600);
+        *cached = Some(Token {
+            value: value.clone(),
+            expires_at,
+        });
+        tracing::debug!(
+            installation = id,
+            expires_at,
+            "GitHub installation token obtained"
+        );
+        Ok(Some(value))
+    }
+
+    /// Calls `method path` with an optional JSON body; answers the status and the JSON body
+    /// (`null` when there is none). An installation token GitHub revoked early is replaced
+    /// and the call made once more.
+    ///
+    /// # Errors
+    /// [`SourceError`] when GitHub cannot be reached or no token can be had.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), SourceError> {
+        let (status, value) = self.call_once(method.clone(), path, body).await?;
+        if status != StatusCode::UNAUTHORIZED || !matches!(self.auth, Auth::App { .. }) {
+            return Ok((status, value));
+        }
+        // GitHub revokes installation tokens early (the App's permissions changed, the
+        // installation was suspended): drop ours and try once more with a fresh one.
+        *self.token.lock().await = None;
+        self.call_once(method, path, body).await
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), SourceError> {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        if let Some(token) = self.bearer().await? {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let response = req.send().await.map_err(unavailable)?;
+        let status = response.status();
+        let value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+}
+
+/// `/repos/{owner}/{name}` for a repository named `name` or `owner/name`, its parts held to
+/// GitHub's characters.
+///
+/// # Errors
+/// [`SourceError::NotFound`] when it is not a repository name.
+pub fn repo_path(owner: &str, repository: &str) -> Result<String, SourceError> {
+    let full = if repository.contains('/') {
+        repository.to_string()
+    } else {
+        format!("{owner}/{repository}")
+    };
+    let valid = full.split('/').count() == 2
+        && full.split('/').all(|p| {
+            !p.is_empty()
+                && p != "."
+                && p != ".."
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if valid {
+        Ok(format!("/repos/{full}"))
+    } else {
+        Err(SourceError::NotFound(format!(
+            "'{repository}' is not a repository name"
+        )))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RefObject {
+    object: Target,
+}
+
+#[derive(serde::Deserialize)]
+struct Target {
+    sha: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The commit tag `tag` of `repo` (a [`repo_path`]) names; an annotated tag is followed (tags
+/// of tags too) to its commit.
+///
+/// # Errors
+/// [`SourceError::NotFound`] when the tag does not exist; others as [`GithubApi::call`].
+pub async fn commit_of_tag(
+    api: &GithubApi,
+    repo: &str,
+    repository: &str,
+    tag: &str,
+) -> Result<String, SourceError> {
+    let (status, body) = api
+        .call(Method::GET, &format!("{repo}/git/ref/tags/{tag}"), None)
+        .await?;
+    if status == StatusCode::NOT_FOUND {
+        return Err(SourceError::NotFound(format!("tag {tag} in {repository}")));
+    }
+    if status != StatusCode::OK {
+        return Err(error_of(status, &body, "the tag"));
+    }
+    let mut target: RefObject =
+        serde_json::from_value(body).map_err(|e| unavailable(format!("GitHub's tag: {e}")))?;
+    for _ in 0..8 {
+        if target.object.kind != "tag" {
+            return Ok(target.object.sha);
+        }
+        let (status, body) = api
+            .call(
+                Method::GET,
+                &format!("{repo}/git/tags/{}", target.object.sha),
+                None,
+            )
+            .await?;
+        if status != StatusCode::OK {
+            return Err(error_of(status, &body, "the annotated tag"));
+        }
+        target = serde_json::from_value(body)
+            .map_err(|e| unavailable(format!("GitHub's tag object: {e}")))?;
+    }
+    Err(unavailable(format!("tag {tag} nests too deep")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_times_parse() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_time("2026-11-27T02:19:52Z"), Some(1_795_745_992));
+        assert_eq!(parse_time("2024-02-29T12:00:00Z"), Some(1_709_208_000));
+        assert_eq!(parse_time("garbage"), None);
+    }
+
+    #[test]
+    fn repository_names_stay_names() {
+        assert_eq!(
+            repo_path("northwind", "shop-api").unwrap(),
+            "/repos/northwind/shop-api"
+        );
+        assert_eq!(repo_path("x", "acme/other").unwrap(), "/repos/acme/other");
+        assert!(repo_path("x", "../etc").is_err() && repo_path("x", "a/b/c").is_err());
+    }
+}
