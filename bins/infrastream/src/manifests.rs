@@ -70,7 +70,9 @@ fn validate(dir: &Path, as_json: bool) -> ExitCode {
         }
     };
     let file_count = files.len();
-    let loaded = Catalog::load(files);
+    let mut loaded = Catalog::load(files);
+    // The build types' own rules (options, stages), which CI generation relies on.
+    loaded.problems.extend(cd_workflows::check(&loaded.catalog));
     let c = &loaded.catalog;
     let valid = loaded.problems.is_empty();
     let environments_of = |app: &str| -> Vec<String> {

@@ -14,6 +14,18 @@ use clap::{Args, Subcommand};
 pub(crate) enum Command {
     /// Generate every repository's workflows, Dockerfiles, CODEOWNERS and rulesets.
     Generate(GenerateArgs),
+    /// Open (or update) one pull request per repository whose generated files differ, and
+    /// apply its rulesets, as a GitHub App.
+    Publish(crate::workflows_github::PublishArgs),
+    /// The pin table of actions and base images.
+    #[command(subcommand)]
+    Pins(PinsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PinsCommand {
+    /// Re-pin every action to the commit of its latest release, read from GitHub.
+    Update(crate::workflows_github::PinsUpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +47,8 @@ pub(crate) struct GenerateArgs {
 pub(crate) fn run(cmd: Command) -> ExitCode {
     match cmd {
         Command::Generate(args) => generate(&args),
+        Command::Publish(args) => crate::workflows_github::publish(&args),
+        Command::Pins(PinsCommand::Update(args)) => crate::workflows_github::pins_update(&args),
     }
 }
 

@@ -9,9 +9,9 @@ use proptest::prelude::*;
 
 use crate::{stderr, stdout};
 
-struct Repo {
+pub(crate) struct Repo {
     _dir: tempfile::TempDir,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     n: std::cell::Cell<u32>,
 }
 
@@ -32,7 +32,7 @@ fn git_in(path: &Path, args: &[&str]) -> String {
 }
 
 impl Repo {
-    fn new() -> Repo {
+    pub(crate) fn new() -> Repo {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("repo");
         std::fs::create_dir_all(&path).unwrap();
@@ -49,11 +49,11 @@ impl Repo {
         repo
     }
 
-    fn git(&self, args: &[&str]) -> String {
+    pub(crate) fn git(&self, args: &[&str]) -> String {
         git_in(&self.path, args)
     }
 
-    fn commit(&self, message: &str) -> String {
+    pub(crate) fn commit(&self, message: &str) -> String {
         let n = self.n.get() + 1;
         self.n.set(n);
         // A file per commit: merges of any two branches never conflict.
@@ -64,11 +64,11 @@ impl Repo {
         self.git(&["rev-parse", "HEAD"])
     }
 
-    fn tag(&self, name: &str) {
+    pub(crate) fn tag(&self, name: &str) {
         self.git(&["tag", name]);
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
             .arg("compute-version")
             .args(["--repo", &self.path.to_string_lossy()])

@@ -13,6 +13,7 @@ mod e2e;
 mod manifests;
 mod service;
 mod sim;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
