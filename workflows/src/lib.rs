@@ -15,12 +15,11 @@ pub mod emit;
 mod generate;
 pub mod glob;
 pub mod jobs;
+mod layout;
 pub mod model;
 pub mod pins;
 pub mod rulesets;
 pub mod steps;
 
-pub use generate::{
-    Files, GENERATED_MARK, GenerateError, Planned, branch_configurations, check, generate,
-    is_generated, plan,
-};
+pub use generate::{Files, GenerateError, branch_configurations, check, generate};
+pub use layout::{GENERATED_MARK, Planned, is_generated, plan};

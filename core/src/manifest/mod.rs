@@ -7,6 +7,7 @@ mod catalog;
 mod check;
 mod check_ci;
 mod ci_kinds;
+mod grammar;
 mod kinds;
 mod problem;
 mod query;

@@ -52,6 +52,16 @@ impl WorkflowBuilder for Docker {
         STAGES
     }
 
+    fn check(&self, build: &BuildDefinition, findings: &mut Findings) {
+        if !build.private_repositories.is_empty() {
+            findings.build(
+                build,
+                "spec.privateRepositories",
+                "DOCKER builds cannot read private repositories yet (a BuildKit secret from the Token Broker is planned): build with GOLANG, REACT or RUST, or vendor the dependency".into(),
+            );
+        }
+    }
+
     fn pipeline(
         &self,
         ctx: &Ctx<'_>,
