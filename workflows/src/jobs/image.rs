@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use cd_core::manifest::BuildDefinition;
 
 use super::release::{NOT_SKIPPED, with_initialize};
-use crate::builders::common::{self, artifact};
+use crate::builders::common;
 use crate::builders::{Output, WorkflowBuilder, docker};
 use crate::context::{Ctx, Findings};
 use crate::model::{Input, Job, Level, Matrix, Permissions, Scope, Step, Strategy};
@@ -89,19 +89,7 @@ pub fn containerize(
             );
         }
     } else {
-        parts.push(
-            steps::action(
-                ctx,
-                findings,
-                "Take the build output",
-                steps::DOWNLOAD_ARTIFACT,
-            )
-            .map(|s| {
-                s.with("pattern", artifact(build, "*"))
-                    .with("merge-multiple", true)
-                    .with("path", "${{ runner.temp }}/context")
-            }),
-        );
+        parts.push(common::download_output(ctx, findings, build, "context"));
     }
     parts.push(steps::action(
         ctx,
@@ -298,17 +286,7 @@ pub fn publish_bundle(
     job.permissions =
         Permissions::none().with(Scope::IdToken, Level::Write, "Workload Identity Federation");
     job.steps = common::steps([
-        steps::action(
-            ctx,
-            findings,
-            "Take the build output",
-            steps::DOWNLOAD_ARTIFACT,
-        )
-        .map(|s| {
-            s.with("pattern", artifact(build, "*"))
-                .with("merge-multiple", true)
-                .with("path", "${{ runner.temp }}/dist")
-        }),
+        common::download_output(ctx, findings, build, "dist"),
         steps::google_auth(ctx, findings, build, "spec.publish", false),
         steps::setup_gcloud(ctx, findings),
         Some(
