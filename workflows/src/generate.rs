@@ -326,7 +326,7 @@ fn workflow(
         }
     }
     let all: Vec<String> = jobs.ids().map(str::to_string).collect();
-    let (gate_id, gate) = gate::merge_authorized(ctx, all);
+    let (gate_id, gate) = gate::gate(ctx, all);
     jobs.0.push((gate_id, gate));
     let patterns = config.patterns.clone();
     let (name, on, concurrency) = match ctx.event {

@@ -132,16 +132,15 @@ pub fn private_repositories(
         .join(",")
 }
 
-/// Steps that make the build's private repositories readable for one command (`fetch`): a
-/// read-only token from the Token Broker, scoped to exactly those repositories, handed to git
-/// for the fetch and removed before any of the repository's own code runs.
-pub fn private_fetch(
+/// The steps that fetch the build's dependencies with a read-only token from the Token Broker,
+/// scoped to exactly the private repositories: git is given the token for `fetch` alone (as
+/// https, `ssh://` and scp-style GitHub URLs of the owner), and it is removed when the step ends.
+pub fn fetch_with_token(
     ctx: &Ctx<'_>,
     findings: &mut Findings,
     build: &BuildDefinition,
     repositories: &str,
     fetch: &str,
-    dir: Option<&str>,
 ) -> Vec<Step> {
     let (Some(broker), Some(install)) = (
         token_broker(ctx, findings, build),
@@ -160,15 +159,22 @@ pub fn private_fetch(
     .env("REPOSITORIES", repositories);
     let script = format!(
         "\
-rewrite=\"url.https://x-access-token:${{BROKER_TOKEN}}@github.com/${{GITHUB_REPOSITORY_OWNER}}/.insteadOf\"
-git config --global \"$rewrite\" \"https://github.com/${{GITHUB_REPOSITORY_OWNER}}/\"
-trap 'git config --global --unset-all \"$rewrite\"' EXIT
+owner=\"$GITHUB_REPOSITORY_OWNER\"
+key=\"url.https://x-access-token:${{BROKER_TOKEN}}@github.com/${{owner}}/.insteadOf\"
+trap 'git config --global --unset-all \"$key\"' EXIT
+git config --global --add \"$key\" \"https://github.com/${{owner}}/\"
+git config --global --add \"$key\" \"ssh://git@github.com/${{owner}}/\"
+git config --global --add \"$key\" \"git@github.com:${{owner}}/\"
 {fetch}
-"
+",
+        fetch = fetch.trim_end()
     );
-    let fetch_step = Step::run("Fetch dependencies with the token, then drop it", script)
-        .env("BROKER_TOKEN", "${{ steps.broker.outputs.token }}")
-        .in_dir(dir);
+    let fetch_step = Step::run(
+        "Fetch the dependencies with the token, then drop it",
+        script,
+    )
+    .env("BROKER_TOKEN", "${{ steps.broker.outputs.token }}")
+    .in_dir(build.work_dir.as_deref());
     vec![install, token, fetch_step]
 }
 

@@ -2,10 +2,12 @@
 //! files (never a push to a protected branch), the rulesets applied through the API, and the
 //! latest release of each pinned action.
 //!
-//! Idempotent: a repository whose files match gets no commit and no pull request; a second
-//! run with the same files changes nothing; new files update the open pull request rather
-//! than opening another. The branch is rebuilt from the target branch on every change, so it
-//! never carries stale commits.
+//! Idempotent: a repository whose files match gets no commit and no pull request (a stale one
+//! still open is closed); a second run with the same files changes nothing, even after the
+//! target branch moved; new files update the open pull request rather than opening another.
+//! The branch is rebuilt from the target branch on every change, so it never carries stale
+//! commits. A file a person wrote where the generator would write is never replaced. The
+//! rulesets follow the merge.
 
 // Indexing a serde_json::Value by key or position yields Null when absent; it never panics.
 #![allow(clippy::indexing_slicing)]
@@ -56,6 +58,8 @@ pub enum PullRequestOutcome {
     Updated(u64),
     /// The open pull request already carries exactly these changes.
     Unchanged(u64),
+    /// The target already holds the files; the pull request still open was closed.
+    Closed(u64),
 }
 
 /// What happened to a ruleset.
@@ -76,8 +80,11 @@ pub enum RulesetOutcome {
 pub struct Published {
     /// The pull request.
     pub pull_request: PullRequestOutcome,
-    /// Each ruleset by name.
-    pub rulesets: Vec<(String, RulesetOutcome)>,
+    /// Paths where the generator would write that hold a file a person wrote: left alone.
+    pub conflicts: Vec<String>,
+    /// Each ruleset by name; `None` while the files wait in a pull request (the rulesets
+    /// require the check its workflows provide, so they follow the merge).
+    pub rulesets: Option<Vec<(String, RulesetOutcome)>>,
 }
 
 /// A call that must answer `expected`.
@@ -160,12 +167,18 @@ async fn files_in(
     }
 }
 
-/// The generator's files at `reference`, by path.
+/// The files at `reference` where the generator writes (`.github/workflows`, its own
+/// directories, `CODEOWNERS`): which paths exist, and the generator's among them.
+struct Present {
+    paths: std::collections::BTreeSet<String>,
+    generated: BTreeMap<String, String>,
+}
+
 async fn generated_at(
     api: &GithubApi,
     repo: &str,
     reference: &str,
-) -> Result<BTreeMap<String, String>, SourceError> {
+) -> Result<Present, SourceError> {
     let mut paths = vec![".github/CODEOWNERS".to_string()];
     for dir in [
         ".github/workflows",
@@ -174,15 +187,19 @@ async fn generated_at(
     ] {
         paths.extend(files_in(api, repo, dir, reference).await?);
     }
-    let mut out = BTreeMap::new();
+    let mut present = Present {
+        paths: std::collections::BTreeSet::new(),
+        generated: BTreeMap::new(),
+    };
     for path in paths {
-        if let Some(text) = file_at(api, repo, &path, reference).await?
-            && cd_workflows::is_generated(&path, &text)
-        {
-            out.insert(path, text);
+        if let Some(text) = file_at(api, repo, &path, reference).await? {
+            present.paths.insert(path.clone());
+            if cd_workflows::is_generated(&path, &text) {
+                present.generated.insert(path, text);
+            }
         }
     }
-    Ok(out)
+    Ok(present)
 }
 
 /// `(sha of the commit a branch names, its tree, its parents)`, or `None`.
@@ -228,12 +245,35 @@ async fn branch_head(
     Ok(Some((sha, tree, parents)))
 }
 
-/// Opens or updates the pull request that brings `wanted` to the target branch.
+/// The open pull request from [`BRANCH`] into `target`, if any.
+async fn open_pull(
+    api: &GithubApi,
+    repo: &str,
+    owner: &str,
+    target: &str,
+) -> Result<Option<u64>, SourceError> {
+    let open = expect(
+        api,
+        Method::GET,
+        &format!("{repo}/pulls?state=open&head={owner}:{BRANCH}&base={target}"),
+        None,
+        StatusCode::OK,
+        "the open pull requests",
+    )
+    .await?;
+    Ok(open
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|p| p["number"].as_u64()))
+}
+
+/// Opens, updates or closes the pull request that brings `repository.files` to the target
+/// branch; answers its outcome and the paths left alone because a person wrote them.
 async fn pull_request(
     api: &GithubApi,
     repo: &str,
     repository: &RepositoryFiles,
-) -> Result<PullRequestOutcome, SourceError> {
+) -> Result<(PullRequestOutcome, Vec<String>), SourceError> {
     let about = expect(
         api,
         Method::GET,
@@ -257,40 +297,71 @@ async fn pull_request(
         )));
     };
     let present = generated_at(api, repo, &target).await?;
+    // A file a person wrote where the generator would write is never replaced: it is named.
+    let conflicts: Vec<String> = repository
+        .files
+        .keys()
+        .filter(|p| present.paths.contains(*p) && !present.generated.contains_key(*p))
+        .cloned()
+        .collect();
+    let wanted: BTreeMap<&String, &String> = repository
+        .files
+        .iter()
+        .filter(|(p, _)| !conflicts.contains(p))
+        .collect();
     let mut entries = Vec::new();
-    for (path, text) in &repository.files {
-        if present.get(path) != Some(text) {
+    for (path, text) in &wanted {
+        if present.generated.get(*path) != Some(*text) {
             entries
                 .push(json!({ "path": path, "mode": "100644", "type": "blob", "content": text }));
         }
     }
-    for path in present
-        .keys()
-        .filter(|p| !repository.files.contains_key(*p))
-    {
+    for path in present.generated.keys().filter(|p| !wanted.contains_key(p)) {
         entries.push(json!({ "path": path, "mode": "100644", "type": "blob", "sha": null }));
     }
+    let open = open_pull(api, repo, &repository.owner, &target).await?;
     if entries.is_empty() {
-        return Ok(PullRequestOutcome::UpToDate);
+        // The target already holds the files: a pull request still open would only undo them.
+        if let Some(number) = open {
+            expect(
+                api,
+                Method::PATCH,
+                &format!("{repo}/pulls/{number}"),
+                Some(&json!({ "state": "closed" })),
+                StatusCode::OK,
+                "closing the stale pull request",
+            )
+            .await?;
+            return Ok((PullRequestOutcome::Closed(number), conflicts));
+        }
+        return Ok((PullRequestOutcome::UpToDate, conflicts));
     }
-    let tree = expect(
-        api,
-        Method::POST,
-        &format!("{repo}/git/trees"),
-        Some(&json!({ "base_tree": base_tree, "tree": entries })),
-        StatusCode::CREATED,
-        "the tree",
-    )
-    .await?;
-    let tree = tree["sha"]
-        .as_str()
-        .ok_or_else(|| unavailable("no sha in GitHub's tree"))?
-        .to_string();
+    // The branch already carries exactly these files (the target may have moved since): leave
+    // it, so reviews and runs are not thrown away.
     let existing = branch_head(api, repo, BRANCH).await?;
-    let current = existing
-        .as_ref()
-        .is_some_and(|(_, t, parents)| *t == tree && *parents == [base.clone()]);
+    let current = match &existing {
+        Some(_) => {
+            let on_branch = generated_at(api, repo, BRANCH).await?;
+            on_branch.generated.len() == wanted.len()
+                && wanted
+                    .iter()
+                    .all(|(p, t)| on_branch.generated.get(*p) == Some(*t))
+        }
+        None => false,
+    };
     if !current {
+        let tree = expect(
+            api,
+            Method::POST,
+            &format!("{repo}/git/trees"),
+            Some(&json!({ "base_tree": base_tree, "tree": entries })),
+            StatusCode::CREATED,
+            "the tree",
+        )
+        .await?;
+        let tree = tree["sha"]
+            .as_str()
+            .ok_or_else(|| unavailable("no sha in GitHub's tree"))?;
         let commit = expect(
             api,
             Method::POST,
@@ -330,28 +401,13 @@ async fn pull_request(
             .await?;
         }
     }
-    let open = expect(
-        api,
-        Method::GET,
-        &format!(
-            "{repo}/pulls?state=open&head={}:{BRANCH}&base={target}",
-            repository.owner
-        ),
-        None,
-        StatusCode::OK,
-        "the open pull requests",
-    )
-    .await?;
-    if let Some(number) = open
-        .as_array()
-        .and_then(|l| l.first())
-        .and_then(|p| p["number"].as_u64())
-    {
-        return Ok(if current {
+    if let Some(number) = open {
+        let outcome = if current {
             PullRequestOutcome::Unchanged(number)
         } else {
             PullRequestOutcome::Updated(number)
-        });
+        };
+        return Ok((outcome, conflicts));
     }
     let created = expect(
         api,
@@ -361,14 +417,15 @@ async fn pull_request(
             "title": TITLE,
             "head": BRANCH,
             "base": target,
-            "body": "The CI workflows, Dockerfiles, CODEOWNERS and rulesets generated from the manifests changed. Review them like any change to CI: this pull request is the only way they reach the branch.",
+            "body": "The CI workflows, Dockerfiles, CODEOWNERS and rulesets generated from the manifests changed. Review them like any change to CI: this pull request is the only way they reach the branch. The rulesets are applied once it is merged.",
         })),
         StatusCode::CREATED,
         "opening the pull request",
     )
     .await?;
-    Ok(PullRequestOutcome::Opened(
-        created["number"].as_u64().unwrap_or_default(),
+    Ok((
+        PullRequestOutcome::Opened(created["number"].as_u64().unwrap_or_default()),
+        conflicts,
     ))
 }
 
@@ -463,8 +520,9 @@ async fn rulesets(
     Ok(out)
 }
 
-/// Brings one repository to `repository`: the pull request first (the rulesets require the
-/// check its workflows provide), then the rulesets.
+/// Brings one repository to `repository`: the pull request first; the rulesets once the
+/// target branch holds the files (they require the check its workflows provide: applied
+/// earlier, they would block every other pull request until this one merged).
 ///
 /// # Errors
 /// [`SourceError`] from GitHub; nothing already done is undone (a rerun converges).
@@ -473,10 +531,19 @@ pub async fn publish(
     repository: &RepositoryFiles,
 ) -> Result<Published, SourceError> {
     let repo = repo_path(&repository.owner, &repository.name)?;
-    let pull_request = pull_request(api, &repo, repository).await?;
-    let rulesets = rulesets(api, &repo, &repository.rulesets).await?;
+    let (pull_request, conflicts) = pull_request(api, &repo, repository).await?;
+    let merged = matches!(
+        pull_request,
+        PullRequestOutcome::UpToDate | PullRequestOutcome::Closed(_)
+    );
+    let rulesets = if merged {
+        Some(rulesets(api, &repo, &repository.rulesets).await?)
+    } else {
+        None
+    };
     Ok(Published {
         pull_request,
+        conflicts,
         rulesets,
     })
 }

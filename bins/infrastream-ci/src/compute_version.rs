@@ -20,6 +20,10 @@ pub struct Args {
     /// PR labels, comma-separated; an empty string means no labels.
     #[arg(long, default_value = "")]
     labels: String,
+    /// The pull request's title: with `--labels`, a release label wins, else the title's
+    /// conventional type decides (the rule `--bump-from github` applies to a merged one).
+    #[arg(long)]
+    pr_title: Option<String>,
     /// Where the bump comes from: the labels, or the conventional commits since the base
     /// (`feat` -> minor, `!` or BREAKING CHANGE -> major), or the pull request of HEAD on
     /// GitHub (its labels; GITHUB_TOKEN and GITHUB_REPOSITORY are read).
@@ -120,7 +124,7 @@ fn explicit_inputs(args: &Args) -> VersionInputs {
     all.sort();
     all.dedup();
     VersionInputs {
-        bump: Some(Bump::from_labels(&labels_of(&args.labels))),
+        bump: Some(labelled_bump(args)),
         release_type: Some(release_type_arg(args)),
         merged_tags: merged,
         head_tags: args.head_tags.clone(),
@@ -258,6 +262,31 @@ impl Github {
     }
 }
 
+/// The highest bump the conventional ones among `messages` ask for; patch when none does.
+fn commits_bump(messages: &[String]) -> Bump {
+    messages
+        .iter()
+        .filter_map(|m| parse_message(m).ok())
+        .map(|c| c.bump())
+        .max()
+        .unwrap_or(Bump::Patch)
+}
+
+/// `--labels`, and with `--pr-title` the pull request's rule: a release label wins, else the
+/// title decides.
+fn labelled_bump(args: &Args) -> Bump {
+    let labels = labels_of(&args.labels);
+    match &args.pr_title {
+        Some(title) => Pull {
+            number: 0,
+            title: title.clone(),
+            labels,
+        }
+        .bump(),
+        None => Bump::from_labels(&labels),
+    }
+}
+
 /// The labels a merged pull request gets: the release it made, and its title's scope.
 fn release_labels(pull: &Pull, bump: Bump) -> Vec<String> {
     let mut labels = vec![format!("release/{}", bump_word(bump))];
@@ -292,24 +321,31 @@ fn repo_inputs(args: &Args) -> Result<(VersionInputs, Option<(Github, Pull)>), S
     let facts = git_facts::read(&repo, args.allow_shallow)?;
     let mut pull = None;
     let bump = match bump_from(args) {
-        BumpFrom::Labels => Bump::from_labels(&labels_of(&args.labels)),
+        BumpFrom::Labels => labelled_bump(args),
         BumpFrom::Github => {
             let github = Github::from_env()?;
             match github.pull_of(&facts.head)? {
+                // Pushes whose runs were cancelled (a newer push replaces a pending run) left
+                // their changes unreleased: their squashed subjects since the base count too.
                 Some(p) => {
-                    let bump = p.bump();
+                    let earlier =
+                        git_facts::messages_between(&repo, facts.base.as_deref(), "HEAD^1")?;
+                    let bump = p.bump().max(commits_bump(&earlier));
                     pull = Some((github, p));
                     bump
                 }
-                None => Bump::Patch,
+                None => commits_bump(&git_facts::messages_between(
+                    &repo,
+                    facts.base.as_deref(),
+                    "HEAD",
+                )?),
             }
         }
-        BumpFrom::Commits => git_facts::messages_since(&repo, facts.base.as_deref())?
-            .iter()
-            .filter_map(|m| parse_message(m).ok())
-            .map(|c| c.bump())
-            .max()
-            .unwrap_or(Bump::Patch),
+        BumpFrom::Commits => commits_bump(&git_facts::messages_between(
+            &repo,
+            facts.base.as_deref(),
+            "HEAD",
+        )?),
     };
     let inputs = VersionInputs {
         bump: Some(bump),

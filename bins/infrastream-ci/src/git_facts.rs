@@ -368,11 +368,28 @@ fn merged_among<'a>(
     Ok(text(&out).lines().map(str::to_string).collect())
 }
 
-/// The full messages of the commits after `base` up to HEAD (all of them without a base).
-pub(crate) fn messages_since(repo: &Path, base: Option<&str>) -> Result<Vec<String>, String> {
+/// The full messages of the commits after `base` up to `tip` (all of them without a base).
+pub(crate) fn messages_between(
+    repo: &Path,
+    base: Option<&str>,
+    tip: &str,
+) -> Result<Vec<String>, String> {
+    // A tip that does not exist (HEAD^1 of a root commit) has no messages.
+    let exists = git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{tip}^{{commit}}"),
+        ],
+    )?;
+    if !exists.status.success() {
+        return Ok(Vec::new());
+    }
     let range = match base {
-        Some(b) => format!("{b}..HEAD"),
-        None => "HEAD".to_string(),
+        Some(b) => format!("{b}..{tip}"),
+        None => tip.to_string(),
     };
     let out = git(repo, &["log", "--format=%B%x00", &range])?;
     if !out.status.success() {

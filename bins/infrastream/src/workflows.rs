@@ -64,7 +64,7 @@ pub(crate) fn load_pins(path: Option<&Path>) -> Result<Pins, String> {
 }
 
 /// Reads and checks the manifests, then generates; every problem is printed.
-pub(crate) fn generated(manifests: &Path, pins: &Pins) -> Result<Files, ExitCode> {
+pub(crate) fn generated(manifests: &Path, pins: &Pins) -> Result<(Catalog, Files), ExitCode> {
     let files = crate::manifests::read_tree(manifests).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -81,7 +81,7 @@ pub(crate) fn generated(manifests: &Path, pins: &Pins) -> Result<Files, ExitCode
         return Err(ExitCode::from(1));
     }
     match cd_workflows::generate(&loaded.catalog, pins) {
-        Ok(files) => Ok(files),
+        Ok(files) => Ok((loaded.catalog, files)),
         Err(GenerateError::Manifests(problems)) => {
             for p in &problems {
                 eprintln!("{p}");
@@ -99,30 +99,44 @@ pub(crate) fn generated(manifests: &Path, pins: &Pins) -> Result<Files, ExitCode
     }
 }
 
-/// Every file under `dir/<repository>/.github/`, relative to `dir`, `/`-separated: the files
-/// the generator owns (anything else under `dir` is left alone).
-fn existing(dir: &Path) -> Result<BTreeSet<String>, String> {
+/// The generator's files under `dir/<repository>/.github/` for each repository of the
+/// manifests, relative to `dir`, `/`-separated: those under its own directories, and workflows
+/// and CODEOWNERS that carry its mark. Anything else under `dir` is left alone.
+fn existing(dir: &Path, catalog: &Catalog) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
-            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
-            let path = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if kind.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(dir) {
-                let parts: Vec<String> = rel
+    for repo in catalog.github_repositories.keys() {
+        let root = dir.join(repo).join(".github");
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            let entries = match fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("{}: {e}", d.display())),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
+                let path = entry.path();
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                if kind.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(&root) else {
+                    continue;
+                };
+                let rel: Vec<String> = rel
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .collect();
-                if parts.get(1).is_some_and(|p| p == ".github") {
-                    out.insert(parts.join("/"));
+                let in_repo = format!(".github/{}", rel.join("/"));
+                // Only the first line matters; an unreadable file is not the generator's.
+                let text = fs::read(&path)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                if cd_workflows::is_generated(&in_repo, &text) {
+                    out.insert(format!("{repo}/{in_repo}"));
                 }
             }
         }
@@ -138,11 +152,11 @@ fn generate(args: &GenerateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let files = match generated(&args.manifests, &pins) {
+    let (catalog, files) = match generated(&args.manifests, &pins) {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let on_disk = match existing(&args.out) {
+    let on_disk = match existing(&args.out, &catalog) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");

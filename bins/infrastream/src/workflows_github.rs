@@ -6,7 +6,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cd_core::manifest::Catalog;
 use cd_github::workflows::{PullRequestOutcome, RepositoryFiles, RulesetOutcome};
 use cd_github::{GithubApi, Installation};
 use cd_workflows::pins::{ActionPin, Pins};
@@ -68,10 +67,14 @@ fn describe_pull(outcome: &PullRequestOutcome) -> String {
         PullRequestOutcome::Unchanged(n) => {
             format!("pull request #{n} already carries the changes")
         }
+        PullRequestOutcome::Closed(n) => format!("up to date, stale pull request #{n} closed"),
     }
 }
 
-fn describe_rulesets(outcomes: &[(String, RulesetOutcome)]) -> String {
+fn describe_rulesets(outcomes: Option<&[(String, RulesetOutcome)]>) -> String {
+    let Some(outcomes) = outcomes else {
+        return "applied once the pull request is merged".into();
+    };
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, o) in outcomes {
         let word = match o {
@@ -97,7 +100,7 @@ pub(crate) fn publish(args: &PublishArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let files = match crate::workflows::generated(&args.manifests, &pins) {
+    let (catalog, files) = match crate::workflows::generated(&args.manifests, &pins) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -108,11 +111,6 @@ pub(crate) fn publish(args: &PublishArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The manifests were read and checked by `generated`.
-    let catalog = crate::manifests::read_tree(&args.manifests)
-        .map(Catalog::load)
-        .map(|l| l.catalog)
-        .unwrap_or_default();
     let planned = cd_workflows::plan(&catalog, &files);
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -163,13 +161,22 @@ pub(crate) fn publish(args: &PublishArgs) -> ExitCode {
             rulesets,
         };
         match rt.block_on(cd_github::workflows::publish(api, &repo)) {
-            Ok(outcome) => println!(
-                "{}/{}: {}; rulesets: {}",
-                p.owner,
-                p.github_name,
-                describe_pull(&outcome.pull_request),
-                describe_rulesets(&outcome.rulesets)
-            ),
+            Ok(outcome) => {
+                println!(
+                    "{}/{}: {}; rulesets: {}",
+                    p.owner,
+                    p.github_name,
+                    describe_pull(&outcome.pull_request),
+                    describe_rulesets(outcome.rulesets.as_deref())
+                );
+                for path in &outcome.conflicts {
+                    failed += 1;
+                    eprintln!(
+                        "error: {}/{}: {path} was written by hand; it is left as it is, not replaced by the generated one (remove it, or the manifest that asks for it)",
+                        p.owner, p.github_name
+                    );
+                }
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {}/{}: {e}", p.owner, p.github_name);
@@ -179,7 +186,7 @@ pub(crate) fn publish(args: &PublishArgs) -> ExitCode {
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
-        eprintln!("error: {failed} repository(ies) not published; run again to converge");
+        eprintln!("error: {failed} problem(s) publishing; the rest is done (a rerun converges)");
         ExitCode::from(1)
     }
 }

@@ -24,6 +24,10 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
             get(list_pulls).post(open_pull),
         )
         .route(
+            "/repos/{owner}/{repo}/pulls/{number}",
+            axum::routing::patch(update_pull),
+        )
+        .route(
             "/repos/{owner}/{repo}/issues/{number}/labels",
             post(add_labels),
         )
@@ -134,6 +138,29 @@ async fn open_pull(
         let response = pull_body(&owner, &repo, &pull);
         r.pull_requests.push(pull);
         (StatusCode::CREATED, Json(response)).into_response()
+    })
+}
+
+async fn update_pull(
+    State(inner): State<Arc<Inner>>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    method: Method,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    with_repo(&inner, &headers, &method, &owner, &repo, |r| {
+        let Some(pull) = r.pull_requests.iter_mut().find(|p| p.number == number) else {
+            return not_found();
+        };
+        match body.get("state").map(Value::as_str) {
+            None => {}
+            Some(Some(state @ ("open" | "closed"))) => pull.state = state.to_string(),
+            Some(_) => return invalid("state must be open or closed"),
+        }
+        if let Some(title) = body["title"].as_str() {
+            pull.title = title.to_string();
+        }
+        Json(pull_body(&owner, &repo, pull)).into_response()
     })
 }
 

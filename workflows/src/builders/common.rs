@@ -15,30 +15,19 @@ pub const INITIALIZE: &str = "initialize";
 /// Where a build job leaves its output, on the runner.
 pub const DIST: &str = "$RUNNER_TEMP/dist";
 
-/// A stage job of `build`: needs `initialize`, reads the repository, and may prove its
-/// identity to the Token Broker when the build reads private repositories.
+/// A stage job of `build`: needs `initialize` (and the dependencies job, when the build reads
+/// private repositories) and only reads the repository: it runs the repository's code, so it
+/// holds no identity to lend.
 #[must_use]
 pub fn stage_job(ctx: &Ctx<'_>, build: &BuildDefinition, title: &str, timeout: u32) -> Job {
     let mut job = Job::new(format!("{title} ({})", build.name), ctx.runner(), timeout);
     job.needs = vec![INITIALIZE.to_string()];
-    job.permissions = reads_repository(build);
-    job
-}
-
-/// `contents: read`, plus `id-token: write` when the build asks the Token Broker for access
-/// to private repositories.
-#[must_use]
-pub fn reads_repository(build: &BuildDefinition) -> Permissions {
-    let p = Permissions::none().with(Scope::Contents, Level::Read, "check out the repository");
-    if build.private_repositories.is_empty() {
-        p
-    } else {
-        p.with(
-            Scope::IdToken,
-            Level::Write,
-            "prove this job to the Token Broker for the private repositories",
-        )
+    if !build.private_repositories.is_empty() {
+        job.needs.push(super::job_id(build, "dependencies"));
     }
+    job.permissions =
+        Permissions::none().with(Scope::Contents, Level::Read, "check out the repository");
+    job
 }
 
 /// Whether this workflow's build job must hand its output on: a push that releases, for a
@@ -138,7 +127,7 @@ pub fn binary_dockerfile(build: &BuildDefinition, base: &str, what: &str) -> Str
 # on distroless (no shell, no package manager), as an unprivileged user.
 FROM {base}
 ARG TARGETPLATFORM
-COPY ${{TARGETPLATFORM}}/app /app
+COPY --chmod=0755 ${{TARGETPLATFORM}}/app /app
 USER nonroot:nonroot
 ENTRYPOINT [\"/app\"]
 ",

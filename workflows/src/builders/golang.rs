@@ -4,6 +4,7 @@
 use cd_core::manifest::{BuildDefinition, BuildStage, BuildType, Catalog};
 
 use super::common::{self, DIST, hands_on, stage_job};
+use super::vendoring::{self, Vendoring};
 use super::{OptionSpec, Output, WorkflowBuilder, in_work_dir, job_id, option};
 use crate::context::{Ctx, Event, Findings};
 use crate::model::{Jobs, Step};
@@ -42,11 +43,14 @@ const STAGES: &[BuildStage] = &[
 const BASE_IMAGE: &str = "gcr.io/distroless/static-debian12";
 
 impl Golang {
+    /// The toolchain; `caches` only where a pull request's cache can do no harm (never in a
+    /// release, never in the job that holds an identity).
     fn setup(
         &self,
         ctx: &Ctx<'_>,
         findings: &mut Findings,
         build: &BuildDefinition,
+        caches: bool,
     ) -> Option<Step> {
         let version_file = in_work_dir(
             build,
@@ -57,36 +61,41 @@ impl Golang {
         Some(
             steps::action(ctx, findings, "Set up Go", steps::SETUP_GO)?
                 .with("go-version-file", version_file)
-                .with("cache", ctx.event == Event::PullRequest),
+                .with("cache", caches && ctx.event == Event::PullRequest),
         )
     }
 
-    /// Checkout, Go, and the private modules fetched (then the token dropped).
+    /// Checkout, Go, and the private modules from the dependencies job.
     fn prelude(
         &self,
         ctx: &Ctx<'_>,
-        catalog: &Catalog,
         findings: &mut Findings,
         build: &BuildDefinition,
     ) -> Vec<Step> {
         let mut out = common::steps([
             steps::checkout(ctx, findings, steps::Depth::Commit),
-            self.setup(ctx, findings, build),
+            self.setup(ctx, findings, build, true),
         ]);
         if !build.private_repositories.is_empty() {
-            let repositories = steps::private_repositories(catalog, build);
-            out.extend(steps::private_fetch(
-                ctx,
-                findings,
-                build,
-                &repositories,
-                "go mod download",
-                build.work_dir.as_deref(),
+            out.extend(vendoring::use_dependencies(
+                ctx, findings, build, &VENDORING,
             ));
         }
         out
     }
 }
+
+/// The module cache, fetched with `go mod download` (which runs no module's code).
+const VENDORING: Vendoring = Vendoring {
+    fetch: "go mod download\n",
+    fetch_env: &[],
+    pack: "tar -C \"$(go env GOMODCACHE)\" -czf \"$RUNNER_TEMP/deps.tgz\" .\n",
+    unpack: "\
+cache=\"$(go env GOMODCACHE)\"
+mkdir -p \"$cache\"
+tar -C \"$cache\" -xzf \"$RUNNER_TEMP/deps/deps.tgz\"
+",
+};
 
 impl WorkflowBuilder for Golang {
     fn build_type(&self) -> BuildType {
@@ -147,11 +156,18 @@ impl WorkflowBuilder for Golang {
                     .insert("GOPRIVATE".into(), format!("github.com/{}/*", ctx.owner));
             }
         };
+        let toolchain = common::steps([self.setup(ctx, findings, build, false)]);
+        if vendoring::add_dependencies_job(
+            ctx, catalog, findings, build, toolchain, &VENDORING, jobs,
+        ) && let Some((_, job)) = jobs.0.last_mut()
+        {
+            private_env(job);
+        }
         let mut ids = Vec::new();
         if build.has_stage(BuildStage::Analysis) {
             let mut job = stage_job(ctx, build, "Analysis", 20);
             private_env(&mut job);
-            job.steps = self.prelude(ctx, catalog, findings, build);
+            job.steps = self.prelude(ctx, findings, build);
             job.steps
                 .push(Step::run("go vet", "go vet ./...\n").in_dir(dir));
             job.steps.push(
@@ -173,7 +189,7 @@ fi
         if build.has_stage(BuildStage::Test) {
             let mut job = stage_job(ctx, build, "Test", 30);
             private_env(&mut job);
-            job.steps = self.prelude(ctx, catalog, findings, build);
+            job.steps = self.prelude(ctx, findings, build);
             job.steps
                 .push(Step::run("go test -race", "go test -race ./...\n").in_dir(dir));
             ids.push(common::add(jobs, job_id(build, "test"), job));
@@ -183,7 +199,7 @@ fi
         if build.has_stage(BuildStage::Build) || hand_on {
             let mut job = stage_job(ctx, build, "Build", 20);
             private_env(&mut job);
-            job.steps = self.prelude(ctx, catalog, findings, build);
+            job.steps = self.prelude(ctx, findings, build);
             if hand_on {
                 job.name = format!("Build ({}, ${{{{ matrix.platform }}}})", build.name);
                 job.strategy = Some(common::platform_matrix(build, |_| Default::default()));

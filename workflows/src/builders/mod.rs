@@ -10,6 +10,7 @@ pub mod docker;
 pub mod golang;
 pub mod react;
 pub mod rust;
+pub mod vendoring;
 
 use cd_core::manifest::{BuildDefinition, BuildStage, BuildType, Catalog};
 

@@ -4,6 +4,7 @@
 use cd_core::manifest::{BuildDefinition, BuildStage, BuildType, Catalog};
 
 use super::common::{self, DIST, hands_on, stage_job};
+use super::vendoring::{self, Vendoring};
 use super::{OptionSpec, Output, WorkflowBuilder, in_work_dir, job_id, option};
 use crate::context::{Ctx, Event, Findings};
 use crate::model::{Jobs, Step};
@@ -37,26 +38,24 @@ const STAGES: &[BuildStage] = &[
 const BASE_IMAGE: &str = "nginxinc/nginx-unprivileged";
 
 impl React {
-    /// Checkout, Node.js, and `npm ci`: with the Token Broker's token when the build reads
-    /// private repositories (scripts off while it is present), then the packages' own install
-    /// scripts without it.
-    fn prelude(
+    /// The toolchain; `caches` only where a pull request's cache can do no harm (never in a
+    /// release, never in the job that holds an identity).
+    fn setup(
         &self,
         ctx: &Ctx<'_>,
-        catalog: &Catalog,
         findings: &mut Findings,
         build: &BuildDefinition,
-    ) -> Vec<Step> {
-        let dir = build.work_dir.as_deref();
+        caches: bool,
+    ) -> Option<Step> {
         let version_file = in_work_dir(
             build,
             option(self, build, "nodeVersionFile").unwrap_or(".nvmrc"),
         );
-        let setup = steps::action(ctx, findings, "Set up Node.js", steps::SETUP_NODE).map(|s| {
+        steps::action(ctx, findings, "Set up Node.js", steps::SETUP_NODE).map(|s| {
             let s = s.with("node-version-file", version_file);
             // Caches written by a release could be read back into a later release: only pull
             // requests use them.
-            if ctx.event == Event::PullRequest {
+            if caches && ctx.event == Event::PullRequest {
                 s.with("cache", "npm").with(
                     "cache-dependency-path",
                     in_work_dir(build, "package-lock.json"),
@@ -64,25 +63,41 @@ impl React {
             } else {
                 s.with("package-manager-cache", false)
             }
-        });
-        let mut out = common::steps([steps::checkout(ctx, findings, steps::Depth::Commit), setup]);
+        })
+    }
+
+    /// Checkout, Node.js and the packages: `npm ci`, or with private repositories the
+    /// dependencies job's `node_modules` and then the packages' own install scripts.
+    fn prelude(
+        &self,
+        ctx: &Ctx<'_>,
+        findings: &mut Findings,
+        build: &BuildDefinition,
+    ) -> Vec<Step> {
+        let dir = build.work_dir.as_deref();
+        let mut out = common::steps([
+            steps::checkout(ctx, findings, steps::Depth::Commit),
+            self.setup(ctx, findings, build, true),
+        ]);
         if build.private_repositories.is_empty() {
             out.push(Step::run("npm ci", "npm ci\n").in_dir(dir));
         } else {
-            let repositories = steps::private_repositories(catalog, build);
-            out.extend(steps::private_fetch(
-                ctx,
-                findings,
-                build,
-                &repositories,
-                "npm ci --ignore-scripts",
-                dir,
+            out.extend(vendoring::use_dependencies(
+                ctx, findings, build, &VENDORING,
             ));
             out.push(Step::run("Run the packages' install scripts", "npm rebuild\n").in_dir(dir));
         }
         out
     }
 }
+
+/// `node_modules`, installed with scripts off (no package's code runs).
+const VENDORING: Vendoring = Vendoring {
+    fetch: "npm ci --ignore-scripts\n",
+    fetch_env: &[],
+    pack: "tar -czf \"$RUNNER_TEMP/deps.tgz\" node_modules\n",
+    unpack: "tar -xzf \"$RUNNER_TEMP/deps/deps.tgz\"\n",
+};
 
 impl WorkflowBuilder for React {
     fn build_type(&self) -> BuildType {
@@ -106,17 +121,19 @@ impl WorkflowBuilder for React {
         findings: &mut Findings,
     ) -> Vec<String> {
         let dir = build.work_dir.as_deref();
+        let toolchain = common::steps([self.setup(ctx, findings, build, false)]);
+        vendoring::add_dependencies_job(ctx, catalog, findings, build, toolchain, &VENDORING, jobs);
         let mut ids = Vec::new();
         if build.has_stage(BuildStage::Analysis) {
             let mut job = stage_job(ctx, build, "Analysis", 20);
-            job.steps = self.prelude(ctx, catalog, findings, build);
+            job.steps = self.prelude(ctx, findings, build);
             job.steps
                 .push(Step::run("npm run lint", "npm run --if-present lint\n").in_dir(dir));
             ids.push(common::add(jobs, job_id(build, "analysis"), job));
         }
         if build.has_stage(BuildStage::Test) {
             let mut job = stage_job(ctx, build, "Test", 30);
-            job.steps = self.prelude(ctx, catalog, findings, build);
+            job.steps = self.prelude(ctx, findings, build);
             job.steps.push(
                 Step::run("npm test", "npm test\n")
                     .env("CI", "true")
@@ -127,7 +144,7 @@ impl WorkflowBuilder for React {
         let hand_on = hands_on(ctx, build);
         if build.has_stage(BuildStage::Build) || hand_on {
             let mut job = stage_job(ctx, build, "Build", 20);
-            job.steps = self.prelude(ctx, catalog, findings, build);
+            job.steps = self.prelude(ctx, findings, build);
             job.steps.push(
                 Step::run("npm run build", "npm run build\n")
                     .env("VERSION", "${{ needs.initialize.outputs.target_version }}")

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use cd_core::manifest::{BuildDefinition, BuildStage, BuildType, Catalog};
 
 use super::common::{self, DIST, hands_on, stage_job};
+use super::vendoring::{self, Vendoring};
 use super::{OptionSpec, Output, WorkflowBuilder, job_id, option};
 use crate::context::{Ctx, Findings};
 use crate::model::{Jobs, Step};
@@ -45,35 +46,53 @@ const GLIBC_RUNNER: &str = "ubuntu-22.04";
 
 const BASE_IMAGE: &str = "gcr.io/distroless/cc-debian12";
 
+/// Cargo's registry and git checkouts, fetched with `cargo fetch` (which runs no build script)
+/// through git itself, which honours the token's URL rewrite.
+const VENDORING: Vendoring = Vendoring {
+    fetch: "cargo fetch --locked\n",
+    fetch_env: &[("CARGO_NET_GIT_FETCH_WITH_CLI", "true")],
+    pack: "\
+home=\"${CARGO_HOME:-$HOME/.cargo}\"
+dirs=()
+for d in registry git; do
+  if [ -d \"$home/$d\" ]; then dirs+=(\"$d\"); fi
+done
+tar -C \"$home\" -czf \"$RUNNER_TEMP/deps.tgz\" \"${dirs[@]}\"
+",
+    unpack: "\
+home=\"${CARGO_HOME:-$HOME/.cargo}\"
+mkdir -p \"$home\"
+tar -C \"$home\" -xzf \"$RUNNER_TEMP/deps/deps.tgz\"
+",
+};
+
 impl Rust {
+    /// The toolchain (the repository's `rust-toolchain.toml`, or the `toolchain` option), with
+    /// `components`.
+    fn toolchain(&self, build: &BuildDefinition, components: &str) -> Step {
+        self.with_toolchain(
+            build,
+            Step::run(
+                "Set up the Rust toolchain",
+                format!("rustup toolchain install --profile minimal\n{components}"),
+            ),
+        )
+        .in_dir(build.work_dir.as_deref())
+    }
+
+    /// Checkout, the toolchain, and the dependencies job's registry and git checkouts.
     fn prelude(
         &self,
         ctx: &Ctx<'_>,
-        catalog: &Catalog,
         findings: &mut Findings,
         build: &BuildDefinition,
         components: &str,
     ) -> Vec<Step> {
-        let dir = build.work_dir.as_deref();
-        let mut toolchain = Step::run(
-            "Set up the Rust toolchain",
-            format!("rustup toolchain install --profile minimal\n{components}"),
-        )
-        .in_dir(dir);
-        if let Some(t) = option(self, build, "toolchain") {
-            toolchain = toolchain.env("RUSTUP_TOOLCHAIN", t);
-        }
         let mut out = common::steps([steps::checkout(ctx, findings, steps::Depth::Commit)]);
-        out.push(toolchain);
+        out.push(self.toolchain(build, components));
         if !build.private_repositories.is_empty() {
-            let repositories = steps::private_repositories(catalog, build);
-            out.extend(steps::private_fetch(
-                ctx,
-                findings,
-                build,
-                &repositories,
-                "cargo fetch --locked",
-                dir,
+            out.extend(vendoring::use_dependencies(
+                ctx, findings, build, &VENDORING,
             ));
         }
         out
@@ -123,12 +142,23 @@ impl WorkflowBuilder for Rust {
         findings: &mut Findings,
     ) -> Vec<String> {
         let dir = build.work_dir.as_deref();
+        let toolchain = vec![self.toolchain(build, "")];
+        let private = vendoring::add_dependencies_job(
+            ctx, catalog, findings, build, toolchain, &VENDORING, jobs,
+        );
+        // The stage jobs use what the dependencies job fetched, and nothing else.
+        let stage = |title: &str, timeout: u32| {
+            let mut job = stage_job(ctx, build, title, timeout);
+            if private {
+                job.env.insert("CARGO_NET_OFFLINE".into(), "true".into());
+            }
+            job
+        };
         let mut ids = Vec::new();
         if build.has_stage(BuildStage::Analysis) {
-            let mut job = stage_job(ctx, build, "Analysis", 30);
+            let mut job = stage("Analysis", 30);
             job.steps = self.prelude(
                 ctx,
-                catalog,
                 findings,
                 build,
                 "rustup component add rustfmt clippy\n",
@@ -153,8 +183,8 @@ impl WorkflowBuilder for Rust {
             ids.push(common::add(jobs, job_id(build, "analysis"), job));
         }
         if build.has_stage(BuildStage::Test) {
-            let mut job = stage_job(ctx, build, "Test", 45);
-            job.steps = self.prelude(ctx, catalog, findings, build, "");
+            let mut job = stage("Test", 45);
+            job.steps = self.prelude(ctx, findings, build, "");
             job.steps.push(
                 self.with_toolchain(build, Step::run("cargo test", "cargo test --locked\n"))
                     .in_dir(dir),
@@ -163,8 +193,8 @@ impl WorkflowBuilder for Rust {
         }
         let hand_on = hands_on(ctx, build);
         if build.has_stage(BuildStage::Build) || hand_on {
-            let mut job = stage_job(ctx, build, "Build", 45);
-            job.steps = self.prelude(ctx, catalog, findings, build, "");
+            let mut job = stage("Build", 45);
+            job.steps = self.prelude(ctx, findings, build, "");
             if hand_on {
                 job.name = format!("Build ({}, ${{{{ matrix.platform }}}})", build.name);
                 job.runs_on = GLIBC_RUNNER.into();

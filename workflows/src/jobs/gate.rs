@@ -1,9 +1,12 @@
-//! `merge-authorized`: the one required status check. It always runs and fails when any job
-//! it needs failed or was cancelled (skipped jobs are fine: a rerun of a released commit skips
-//! its release jobs).
+//! The gate at the end of every workflow: it always runs and fails when any job it needs failed
+//! or was cancelled (skipped jobs are fine: a rerun of a released commit skips its release
+//! jobs). In pull-request workflows it is `Merge Authorized`, the one status check the
+//! rulesets require; push workflows name theirs otherwise, because a branch pushed to can also
+//! be a pull request's head, and a second `Merge Authorized` on the same commit, from a run
+//! that checked neither the head branch nor the title, could stand in for the real one.
 
 use crate::branching::MERGE_AUTHORIZED;
-use crate::context::Ctx;
+use crate::context::{Ctx, Event};
 use crate::model::{Job, Permissions, Step};
 
 const SCRIPT: &str = "\
@@ -15,10 +18,17 @@ fi
 echo \"every required job passed\"
 ";
 
+/// The name of a push workflow's gate.
+pub const PUSH_GATE: &str = "All jobs passed";
+
 /// The gate, needing every job of the workflow.
 #[must_use]
-pub fn merge_authorized(ctx: &Ctx<'_>, needs: Vec<String>) -> (String, Job) {
-    let mut job = Job::new(MERGE_AUTHORIZED, ctx.runner(), 5);
+pub fn gate(ctx: &Ctx<'_>, needs: Vec<String>) -> (String, Job) {
+    let (id, name) = match ctx.event {
+        Event::PullRequest => ("merge-authorized", MERGE_AUTHORIZED),
+        Event::Push => ("all-passed", PUSH_GATE),
+    };
+    let mut job = Job::new(name, ctx.runner(), 5);
     job.needs = needs;
     job.condition = Some("always()".into());
     job.permissions = Permissions::none();
@@ -26,5 +36,5 @@ pub fn merge_authorized(ctx: &Ctx<'_>, needs: Vec<String>) -> (String, Job) {
         Step::run("Fail unless every job passed or was skipped", SCRIPT)
             .env("RESULTS", "${{ toJSON(needs.*.result) }}"),
     ];
-    ("merge-authorized".into(), job)
+    (id.into(), job)
 }

@@ -64,17 +64,17 @@ pub fn initialize(ctx: &Ctx<'_>, findings: &mut Findings) -> (String, Job) {
                         "\"{CI_TOOLS}\" commits lint --pr-title \"$TITLE\" --pr-author \"$AUTHOR\"\n"
                     ),
                 )
-                .id("title")
                 .env("TITLE", "${{ github.event.pull_request.title }}")
                 .env("AUTHOR", "${{ github.event.pull_request.user.login }}"),
             ));
+            // The push's rule: a release label set on the pull request wins, else its title.
             Step::run(
                 "Compute the version it would release",
                 format!(
-                    "\"{CI_TOOLS}\" compute-version --release-type {release_type} --labels \"$TITLE_LABELS,$PR_LABELS\"\n"
+                    "\"{CI_TOOLS}\" compute-version --release-type {release_type} --labels \"$PR_LABELS\" --pr-title \"$TITLE\"\n"
                 ),
             )
-            .env("TITLE_LABELS", "${{ steps.title.outputs.labels }}")
+            .env("TITLE", "${{ github.event.pull_request.title }}")
             .env(
                 "PR_LABELS",
                 "${{ join(github.event.pull_request.labels.*.name, ',') }}",

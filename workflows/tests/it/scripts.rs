@@ -92,7 +92,7 @@ fn the_merge_gate_fails_on_failed_or_cancelled_jobs_only() {
     );
     let gate = step(
         &path,
-        "merge-authorized",
+        "all-passed",
         "Fail unless every job passed or was skipped",
     );
     let dir = tempfile::tempdir().unwrap();

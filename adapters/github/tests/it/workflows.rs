@@ -77,6 +77,10 @@ fn writes_since(github: &FakeGithub, from: usize) -> Vec<String> {
         .collect()
 }
 
+fn by_name(outcome: &cd_github::workflows::Published) -> BTreeMap<String, RulesetOutcome> {
+    outcome.rulesets.clone().unwrap().into_iter().collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pull_request_per_repository_then_nothing_when_nothing_differs() {
     let (github, api) = setup().await;
@@ -103,24 +107,9 @@ async fn one_pull_request_per_repository_then_nothing_when_nothing_differs() {
     ];
     let outcome = publish(&api, &wanted(&files)).await.unwrap();
     assert_eq!(outcome.pull_request, PullRequestOutcome::Opened(1));
-    let by_name: BTreeMap<String, RulesetOutcome> = outcome.rulesets.into_iter().collect();
-    assert_eq!(
-        by_name["infrastream: primary branch"],
-        RulesetOutcome::Created
-    );
-    assert_eq!(
-        by_name["infrastream: release branches"],
-        RulesetOutcome::Created
-    );
-    assert_eq!(
-        by_name["infrastream: release tags"],
-        RulesetOutcome::Created
-    );
-    assert_eq!(
-        by_name["infrastream: hotfix branches"],
-        RulesetOutcome::Deleted
-    );
-    assert!(!by_name.contains_key("team: signed commits"));
+    assert!(outcome.conflicts.is_empty());
+    // The rulesets require the check the new workflows provide: they wait for the merge.
+    assert_eq!(outcome.rulesets, None);
     {
         let world = github.state();
         let r = &world.repos[REPO];
@@ -143,31 +132,27 @@ async fn one_pull_request_per_repository_then_nothing_when_nothing_differs() {
         assert!(branch.contains_key(".github/workflows/custom.yml"));
         assert!(branch.contains_key("README.md"));
         assert!(!branch.contains_key(".github/workflows/ci-old-push.yml"));
-        assert!(
-            r.rulesets
-                .values()
-                .any(|x| x["name"] == "team: signed commits")
-        );
+        assert_eq!(r.rulesets.len(), 2, "nothing applied yet");
     }
 
-    // The same files again: no commit, no new pull request, no ruleset written.
+    // The same files again: no commit, no new pull request, nothing written at all; even
+    // after the target branch moved on.
+    github.commit_files(
+        REPO,
+        "main",
+        &[
+            ("README.md", "# shop-api, edited\n"),
+            (".github/workflows/custom.yml", "name: custom\non: push\n"),
+            (
+                ".github/workflows/ci-old-push.yml",
+                &generated("Old", "on: push\n"),
+            ),
+        ],
+    );
     let before = github.state().requests.len();
     let again = publish(&api, &wanted(&files)).await.unwrap();
     assert_eq!(again.pull_request, PullRequestOutcome::Unchanged(1));
-    assert!(
-        again
-            .rulesets
-            .iter()
-            .all(|(_, o)| *o == RulesetOutcome::Unchanged),
-        "{again:?}"
-    );
-    // Only the tree is computed (to compare it); nothing is committed, pushed or opened.
-    let writes = writes_since(&github, before);
-    assert_eq!(
-        writes,
-        [format!("POST /repos/{REPO}/git/trees")],
-        "{writes:?}"
-    );
+    assert_eq!(writes_since(&github, before), Vec::<String>::new());
     assert_eq!(github.state().repos[REPO].pull_requests.len(), 1);
 
     // New generated content: the open pull request is updated, not doubled.
@@ -192,11 +177,40 @@ async fn one_pull_request_per_repository_then_nothing_when_nothing_differs() {
         assert_eq!(r.commits[head].parents, vec![r.branches["main"].clone()]);
     }
 
-    // Merged: the target holds the files, and publishing finds nothing to do.
+    // Merged: nothing to propose, and now the rulesets: created, the dropped one deleted,
+    // the team's own untouched.
     github.merge(REPO, 1);
-    let before = github.state().requests.len();
     let merged = publish(&api, &wanted(&files2)).await.unwrap();
     assert_eq!(merged.pull_request, PullRequestOutcome::UpToDate);
+    let rules = by_name(&merged);
+    assert_eq!(
+        rules["infrastream: primary branch"],
+        RulesetOutcome::Created
+    );
+    assert_eq!(
+        rules["infrastream: release branches"],
+        RulesetOutcome::Created
+    );
+    assert_eq!(rules["infrastream: release tags"], RulesetOutcome::Created);
+    assert_eq!(
+        rules["infrastream: hotfix branches"],
+        RulesetOutcome::Deleted
+    );
+    assert!(!rules.contains_key("team: signed commits"));
+    assert!(
+        github.state().repos[REPO]
+            .rulesets
+            .values()
+            .any(|x| x["name"] == "team: signed commits")
+    );
+    let before = github.state().requests.len();
+    let again = publish(&api, &wanted(&files2)).await.unwrap();
+    assert_eq!(again.pull_request, PullRequestOutcome::UpToDate);
+    assert!(
+        by_name(&again)
+            .values()
+            .all(|o| *o == RulesetOutcome::Unchanged)
+    );
     assert_eq!(writes_since(&github, before), Vec::<String>::new());
 
     // A ruleset changed by hand drifts back.
@@ -212,20 +226,59 @@ async fn one_pull_request_per_repository_then_nothing_when_nothing_differs() {
         r.rulesets.get_mut(&id).unwrap()["enforcement"] = json!("disabled");
     }
     let drift = publish(&api, &wanted(&files2)).await.unwrap();
-    let by_name: BTreeMap<String, RulesetOutcome> = drift.rulesets.into_iter().collect();
     assert_eq!(
-        by_name["infrastream: release tags"],
+        by_name(&drift)["infrastream: release tags"],
         RulesetOutcome::Updated
     );
     assert_eq!(
-        by_name["infrastream: primary branch"],
+        by_name(&drift)["infrastream: primary branch"],
         RulesetOutcome::Unchanged
     );
+
+    // The manifests change and change back before the pull request merged: the stale pull
+    // request would undo the files, so it is closed.
+    let opened = publish(&api, &wanted(&files)).await.unwrap();
+    assert_eq!(opened.pull_request, PullRequestOutcome::Opened(2));
+    let back = publish(&api, &wanted(&files2)).await.unwrap();
+    assert_eq!(back.pull_request, PullRequestOutcome::Closed(2));
+    assert_eq!(github.state().repos[REPO].pull_requests[1].state, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_a_person_wrote_is_never_replaced_and_is_named() {
+    let (github, api) = setup().await;
+    github.commit_files(
+        REPO,
+        "main",
+        &[
+            ("README.md", "# shop-api\n"),
+            (".github/CODEOWNERS", "* @northwind/founders\n"),
+        ],
+    );
+    let owners = format!(
+        "{GENERATED_MARK} from GithubRepository shop-api spec.codeOwners.\n* @northwind/developers\n"
+    );
+    let push = generated("Push to primary branch", "on: push\n");
+    let files = [
+        (".github/CODEOWNERS", owners),
+        (".github/workflows/ci-primary-push.yml", push.clone()),
+    ];
+    let outcome = publish(&api, &wanted(&files)).await.unwrap();
+    assert_eq!(outcome.conflicts, [".github/CODEOWNERS"]);
+    assert_eq!(outcome.pull_request, PullRequestOutcome::Opened(1));
+    let world = github.state();
+    let branch = world.repos[REPO]
+        .files_at("ci/infrastream-workflows")
+        .unwrap();
+    assert_eq!(branch[".github/CODEOWNERS"], "* @northwind/founders\n");
+    assert_eq!(branch[".github/workflows/ci-primary-push.yml"], push);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_strategys_rulesets_have_the_shape_github_takes() {
     let (github, api) = setup().await;
+    // Nothing of the generator's on main: publishing proposes nothing, applies the rulesets.
+    github.commit_files(REPO, "main", &[("README.md", "# shop-api\n")]);
     for strategy in BranchStrategy::ALL {
         let mut bodies: Vec<Value> = branch_configs(*strategy)
             .iter()
@@ -251,7 +304,12 @@ async fn every_strategys_rulesets_have_the_shape_github_takes() {
                 rulesets: vec![body],
                 ..wanted(&[])
             };
+            // Nothing to propose: the rulesets are applied at once.
             let outcome = publish(&api, &repo).await;
+            assert!(
+                outcome.as_ref().is_ok_and(|o| o.rulesets.is_some()),
+                "{outcome:?}"
+            );
             assert!(outcome.is_ok(), "{strategy}: {outcome:?}");
         }
     }

@@ -75,6 +75,7 @@ fn the_merged_pull_requests_title_bumps_and_labels_it() {
         github.state().repos["northwind/shop-api"].labels[&77],
         ["release/minor", "scope/cart"]
     );
+    r.tag("v1.5.0");
 
     // A maintainer's release label wins over the title.
     let head = r.commit("fix: tidy (#78)");
@@ -96,6 +97,7 @@ fn the_merged_pull_requests_title_bumps_and_labels_it() {
         github.state().repos["northwind/shop-api"].labels[&78],
         ["release/major"]
     );
+    r.tag("v2.0.0");
 
     // A token that may not write labels: a warning, never a failed build.
     github
@@ -114,13 +116,13 @@ fn the_merged_pull_requests_title_bumps_and_labels_it() {
         stdout(&out)
     );
     assert!(
-        stdout(&out).contains("target_version=v1.4.1\n"),
+        stdout(&out).contains("target_version=v2.0.1\n"),
         "{}",
         stdout(&out)
     );
 
     // A rerun of a released commit labels nothing.
-    r.tag("v1.4.1");
+    r.tag("v2.0.1");
     github
         .state()
         .repos
@@ -500,4 +502,71 @@ fn the_token_client_fails_clearly_and_writes_nothing() {
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_release_label_wins_over_the_title_on_the_pull_request_as_after_the_merge() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v1.0.0");
+    r.commit("feat!: new store");
+    let preview = |labels: &str| {
+        let out = ci_in(
+            &r,
+            &[
+                "compute-version",
+                "--release-type",
+                "LATEST",
+                "--labels",
+                labels,
+                "--pr-title",
+                "feat!: new store",
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(preview("").contains("target_version=v2.0.0\n"));
+    assert!(preview("release/patch,scope/store").contains("target_version=v1.0.1\n"));
+}
+
+#[test]
+fn changes_whose_release_was_cancelled_still_count_in_the_next_one() {
+    let rt = runtime();
+    let github = rt.block_on(FakeGithub::start(3600));
+    github.repo("northwind/shop-api");
+    github.token("ghs_job");
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v1.0.0");
+    // A feature merged, its push run cancelled by the next push: never tagged.
+    let first = r.commit("feat(cart): totals (#1)");
+    github.pull(
+        "northwind/shop-api",
+        &first,
+        1,
+        "feat(cart): totals",
+        &[],
+        "omar",
+    );
+    let head = r.commit("fix: typo (#2)");
+    github.pull("northwind/shop-api", &head, 2, "fix: typo", &[], "li");
+    let url = github.url();
+    let out = ci_in(
+        &r,
+        &["compute-version", "--bump-from", "github"],
+        &[
+            ("GITHUB_API_URL", url.as_str()),
+            ("GITHUB_REPOSITORY", "northwind/shop-api"),
+            ("GITHUB_TOKEN", "ghs_job"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("target_version=v1.1.0\n"),
+        "{}",
+        stdout(&out)
+    );
+    drop(rt);
 }

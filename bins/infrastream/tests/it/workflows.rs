@@ -40,7 +40,14 @@ fn generate_writes_the_example_files_and_check_names_every_difference() {
     let gone = "shop-web/.github/rulesets/tags.json";
     fs::remove_file(out_dir.path().join(gone)).unwrap();
     let extra = "shop-worker/.github/workflows/ci-old-push.yml";
-    fs::write(out_dir.path().join(extra), "old\n").unwrap();
+    fs::write(
+        out_dir.path().join(extra),
+        format!("{} from an older manifest.\n", cd_workflows::GENERATED_MARK),
+    )
+    .unwrap();
+    // Files the generator did not write are never its own, not even under .github.
+    let custom = "shop-worker/.github/workflows/custom.yml";
+    fs::write(out_dir.path().join(custom), "name: custom\n").unwrap();
     fs::write(out_dir.path().join("shop-api/README.md"), "kept\n").unwrap();
     let check = infrastream(&["workflows", "generate", ex, "--out", out, "--check"]);
     assert_eq!(check.status.code(), Some(1));
@@ -53,7 +60,10 @@ fn generate_writes_the_example_files_and_check_names_every_difference() {
         assert!(report.contains(&line), "{report}");
     }
     assert!(report.contains("3 file(s) differ"), "{report}");
-    assert!(!report.contains("README"), "{report}");
+    assert!(
+        !report.contains("README") && !report.contains("custom.yml"),
+        "{report}"
+    );
     // --check writes nothing.
     assert_eq!(read(&out_dir.path().join(push)), "edited by hand\n");
 
@@ -67,6 +77,7 @@ fn generate_writes_the_example_files_and_check_names_every_difference() {
     assert_eq!(read(&out_dir.path().join(push)), read(&golden().join(push)));
     assert!(out_dir.path().join(gone).exists());
     assert_eq!(read(&out_dir.path().join("shop-api/README.md")), "kept\n");
+    assert_eq!(read(&out_dir.path().join(custom)), "name: custom\n");
     let check = infrastream(&["workflows", "generate", ex, "--out", out, "--check"]);
     assert!(check.status.success(), "{}", stdout(&check));
 }
@@ -182,7 +193,9 @@ async fn publish_opens_one_pull_request_per_repository_and_then_nothing() {
     );
     let report = stdout(&first);
     assert!(
-        report.contains("northwind/shop-api: pull request #1 opened; rulesets: 3 created"),
+        report.contains(
+            "northwind/shop-api: pull request #1 opened; rulesets: applied once the pull request is merged"
+        ),
         "{report}"
     );
     {
@@ -196,7 +209,10 @@ async fn publish_opens_one_pull_request_per_repository_and_then_nothing() {
                 files[".github/workflows/ci-primary-push.yml"],
                 read(&golden().join(&push))
             );
-            assert_eq!(r.rulesets.len(), 3, "{repo}");
+            assert!(
+                r.rulesets.is_empty(),
+                "{repo}: the rulesets follow the merge"
+            );
             // Published through a pull request: main itself is untouched.
             assert!(r.files_at("main").unwrap().len() == 1);
         }
@@ -205,7 +221,7 @@ async fn publish_opens_one_pull_request_per_repository_and_then_nothing() {
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(
         stdout(&second).contains(
-            "northwind/shop-api: pull request #1 already carries the changes; rulesets: 3 unchanged"
+            "northwind/shop-api: pull request #1 already carries the changes; rulesets: applied once the pull request is merged"
         ),
         "{}",
         stdout(&second)
@@ -218,11 +234,29 @@ async fn publish_opens_one_pull_request_per_repository_and_then_nothing() {
     );
     // Merged, nothing differs: no pull request at all.
     github.merge("northwind/shop-api", 1);
-    let third = infrastream_with(args, Vec::new()).await;
+    let third = infrastream_with(args.clone(), Vec::new()).await;
     assert!(
-        stdout(&third).contains("northwind/shop-api: up to date, no pull request"),
+        stdout(&third)
+            .contains("northwind/shop-api: up to date, no pull request; rulesets: 3 created"),
         "{}",
         stdout(&third)
+    );
+    assert_eq!(github.state().repos["northwind/shop-api"].rulesets.len(), 3);
+    // A CODEOWNERS a person wrote is left alone, named, and fails the run.
+    github.commit_files(
+        "northwind/shop-web",
+        "main",
+        &[
+            ("README.md", "hello\n"),
+            (".github/CODEOWNERS", "* @northwind/founders\n"),
+        ],
+    );
+    let fourth = infrastream_with(args, Vec::new()).await;
+    assert_eq!(fourth.status.code(), Some(1));
+    assert!(
+        stderr(&fourth).contains("northwind/shop-web: .github/CODEOWNERS was written by hand"),
+        "{}",
+        stderr(&fourth)
     );
 }
 

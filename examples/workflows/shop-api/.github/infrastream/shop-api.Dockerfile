@@ -2,6 +2,6 @@
 # on distroless (no shell, no package manager), as an unprivileged user.
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639
 ARG TARGETPLATFORM
-COPY ${TARGETPLATFORM}/app /app
+COPY --chmod=0755 ${TARGETPLATFORM}/app /app
 USER nonroot:nonroot
 ENTRYPOINT ["/app"]
