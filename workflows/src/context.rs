@@ -62,12 +62,6 @@ impl Findings {
             message,
         });
     }
-
-    /// Whether nothing was found.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.problems.is_empty() && self.pins.is_empty()
-    }
 }
 
 /// Everything a job writer reads.

@@ -138,6 +138,18 @@ pub fn generate(catalog: &Catalog, pins: &Pins) -> Result<Files, GenerateError> 
         };
         let configs = branch_configs(strategy);
         let dir = format!("{}/.github", repo.name);
+        // Each build's configurations and whether it has pull-request workflows, once.
+        let generated_for: Vec<(&BuildDefinition, Vec<&'static str>, bool)> = builds
+            .iter()
+            .filter_map(|b| {
+                let builder = builders::builder(b.build_type?);
+                let ids = branch_configurations(builder, &configs)
+                    .iter()
+                    .map(|c| c.id)
+                    .collect();
+                Some((*b, ids, builder.supports_pull_request_workflow()))
+            })
+            .collect();
         for config in &configs {
             for event in [Event::Push, Event::PullRequest] {
                 let ctx = Ctx {
@@ -148,18 +160,12 @@ pub fn generate(catalog: &Catalog, pins: &Pins) -> Result<Files, GenerateError> 
                     config,
                     event,
                 };
-                let included: Vec<&BuildDefinition> = builds
+                let included: Vec<&BuildDefinition> = generated_for
                     .iter()
-                    .copied()
-                    .filter(|b| {
-                        b.build_type.is_some_and(|t| {
-                            let builder = builders::builder(t);
-                            (event == Event::Push || builder.supports_pull_request_workflow())
-                                && branch_configurations(builder, &configs)
-                                    .iter()
-                                    .any(|c| c.id == config.id)
-                        })
+                    .filter(|(_, ids, pull_requests)| {
+                        (event == Event::Push || *pull_requests) && ids.contains(&config.id)
                     })
+                    .map(|(b, _, _)| *b)
                     .collect();
                 if included.is_empty() {
                     continue;
@@ -278,7 +284,7 @@ fn workflow(
             }
             let needs = match builder.output() {
                 Output::Source => Vec::new(),
-                Output::PerPlatform | Output::Shared => vec![job_id(build, "build")],
+                Output::Built => vec![job_id(build, "build")],
             };
             if let Some((id, job)) = image::containerize(ctx, findings, builder, build, needs) {
                 before_tag.push(id.clone());

@@ -52,21 +52,30 @@ pub fn plan(catalog: &Catalog, files: &Files) -> Vec<Planned> {
         let Some((dir, inner)) = path.split_once('/') else {
             continue;
         };
-        let Some(repo) = catalog.github_repositories.get(dir) else {
+        if !out.contains_key(dir) {
+            let Some(repo) = catalog.github_repositories.get(dir) else {
+                continue;
+            };
+            let Some(owner) = owner(catalog, repo, &mut Findings::default()) else {
+                continue;
+            };
+            out.insert(
+                dir,
+                Planned {
+                    repository: dir.to_string(),
+                    owner: owner.to_string(),
+                    github_name: repo.repository_name().to_string(),
+                    target_branch: (repo.strategy
+                        == Some(cd_core::manifest::BranchStrategy::GitFlow))
+                    .then(|| "develop".to_string()),
+                    files: BTreeMap::new(),
+                    rulesets: Vec::new(),
+                },
+            );
+        }
+        let Some(planned) = out.get_mut(dir) else {
             continue;
         };
-        let Some(owner) = owner(catalog, repo, &mut Findings::default()) else {
-            continue;
-        };
-        let planned = out.entry(dir).or_insert_with(|| Planned {
-            repository: dir.to_string(),
-            owner: owner.to_string(),
-            github_name: repo.repository_name().to_string(),
-            target_branch: (repo.strategy == Some(cd_core::manifest::BranchStrategy::GitFlow))
-                .then(|| "develop".to_string()),
-            files: BTreeMap::new(),
-            rulesets: Vec::new(),
-        });
         if inner.starts_with(".github/rulesets/") {
             planned.rulesets.push(text.clone());
         }

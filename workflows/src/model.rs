@@ -140,12 +140,6 @@ impl Permissions {
         }
         self
     }
-
-    /// Whether any scope is `write`.
-    #[must_use]
-    pub fn writes(&self) -> bool {
-        self.0.values().any(|(l, _)| *l == Level::Write)
-    }
 }
 
 impl Serialize for Permissions {
@@ -163,12 +157,6 @@ impl Serialize for Permissions {
 pub struct Jobs(pub Vec<(String, Job)>);
 
 impl Jobs {
-    /// The job with `id`.
-    #[must_use]
-    pub fn get(&self, id: &str) -> Option<&Job> {
-        self.0.iter().find(|(i, _)| i == id).map(|(_, j)| j)
-    }
-
     /// Every job id, in order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(i, _)| i.as_str())

@@ -32,14 +32,6 @@ const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
-const STAGES: &[BuildStage] = &[
-    BuildStage::Analysis,
-    BuildStage::Test,
-    BuildStage::Build,
-    BuildStage::Publish,
-    BuildStage::Containerize,
-];
-
 const BASE_IMAGE: &str = "gcr.io/distroless/static-debian12";
 
 impl Golang {
@@ -107,7 +99,7 @@ impl WorkflowBuilder for Golang {
     }
 
     fn stages(&self) -> &'static [BuildStage] {
-        STAGES
+        BuildStage::ALL
     }
 
     fn check(&self, build: &BuildDefinition, findings: &mut Findings) {
@@ -236,7 +228,7 @@ CGO_ENABLED=0 GOOS=\"$os\" GOARCH=\"$arch\" go build -trimpath \\
     }
 
     fn output(&self) -> Output {
-        Output::PerPlatform
+        Output::Built
     }
 
     fn dockerfile(

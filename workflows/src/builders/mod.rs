@@ -29,13 +29,12 @@ pub struct OptionSpec {
     pub about: &'static str,
 }
 
-/// What the build job leaves for containerize and publish, per platform or once.
+/// What containerize builds the image from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// One directory per platform, `<platform>/app` inside (a binary).
-    PerPlatform,
-    /// One directory for every platform (a static bundle).
-    Shared,
+    /// The build job's output (`<platform>/app` per platform, or one bundle for all), with the
+    /// type's generated Dockerfile.
+    Built,
     /// Nothing: the image is built from source by the repository's own Dockerfile.
     Source,
 }

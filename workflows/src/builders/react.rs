@@ -27,14 +27,6 @@ const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
-const STAGES: &[BuildStage] = &[
-    BuildStage::Analysis,
-    BuildStage::Test,
-    BuildStage::Build,
-    BuildStage::Publish,
-    BuildStage::Containerize,
-];
-
 const BASE_IMAGE: &str = "nginxinc/nginx-unprivileged";
 
 impl React {
@@ -109,7 +101,7 @@ impl WorkflowBuilder for React {
     }
 
     fn stages(&self) -> &'static [BuildStage] {
-        STAGES
+        BuildStage::ALL
     }
 
     fn pipeline(
@@ -171,7 +163,7 @@ impl WorkflowBuilder for React {
     }
 
     fn output(&self) -> Output {
-        Output::Shared
+        Output::Built
     }
 
     fn dockerfile(

@@ -29,14 +29,6 @@ const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
-const STAGES: &[BuildStage] = &[
-    BuildStage::Analysis,
-    BuildStage::Test,
-    BuildStage::Build,
-    BuildStage::Publish,
-    BuildStage::Containerize,
-];
-
 /// Platforms a build reaches from an x86-64 runner: natively, or with the GNU cross linker.
 const NATIVE: &[&str] = &["linux/amd64", "linux/arm64"];
 
@@ -116,7 +108,7 @@ impl WorkflowBuilder for Rust {
     }
 
     fn stages(&self) -> &'static [BuildStage] {
-        STAGES
+        BuildStage::ALL
     }
 
     fn check(&self, build: &BuildDefinition, findings: &mut Findings) {
@@ -250,7 +242,7 @@ install -D -m 0755 \"$target_dir/$TARGET/release/$BIN\" \"{DIST}/$PLATFORM/app\"
     }
 
     fn output(&self) -> Output {
-        Output::PerPlatform
+        Output::Built
     }
 
     fn dockerfile(

@@ -66,20 +66,20 @@ pub fn containerize(
         "check out the Dockerfile and the commit time",
     );
     let platforms = c.platforms();
-    let (dockerfile, context, target) = match builder.output() {
-        Output::Source => {
-            let (file, context) = docker::source(build);
-            let target = crate::builders::option(builder, build, "target").map(str::to_string);
-            (file, context, target)
-        }
-        Output::PerPlatform | Output::Shared => (
+    let from_source = builder.output() == Output::Source;
+    let (dockerfile, context, target) = if from_source {
+        let (file, context) = docker::source(build);
+        let target = crate::builders::option(builder, build, "target").map(str::to_string);
+        (file, context, target)
+    } else {
+        (
             dockerfile_path(build),
             "${{ runner.temp }}/context".to_string(),
             None,
-        ),
+        )
     };
     let mut parts = vec![steps::checkout(ctx, findings, steps::Depth::Commit)];
-    if builder.output() == Output::Source {
+    if from_source {
         // A repository's Dockerfile may RUN commands: foreign platforms need emulation. The
         // generated ones only COPY, which needs none.
         if platforms.iter().any(|p| *p != "linux/amd64") {
@@ -106,14 +106,7 @@ pub fn containerize(
         .id("image")
         .env("PLATFORMS", platforms.join(","))
         .env("DOCKERFILE", dockerfile)
-        .env(
-            "CONTEXT",
-            if builder.output() == Output::Source {
-                context
-            } else {
-                "${{ runner.temp }}/context".to_string()
-            },
-        )
+        .env("CONTEXT", context)
         .env(
             "SOURCE",
             "${{ github.server_url }}/${{ github.repository }}",

@@ -11,14 +11,18 @@ use serde_json::Value;
 
 use crate::{example_catalog, generate, matrix_catalog, workflows, yaml};
 
-fn both() -> Vec<(Catalog, Files)> {
-    [example_catalog(), matrix_catalog()]
-        .into_iter()
-        .map(|c| {
-            let f = generate(&c);
-            (c, f)
-        })
-        .collect()
+/// Both tenants and what they generate, generated once per test binary.
+fn both() -> &'static [(Catalog, Files)] {
+    static BOTH: std::sync::OnceLock<Vec<(Catalog, Files)>> = std::sync::OnceLock::new();
+    BOTH.get_or_init(|| {
+        [example_catalog(), matrix_catalog()]
+            .into_iter()
+            .map(|c| {
+                let f = generate(&c);
+                (c, f)
+            })
+            .collect()
+    })
 }
 
 fn jobs(w: &Value) -> Vec<(&String, &Value)> {
@@ -48,7 +52,7 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 #[test]
 fn permissions_are_empty_at_the_top_and_named_per_job() {
     for (_, files) in both() {
-        for (path, text) in workflows(&files) {
+        for (path, text) in workflows(files) {
             let w = yaml(text);
             assert_eq!(w["permissions"], serde_json::json!({}), "{path}");
             for (id, job) in jobs(&w) {
@@ -77,7 +81,7 @@ fn permissions_are_empty_at_the_top_and_named_per_job() {
 #[test]
 fn pull_request_workflows_write_nothing_on_github() {
     for (_, files) in both() {
-        for (path, text) in workflows(&files).filter(|(p, _)| p.ends_with("-pull-request.yml")) {
+        for (path, text) in workflows(files).filter(|(p, _)| p.ends_with("-pull-request.yml")) {
             let w = yaml(text);
             for (id, job) in jobs(&w) {
                 for (scope, level) in job["permissions"].as_object().unwrap() {
@@ -112,7 +116,7 @@ fn pull_request_workflows_write_nothing_on_github() {
 #[test]
 fn jobs_that_run_the_repositorys_code_hold_no_identity() {
     for (_, files) in both() {
-        for (path, text) in workflows(&files) {
+        for (path, text) in workflows(files) {
             let w = yaml(text);
             for (id, job) in jobs(&w) {
                 let runs_code = ["-analysis", "-test", "-build", "-containerize"]
@@ -166,7 +170,7 @@ fn actions_are_pinned_to_commits_of_the_pin_table_with_their_tag_beside() {
     let pins = Pins::default_table().unwrap();
     let mut used = BTreeSet::new();
     for (_, files) in both() {
-        for (path, text) in workflows(&files) {
+        for (path, text) in workflows(files) {
             let w = yaml(text);
             for (id, job) in jobs(&w) {
                 // No reusable workflow at all, so none from another repository.
@@ -197,7 +201,7 @@ fn actions_are_pinned_to_commits_of_the_pin_table_with_their_tag_beside() {
 #[test]
 fn no_secret_no_expression_in_a_script_no_persisted_credential() {
     for (_, files) in both() {
-        for (path, text) in workflows(&files) {
+        for (path, text) in workflows(files) {
             let w = yaml(text);
             let mut all = Vec::new();
             strings(&w, &mut all);
@@ -226,7 +230,7 @@ fn no_secret_no_expression_in_a_script_no_persisted_credential() {
 #[test]
 fn every_job_has_a_timeout_and_every_workflow_a_concurrency_group() {
     for (_, files) in both() {
-        for (path, text) in workflows(&files) {
+        for (path, text) in workflows(files) {
             let w = yaml(text);
             assert!(
                 w["concurrency"]["group"]
@@ -303,7 +307,7 @@ fn one_push_and_one_pull_request_workflow_per_branch_configuration() {
 #[test]
 fn the_gate_needs_every_job_and_always_runs_and_only_pull_requests_report_the_check() {
     for (_, files) in both() {
-        for (path, text) in workflows(&files) {
+        for (path, text) in workflows(files) {
             let w = yaml(text);
             // Only a pull request's run may report the check the rulesets require: a push to a
             // branch that is also a pull request's head must not stand in for it.
@@ -341,7 +345,7 @@ fn the_gate_needs_every_job_and_always_runs_and_only_pull_requests_report_the_ch
 #[test]
 fn releases_happen_only_on_pushes_of_versioned_branches_and_in_order() {
     for (catalog, files) in both() {
-        for (path, text) in workflows(&files).filter(|(p, _)| p.ends_with("-push.yml")) {
+        for (path, text) in workflows(files).filter(|(p, _)| p.ends_with("-push.yml")) {
             let w = yaml(text);
             let repo = path.split('/').next().unwrap();
             let strategy = catalog.github_repositories[repo].strategy.unwrap();
@@ -428,7 +432,16 @@ fn dockerfiles_pin_their_base_by_digest_and_run_unprivileged() {
                 !name.is_empty() && name != "root" && name != "0",
                 "{path}: {user}"
             );
+            // A binary handed on through an artifact has lost its mode: the image sets it.
+            if let Some(copy) = text.lines().find(|l| l.contains("/app /app")) {
+                assert!(copy.starts_with("COPY --chmod=0755 "), "{path}: {copy}");
+            }
         }
+        let binaries = files
+            .iter()
+            .filter(|(p, t)| p.ends_with(".Dockerfile") && t.contains("/app /app"))
+            .count();
+        assert!(binaries > 0);
     }
 }
 
