@@ -172,11 +172,7 @@ impl Github {
             .map_err(|_| "--bump-from github needs GITHUB_TOKEN".to_string())?;
         let api =
             std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        let agent = crate::http::agent();
         Ok(Github {
             api,
             repository,

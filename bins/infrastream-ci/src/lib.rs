@@ -12,6 +12,7 @@ mod commit_graph;
 pub mod commits;
 pub mod compute_version;
 mod git_facts;
+mod http;
 pub mod notification;
 pub mod token;
 

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -86,14 +85,6 @@ fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-}
-
 fn read_body(response: &mut ureq::http::Response<ureq::Body>) -> Result<Value, String> {
     let text = response
         .body_mut()
@@ -140,7 +131,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let agent = agent();
+    let agent = crate::http::agent();
     let broker = args.broker.trim_end_matches('/');
     let result = oidc_token(&agent, &args.broker).and_then(|oidc| {
         let mut response = agent
