@@ -111,12 +111,15 @@ impl Remotes {
 
     /// Opens the adapter on `url` with a fresh working clone.
     pub(crate) fn open(&self, url: &str) -> GitRepo {
+        self.open_with_attempts(url, GitConfig::new(url, Path::new("")).push_attempts)
+    }
+
+    /// A writer that re-applies its edits up to `push_attempts` times after losing a race.
+    pub(crate) fn open_with_attempts(&self, url: &str, push_attempts: u32) -> GitRepo {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
-        GitRepo::open(GitConfig::new(
-            url,
-            &self.dir.path().join(format!("work{n}")),
-        ))
-        .unwrap()
+        let mut config = GitConfig::new(url, &self.dir.path().join(format!("work{n}")));
+        config.push_attempts = push_attempts;
+        GitRepo::open(config).unwrap()
     }
 }
 

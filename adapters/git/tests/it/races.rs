@@ -54,7 +54,13 @@ fn eight_racing_writers_lose_no_commit() {
         format!("{}---\n{}", dc("a6", "dev", "v0"), dc("a7", "dev", "v0")),
     ));
     let (url, bare) = remotes.create(&files);
-    let writers: Vec<Arc<cd_git::GitRepo>> = (0..8).map(|_| Arc::new(remotes.open(&url))).collect();
+    // The attempt bound is one call's: the driver retries a write that ran out of attempts.
+    // What this test asks is that no commit is ever lost, so each writer gets attempts enough
+    // to finish under eight-way contention on a busy two-core machine, where the default
+    // bound (12) was seen to run out in about one run in six.
+    let writers: Vec<Arc<cd_git::GitRepo>> = (0..8)
+        .map(|_| Arc::new(remotes.open_with_attempts(&url, 64)))
+        .collect();
     let rounds = 4;
     let threads: Vec<_> = writers
         .iter()
