@@ -172,7 +172,7 @@ async fn actors_come_from_verified_tokens_of_the_pinned_issuer_only() {
     let base = issuer(vec![key.jwk.clone()], None).await;
     let (server, stop) = start(&tmp.path().join("svc"), &base).await;
     let exp = now() + 300;
-    let claims = |aud: &str, exp: u64| json!({ "iss": base, "aud": aud, "exp": exp, "email": "jane@northwind.example", "sub": "1" });
+    let claims = |aud: &str, exp: u64| json!({ "iss": base, "aud": aud, "exp": exp, "iat": now() - 5, "email": "jane@northwind.example", "sub": "1" });
     let bearer = |t: String| vec![("authorization", format!("Bearer {t}"))];
 
     // With OIDC configured the actor header is not trusted.
@@ -276,7 +276,7 @@ async fn keys_published_anywhere_but_the_issuer_are_not_trusted() {
     let t = token(
         &key,
         "k1",
-        &json!({ "iss": base, "aud": "infrastream", "exp": now() + 300, "email": "jane" }),
+        &json!({ "iss": base, "aud": "infrastream", "exp": now() + 300, "iat": now(), "sub": "1", "email": "jane" }),
     );
     let (code, body) = put_hold(&server, &[("authorization", format!("Bearer {t}"))]).await;
     assert_eq!(code, 401, "{body}");
