@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod broker;
 pub mod manifest;
 pub mod pipeline;
 pub mod version;

@@ -165,6 +165,26 @@ fn validate(dir: &Path, as_json: bool) -> ExitCode {
                 environments_of(&a.name).join(", ")
             ));
         }
+        if !c.token_policies.is_empty() {
+            line("Token policies:".into());
+            for p in c.token_policies.values() {
+                let permissions: Vec<String> = p
+                    .grant
+                    .permissions
+                    .iter()
+                    .map(|(name, level)| format!("{name}:{level}"))
+                    .collect();
+                line(format!(
+                    "  {}: {} on {} at {} -> {} ({})",
+                    p.name,
+                    p.subject.repository,
+                    p.subject.events.join("|"),
+                    p.subject.refs.join(" "),
+                    p.grant.repositories.join(", "),
+                    permissions.join(", ")
+                ));
+            }
+        }
         if !c.ignored.is_empty() {
             let kinds: Vec<String> = c.ignored.iter().map(|(k, n)| format!("{k} x{n}")).collect();
             line(format!("Ignored kinds: {}", kinds.join(", ")));

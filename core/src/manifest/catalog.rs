@@ -10,6 +10,7 @@ use super::kinds::{
     OrganizationUserGroup, Origin, ReleaseTrack,
 };
 use super::read::{Object, Read, read_document};
+use super::token_policy::TokenPolicy;
 use super::{Problem, Problems};
 use crate::yaml;
 
@@ -43,6 +44,8 @@ pub struct Catalog {
     pub users: BTreeMap<String, OrganizationUser>,
     /// OrganizationUserGroups by name.
     pub groups: BTreeMap<String, OrganizationUserGroup>,
+    /// TokenPolicies by name.
+    pub token_policies: BTreeMap<String, TokenPolicy>,
     /// Documents of our apiVersion whose kind we do not model, counted by kind.
     pub ignored: BTreeMap<String, usize>,
     /// YAML documents that are not manifests of ours (other tools' files, empty documents).
@@ -223,6 +226,15 @@ impl Catalog {
                     problems,
                 );
             }
+            Object::TokenPolicy(o) => {
+                put(
+                    &mut self.token_policies,
+                    o.name.clone(),
+                    o,
+                    "TokenPolicy",
+                    problems,
+                );
+            }
             Object::OrganizationUserGroup(o) => {
                 put(
                     &mut self.groups,
@@ -269,6 +281,7 @@ declared!(
     Environment => |o| o.name.clone(),
     OrganizationUser => |o| o.name.clone(),
     OrganizationUserGroup => |o| o.name.clone(),
+    TokenPolicy => |o| o.name.clone(),
 );
 
 /// Inserts `value` unless its key is taken; a second declaration is a problem, the first wins.

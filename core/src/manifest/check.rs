@@ -39,6 +39,7 @@ impl Catalog {
         self.check_sets(&mut r);
         self.check_applications(&mut r);
         self.check_ci(&mut r);
+        self.check_token_policies(&mut r);
         self.check_deployment_configs(&mut r);
         self.check_tracks(&mut r);
         self.check_groups(&mut r);

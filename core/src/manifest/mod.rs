@@ -14,6 +14,7 @@ mod query;
 mod read;
 mod read_ci;
 mod set_version;
+mod token_policy;
 
 pub use catalog::{Catalog, Loaded};
 pub use ci_kinds::{
@@ -29,3 +30,4 @@ pub use problem::{Problem, Problems};
 pub use query::Image;
 pub use read::API_VERSION;
 pub use set_version::{EditError, Selector, set_version};
+pub use token_policy::{TokenGrant, TokenPolicy, TokenSubject};

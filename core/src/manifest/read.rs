@@ -5,6 +5,7 @@ use super::kinds::{
     ApplicationSet, ApprovalPolicy, ArtifactRegistry, DeploymentConfig, Environment,
     OrganizationUser, OrganizationUserGroup, Origin, ReleaseTrack, Source, Stage,
 };
+use super::token_policy::TokenPolicy;
 use super::{Application, Problem};
 use crate::yaml::{Doc, NodeId, NodeKind};
 
@@ -26,6 +27,7 @@ pub(crate) enum Object {
     Environment(Environment),
     OrganizationUser(OrganizationUser),
     OrganizationUserGroup(OrganizationUserGroup),
+    TokenPolicy(TokenPolicy),
 }
 
 /// What one document turned out to be.
@@ -127,6 +129,7 @@ pub(crate) fn read_document(file: &str, doc: &Doc, problems: &mut Vec<Problem>) 
             Object::GithubRepository(r.github_repository(name, metadata, spec, origin))
         }
         "GithubConnection" => Object::GithubConnection(r.github_connection(name, spec, origin)),
+        "TokenPolicy" => Object::TokenPolicy(r.token_policy(name, metadata, spec, origin)),
         "WorkflowSettings" => Object::WorkflowSettings(r.workflow_settings(name, spec, origin)),
         "ArtifactRegistry" => Object::ArtifactRegistry(ArtifactRegistry {
             name,

@@ -37,7 +37,7 @@ impl Reader<'_> {
     }
 
     /// A mapping of strings to strings; other values are reported.
-    fn string_map(
+    pub(super) fn string_map(
         &mut self,
         parent: Option<NodeId>,
         path: &str,

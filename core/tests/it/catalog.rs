@@ -355,3 +355,88 @@ fn loading_never_panics_on_arbitrary_text() {
         })
         .unwrap();
 }
+
+#[test]
+fn token_policies_are_held_to_their_grammar_and_the_tenants_repositories() {
+    let loaded = Catalog::load(example_files());
+    let policy = &loaded.catalog.token_policies["shop-api-reads-shop-libs"];
+    assert_eq!(policy.grant.repositories, ["shop-libs"]);
+    assert_eq!(
+        policy.grant.permissions["contents"],
+        cd_core::broker::Level::Read
+    );
+
+    let mut files = example_files();
+    let path = "organization/tokens.yaml";
+    replace(&mut files, path, "northwind/shop-api", "shop-api");
+    replace(&mut files, path, "\"700000101\"", "\"70a\"");
+    replace(&mut files, path, "\"refs/heads/main\"", "\"heads/main\"");
+    replace(
+        &mut files,
+        path,
+        "\"pull_request\"]",
+        "\"pull_request_target\"]",
+    );
+    replace(
+        &mut files,
+        path,
+        "[shop-libs]",
+        "[shop-libs, go-modules, northwind/x]",
+    );
+    replace(
+        &mut files,
+        path,
+        "{contents: read}",
+        "{contents: admin, members: read}",
+    );
+    let problems = problems_with(files);
+    let name = "shop-api-reads-shop-libs";
+    for (field, says) in [
+        ("spec.subject.repository", "not owner/name"),
+        ("spec.subject.repositoryId", "not a repository id"),
+        ("spec.subject.refs[0]", "not a ref pattern"),
+        ("spec.subject.events[1]", "never matches"),
+        (
+            "spec.grant.repositories[1]",
+            "no GithubRepository named 'go-modules'",
+        ),
+        ("spec.grant.repositories[2]", "not a bare repository name"),
+        (
+            "spec.grant.permissions.contents",
+            "not a level of 'contents'",
+        ),
+        (
+            "spec.grant.permissions.members",
+            "not a repository permission",
+        ),
+    ] {
+        let p = find(&problems, "TokenPolicy", name, field);
+        assert!(p.message.contains(says), "{field}: {}", p.message);
+        assert_eq!(p.file, path);
+    }
+
+    let mut files = example_files();
+    replace(
+        &mut files,
+        path,
+        "    refs: [\"refs/heads/main\", \"refs/heads/release/*\", \"refs/pull/*/merge\"]\n",
+        "",
+    );
+    replace(
+        &mut files,
+        path,
+        "permissions: {contents: read}",
+        "permissions: {}",
+    );
+    let problems = problems_with(files);
+    assert!(
+        find(&problems, "TokenPolicy", name, "spec.subject.refs")
+            .message
+            .contains("at least one")
+    );
+    assert!(
+        find(&problems, "TokenPolicy", name, "spec.grant.permissions")
+            .message
+            .contains("at least one")
+    );
+}

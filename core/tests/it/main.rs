@@ -10,6 +10,7 @@
 // The tests read the example tenant from disk, as a caller of the core would.
 #![allow(clippy::disallowed_methods)]
 
+mod broker;
 mod catalog;
 mod conventional;
 mod pipeline;

@@ -21,7 +21,11 @@ fn validate_accepts_the_examples_and_summarizes_them() {
         text.contains("shop-api (set shop, image shop-api): development, production, staging"),
         "{text}"
     );
-    assert!(text.contains("19 file(s): valid"), "{text}");
+    assert!(
+        text.contains("shop-api-reads-shop-libs: northwind/shop-api on push|pull_request at refs/heads/main refs/heads/release/* refs/pull/*/merge -> shop-libs (contents:read)"),
+        "{text}"
+    );
+    assert!(text.contains("20 file(s): valid"), "{text}");
 }
 
 #[test]
