@@ -3,6 +3,7 @@
 //! tokens, cached and replaced 5 minutes before they expire), a plain token, or none.
 //! Neither the key nor any token is ever logged (`Debug` redacts them).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cd_ports::SourceError;
@@ -12,6 +13,73 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Mutex;
+
+/// An installation token issued for one request. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScopedToken {
+    /// The token.
+    pub token: String,
+    /// When it stops working, as GitHub wrote it (RFC 3339).
+    pub expires_at: String,
+    /// The repositories GitHub scoped it to (names as GitHub spells them).
+    pub repositories: Vec<String>,
+    /// The permissions GitHub gave it.
+    pub permissions: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ScopedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedToken")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("repositories", &self.repositories)
+            .field("permissions", &self.permissions)
+            .finish()
+    }
+}
+
+impl ScopedToken {
+    /// Whether the token is scoped to exactly `repositories` (in any case) and at most
+    /// `permissions`.
+    fn within(
+        &self,
+        repositories: &[String],
+        permissions: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let lower =
+            |names: &mut dyn Iterator<Item = &String>| -> std::collections::BTreeSet<String> {
+                names.map(|n| n.to_ascii_lowercase()).collect()
+            };
+        if lower(&mut self.repositories.iter()) != lower(&mut repositories.iter()) {
+            return Err(format!("repositories {:?}", self.repositories));
+        }
+        if &self.permissions != permissions {
+            return Err(format!("permissions {:?}", self.permissions));
+        }
+        Ok(())
+    }
+}
+
+/// Why a scoped installation token was not issued.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScopedTokenError {
+    /// GitHub will not issue this scope to the App (or the App's identity was refused).
+    #[error("{0}")]
+    Refused(String),
+    /// GitHub could not be reached, or answered something unusable.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ScopedTokenError {
+    fn from_source(e: SourceError) -> Self {
+        match e {
+            SourceError::Unavailable(m) => ScopedTokenError::Unavailable(m),
+            SourceError::Denied(m) | SourceError::NotFound(m) => ScopedTokenError::Refused(m),
+            other => ScopedTokenError::Unavailable(other.to_string()),
+        }
+    }
+}
 
 /// Which installation of the App to act as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,6 +321,136 @@ impl GithubApi {
             "GitHub installation token obtained"
         );
         Ok(Some(value))
+    }
+
+    /// The App JWT and the installation id, for calls made as the App itself.
+    async fn as_app(&self) -> Result<(String, u64), ScopedTokenError> {
+        let Auth::App {
+            app_id,
+            key,
+            installation,
+        } = &self.auth
+        else {
+            return Err(ScopedTokenError::Refused(
+                "only a GitHub App can issue installation tokens".into(),
+            ));
+        };
+        let jwt = GithubApi::app_jwt(app_id, key).map_err(ScopedTokenError::from_source)?;
+        let id = self
+            .installation(&jwt, installation)
+            .await
+            .map_err(ScopedTokenError::from_source)?;
+        Ok((jwt, id))
+    }
+
+    /// Whether the App can act on its installation: its key is accepted and the installation
+    /// exists (what a readiness probe asks).
+    ///
+    /// # Errors
+    /// [`ScopedTokenError`] saying why not.
+    pub async fn check_installation(&self) -> Result<u64, ScopedTokenError> {
+        self.as_app().await.map(|(_, id)| id)
+    }
+
+    /// A new installation token for exactly `repositories` (bare names of the installation's
+    /// owner) and `permissions`, never cached or reused: each call is one token GitHub issued.
+    /// GitHub's answer is checked: a token whose scope is wider than asked is revoked and
+    /// refused.
+    ///
+    /// # Errors
+    /// [`ScopedTokenError::Refused`] when GitHub will not issue that scope (a repository that
+    /// is not the installation's, a permission the App lacks), `Unavailable` otherwise.
+    pub async fn scoped_token(
+        &self,
+        repositories: &[String],
+        permissions: &BTreeMap<String, String>,
+    ) -> Result<ScopedToken, ScopedTokenError> {
+        let (jwt, id) = self.as_app().await?;
+        let response = self
+            .http
+            .post(self.url(&format!("/app/installations/{id}/access_tokens")))
+            .bearer_auth(jwt)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .json(&json!({ "repositories": repositories, "permissions": permissions }))
+            .send()
+            .await
+            .map_err(|e| ScopedTokenError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != StatusCode::CREATED {
+            let message = body["message"].as_str().unwrap_or_default();
+            let detail = body["errors"]
+                .as_array()
+                .and_then(|e| e.first())
+                .and_then(Value::as_str)
+                .map_or_else(|| message.to_string(), |d| format!("{message}: {d}"));
+            let text = format!("GitHub answered {status}: {detail}");
+            return Err(match status.as_u16() {
+                403 if message.to_ascii_lowercase().contains("rate limit") => {
+                    ScopedTokenError::Unavailable(text)
+                }
+                403 | 404 | 422 => ScopedTokenError::Refused(text),
+                _ => ScopedTokenError::Unavailable(text),
+            });
+        }
+        let token = body["token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ScopedTokenError::Unavailable("no token in GitHub's answer".into()))?
+            .to_string();
+        let issued = ScopedToken {
+            expires_at: body["expires_at"].as_str().unwrap_or_default().to_string(),
+            repositories: body["repositories"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|r| r["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            permissions: body["permissions"]
+                .as_object()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            token,
+        };
+        if let Err(why) = issued.within(repositories, permissions) {
+            // Never hand out more than was asked: take it back.
+            let _ = self.revoke_token(&issued.token).await;
+            return Err(ScopedTokenError::Unavailable(format!(
+                "GitHub issued a wider token than asked ({why}); it was revoked"
+            )));
+        }
+        Ok(issued)
+    }
+
+    /// Revokes an installation token (`DELETE /installation/token`, as the token).
+    ///
+    /// # Errors
+    /// [`ScopedTokenError::Unavailable`] when GitHub did not confirm it.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), ScopedTokenError> {
+        let response = self
+            .http
+            .delete(self.url("/installation/token"))
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| ScopedTokenError::Unavailable(e.to_string()))?;
+        if response.status() == StatusCode::NO_CONTENT {
+            Ok(())
+        } else {
+            Err(ScopedTokenError::Unavailable(format!(
+                "revoking a token: GitHub answered {}",
+                response.status()
+            )))
+        }
     }
 
     /// Calls `method path` with an optional JSON body; answers the status and the JSON body

@@ -25,7 +25,7 @@ use cd_ports::{PullRequest, SourceError, SourceHost};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-pub use api::{GithubApi, Installation};
+pub use api::{GithubApi, Installation, ScopedToken, ScopedTokenError};
 use api::{error_of, unavailable};
 
 /// How to reach GitHub and who we are.

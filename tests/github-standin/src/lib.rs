@@ -17,6 +17,7 @@
     missing_docs
 )]
 
+pub mod actions_oidc;
 mod git;
 mod pulls;
 mod rulesets;
@@ -122,6 +123,10 @@ pub struct World {
     tokens: BTreeSet<String>,
     /// Every request, as `METHOD /path?query`.
     pub requests: Vec<String>,
+    /// The body of every installation token request, in order.
+    pub issued: Vec<Value>,
+    /// Tokens revoked with `DELETE /installation/token`.
+    pub revoked: Vec<String>,
 }
 
 struct Inner {
@@ -177,7 +182,7 @@ fn iso(secs: u64) -> String {
         .unwrap()
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -259,10 +264,15 @@ pub(crate) fn with_repo(
     f(r)
 }
 
+/// `POST /app/installations/{id}/access_tokens`: a token for every repository of the
+/// installation, or, with `repositories` and `permissions` in the body, exactly those — as
+/// GitHub answers: 422 when a repository is not the installation's, the scope echoed in the
+/// answer (`repository_selection: selected`, `repositories` as repository objects).
 async fn access_token(
     State(inner): State<Arc<Inner>>,
     Path(installation): Path<u64>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     if !inner.app_jwt(&headers) {
         return error(
@@ -273,20 +283,79 @@ async fn access_token(
     if installation != 7 {
         return not_found();
     }
+    let request: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "Problems parsing JSON"),
+        }
+    };
+    let mut world = inner.world.lock().unwrap();
+    let mut repositories = Vec::new();
+    if let Some(names) = request["repositories"].as_array() {
+        for name in names {
+            let name = name.as_str().unwrap_or_default();
+            // Names are case-insensitive on GitHub; the answer carries the repository's own.
+            let found = world.repos.iter().enumerate().find(|(_, (full, _))| {
+                full.split_once('/').is_some_and(|(owner, repo)| {
+                    world.orgs.contains(owner) && repo.eq_ignore_ascii_case(name)
+                })
+            });
+            let Some((index, (full, repo))) = found else {
+                return invalid(
+                    "There is at least one repository that does not exist or is not accessible to the parent installation.",
+                );
+            };
+            let (_, short) = full.split_once('/').unwrap();
+            repositories.push(json!({
+                "id": 1000 + index,
+                "name": short,
+                "full_name": full,
+                "private": !repo.public,
+            }));
+        }
+    }
+    let permissions = match request.get("permissions") {
+        Some(p) if p.is_object() => p.clone(),
+        _ => json!({ "contents": "write", "pull_requests": "write", "administration": "write" }),
+    };
     let n = inner.next();
     let token = format!("ghs_{n:036}");
-    inner.world.lock().unwrap().tokens.insert(token.clone());
+    world.tokens.insert(token.clone());
+    world.issued.push(request.clone());
+    drop(world);
     inner.tokens_issued.fetch_add(1, Ordering::SeqCst);
-    (
-        StatusCode::CREATED,
-        Json(json!({
-            "token": token,
-            "expires_at": iso(now() + inner.token_lifetime),
-            "permissions": { "contents": "write", "pull_requests": "write", "administration": "write" },
-            "repository_selection": "all",
-        })),
-    )
-        .into_response()
+    let mut answer = json!({
+        "token": token,
+        "expires_at": iso(now() + inner.token_lifetime),
+        "permissions": permissions,
+        "repository_selection": "all",
+    });
+    if request.get("repositories").is_some() {
+        answer["repository_selection"] = json!("selected");
+        answer["repositories"] = Value::Array(repositories);
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// `DELETE /installation/token`: revokes the token it is called with.
+async fn revoke_token(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
+        .unwrap_or_default()
+        .to_string();
+    let mut world = inner.world.lock().unwrap();
+    if !world.tokens.remove(&token) {
+        return bad_credentials();
+    }
+    world.revoked.push(token);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn org_installation(
@@ -343,7 +412,7 @@ async fn record(
     next.run(request).await
 }
 
-fn openssl(args: &[&str]) {
+pub(crate) fn openssl(args: &[&str]) {
     let out = Command::new("openssl").args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -392,6 +461,7 @@ impl FakeGithub {
         let app = axum::Router::new()
             .route("/app/installations/{id}/access_tokens", post(access_token))
             .route("/orgs/{org}/installation", get(org_installation))
+            .route("/installation/token", axum::routing::delete(revoke_token))
             .route("/repos/{owner}/{repo}", get(get_repo))
             .merge(git::routes())
             .merge(pulls::routes())

@@ -1,0 +1,185 @@
+//! The policy set in force: read from a manifest tree (a directory, or a git remote kept in a
+//! private clone), checked whole, and replaced only by another valid set.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use cd_core::manifest::{Catalog, TokenPolicy};
+use cd_git::{GitConfig, GitRepo};
+use cd_ports::ManifestRepo as _;
+
+use crate::config::Config;
+
+/// Where the manifests come from.
+#[derive(Debug)]
+pub enum Source {
+    /// A directory read as it is.
+    Directory(PathBuf),
+    /// A git branch, fetched into a private clone on every read.
+    Git(Box<GitRepo>),
+}
+
+/// A valid policy set and where it came from.
+#[derive(Debug)]
+pub struct PolicySet {
+    /// The policies, by name.
+    pub policies: Vec<TokenPolicy>,
+    /// What was read: the commit, or a hash of the directory's files.
+    pub version: String,
+}
+
+/// What is in force, and the last problem (cleared by the next valid read).
+#[derive(Debug, Default)]
+pub struct Policies {
+    current: RwLock<Option<Arc<PolicySet>>>,
+    problem: RwLock<Option<String>>,
+}
+
+/// Every `*.yaml` / `*.yml` file under `dir` (hidden entries skipped, symbolic links not
+/// followed), as (path relative to `dir`, text).
+fn read_tree(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current)
+            .map_err(|e| format!("{}: cannot read directory: {e}", current.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", current.display()))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .into_owned();
+                files.push((relative, text));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+impl Source {
+    /// The source `config` names; a git remote is cloned now.
+    ///
+    /// # Errors
+    /// Why the remote cannot be cloned.
+    pub fn open(config: &Config) -> Result<Source, String> {
+        match (&config.manifests, &config.manifests_remote) {
+            (Some(dir), _) => Ok(Source::Directory(dir.clone())),
+            (None, Some(remote)) => {
+                let workdir = config.manifests_workdir.clone().unwrap_or_else(|| {
+                    std::env::temp_dir()
+                        .join(format!("token-broker-manifests-{}", std::process::id()))
+                });
+                let mut git = GitConfig::new(remote, &workdir);
+                git.branch = config.manifests_branch.clone();
+                GitRepo::open(git)
+                    .map(|r| Source::Git(Box::new(r)))
+                    .map_err(|e| format!("manifests_remote: {e}"))
+            }
+            (None, None) => Err("no manifests configured".into()),
+        }
+    }
+
+    /// Reads the files (blocking: file system or git).
+    fn read(&self) -> Result<(String, Vec<(String, String)>), String> {
+        match self {
+            Source::Directory(dir) => {
+                let files = read_tree(dir)?;
+                let mut hasher = DefaultHasher::new();
+                files.hash(&mut hasher);
+                Ok((format!("{:016x}", hasher.finish()), files))
+            }
+            Source::Git(repo) => futures_executor::block_on(repo.read())
+                .map_err(|e| format!("manifests_remote: {e}")),
+        }
+    }
+}
+
+/// Reads and checks the whole tree: any problem in it refuses the set (a half-valid set could
+/// drop a policy's restriction as easily as a grant).
+///
+/// # Errors
+/// The number of problems and the first few, each naming file, line and field.
+pub fn load(source: &Source) -> Result<PolicySet, String> {
+    let (version, files) = source.read()?;
+    let loaded = Catalog::load(files);
+    if !loaded.problems.is_empty() {
+        let first: Vec<String> = loaded
+            .problems
+            .iter()
+            .take(3)
+            .map(ToString::to_string)
+            .collect();
+        return Err(format!(
+            "{} problem(s) in the manifests: {}",
+            loaded.problems.len(),
+            first.join("; ")
+        ));
+    }
+    Ok(PolicySet {
+        policies: loaded.catalog.token_policies.into_values().collect(),
+        version,
+    })
+}
+
+impl Policies {
+    /// The set in force, if one was ever loaded.
+    pub fn current(&self) -> Option<Arc<PolicySet>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The last read's problem, while the previous set stays in force.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.read().ok().and_then(|p| p.clone())
+    }
+
+    /// Applies one read: a valid set replaces the current one when it differs; a problem is
+    /// kept and reported, the current set staying in force.
+    pub fn apply(&self, read: Result<PolicySet, String>) {
+        match read {
+            Ok(set) => {
+                if let Ok(mut p) = self.problem.write() {
+                    *p = None;
+                }
+                let changed = self.current().is_none_or(|c| c.version != set.version);
+                if changed {
+                    tracing::info!(
+                        version = %set.version,
+                        policies = set.policies.len(),
+                        "token policies loaded"
+                    );
+                    if let Ok(mut c) = self.current.write() {
+                        *c = Some(Arc::new(set));
+                    }
+                }
+            }
+            Err(problem) => {
+                let kept = self.current().map(|c| c.version.clone());
+                tracing::warn!(
+                    problem = ?problem,
+                    kept = ?kept,
+                    "token policies not reloaded; the last valid set stays in force"
+                );
+                if let Ok(mut p) = self.problem.write() {
+                    *p = Some(problem);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Running the broker: readiness, policy reloads (an invalid change keeps the last valid set),
+//! the per-repository rate limit, and GitHub's refusals.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{AUDIENCE, Broker, Options, POLICY};
+
+fn libs_read() -> Value {
+    json!({ "repositories": ["shop-libs"], "permissions": { "contents": "read" } })
+}
+
+async fn eventually(broker: &Broker, mut ready: impl FnMut(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let (_, body) = broker.get("/readyz").await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        if ready(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the broker never got there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_reload_and_an_invalid_change_keeps_the_last_valid_set() {
+    let broker = Broker::start(Options::default()).await;
+    let (status, body) = broker.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (ready["policies"].as_u64(), ready["github"].as_str()),
+        (Some(1), Some("ok"))
+    );
+    assert_eq!(broker.get("/healthz").await.0, 200);
+
+    // shop-web has no policy; one is added and is in force within the reload interval.
+    let web = broker.issuer.sign(&{
+        let mut c = broker
+            .issuer
+            .claims(AUDIENCE, "northwind/shop-web", "700000102");
+        c["job_workflow_ref"] =
+            json!("northwind/shop-web/.github/workflows/ci.yml@refs/heads/main");
+        c
+    });
+    assert_eq!(broker.ask(&web, &libs_read()).await.0, 403);
+    let web_policy = POLICY
+        .replace("shop-api-builds", "shop-web-builds")
+        .replace("northwind/shop-api", "northwind/shop-web")
+        .replace("700000101", "700000102");
+    std::fs::write(
+        broker.manifests.join("repositories.yaml"),
+        format!(
+            "{}---\napiVersion: lowops.manifests.v1\nkind: GithubRepository\nmetadata: {{name: shop-web, organization: northwind}}\n",
+            crate::harness::REPOSITORIES
+        ),
+    )
+    .unwrap();
+    std::fs::write(broker.manifests.join("web.yaml"), &web_policy).unwrap();
+    eventually(&broker, |r| r["policies"] == 2).await;
+    assert_eq!(broker.ask(&web, &libs_read()).await.0, 200);
+
+    // A broken change: the last valid set stays in force, and /readyz and the log say so.
+    std::fs::write(
+        broker.manifests.join("web.yaml"),
+        web_policy.replace("contents: read", "contents: everything"),
+    )
+    .unwrap();
+    let state = eventually(&broker, |r| r["policyProblem"].is_string()).await;
+    assert!(
+        state["policyProblem"]
+            .as_str()
+            .unwrap()
+            .contains("web.yaml"),
+        "{state}"
+    );
+    assert_eq!(state["policies"], 2);
+    assert_eq!(broker.ask(&web, &libs_read()).await.0, 200);
+    assert!(broker.logs().contains("the last valid set stays in force"));
+
+    // Removing the policy removes the access.
+    std::fs::remove_file(broker.manifests.join("web.yaml")).unwrap();
+    eventually(&broker, |r| {
+        r["policies"] == 1 && r["policyProblem"].is_null()
+    })
+    .await;
+    assert_eq!(broker.ask(&web, &libs_read()).await.0, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_counts_each_repository_claim_on_its_own() {
+    let broker = Broker::start(Options {
+        rate_limit_per_minute: 5,
+        ..Options::default()
+    })
+    .await;
+    let flood = broker
+        .issuer
+        .sign(&broker.issuer.claims(AUDIENCE, "northwind/flood", "1"));
+    for _ in 0..5 {
+        assert_eq!(broker.ask(&flood, &libs_read()).await.0, 403);
+    }
+    let (status, body, headers) = broker
+        .post(Some(&format!("Bearer {flood}")), libs_read().to_string())
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert!(headers.contains_key("retry-after"));
+    // Same client address, another repository: unaffected.
+    assert_eq!(broker.ask(&broker.token(), &libs_read()).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
+    let broker = Broker::start(Options::default()).await;
+    // The policy grants base-images, but the App's installation cannot see it any more.
+    broker.github.state().repos.remove("northwind/base-images");
+    let ask = json!({ "repositories": ["base-images"], "permissions": { "contents": "read" } });
+    let (status, body) = broker.ask(&broker.token(), &ask).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (403, Some("github_refused")),
+        "{body}"
+    );
+
+    // A configuration that cannot be used is refused at start, naming file and field.
+    let config = broker.dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "manifests = \"/nowhere\"\n[oidc]\nissuer = \"http://issuer.example\"\naudience = \"a\"\n[github]\napp_id = \"1\"\nprivate_key_file = \"/k\"\nowner = \"o\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml: oidc.issuer"), "{err}");
+    // An invalid policy tree at start: no broker rather than one without policies.
+    let good = broker.dir.path().join("broker.toml");
+    let text = std::fs::read_to_string(&good).unwrap();
+    let broken = broker.dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("t.yaml"), POLICY).unwrap();
+    let config = broker.dir.path().join("broken.toml");
+    std::fs::write(
+        &config,
+        text.replace(
+            &broker.manifests.display().to_string(),
+            &broken.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no GithubRepository named 'shop-libs'"),
+        "{err}"
+    );
+    // --check prints the effective configuration.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
+        .arg("--config")
+        .arg(&good)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("rate_limit_per_minute = 1000"),
+        "{printed}"
+    );
+    assert!(!printed.contains("PRIVATE KEY"));
+}
