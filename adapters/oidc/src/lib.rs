@@ -24,6 +24,7 @@ pub use claims::{ActionsClaims, MAX_SKEW_SECS, Standard};
 pub use compact::{MAX_TOKEN_BYTES, Unverified};
 pub use endpoint::{EndpointError, checked_endpoint, is_loopback};
 pub use error::OidcError;
+#[cfg(feature = "fetch")]
 pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "fetch")]
 pub use verifier::{IssuerConfig, Verified, Verifier};

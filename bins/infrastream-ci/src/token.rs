@@ -50,9 +50,9 @@ fn request(args: &Args) -> Result<Value, String> {
             && scope
                 .bytes()
                 .all(|c| c.is_ascii_lowercase() || c == b'_' || c == b'-');
-        if !scope_ok || !matches!(level, "read" | "write") {
+        if !scope_ok || !matches!(level, "read" | "write" | "admin") {
             return Err(format!(
-                "--permissions: '{item}' is not scope:read or scope:write"
+                "--permissions: '{item}' is not scope:read, scope:write or scope:admin"
             ));
         }
         permissions.insert(scope.replace('-', "_"), level.to_string());
@@ -214,7 +214,7 @@ mod tests {
             ("", "contents:read"),
             ("a", ""),
             ("a", "contents"),
-            ("a", "contents:admin"),
+            ("a", "contents:all"),
         ] {
             let args = Args {
                 broker: "https://b".into(),

@@ -10,6 +10,7 @@
 
 mod compute_version;
 mod repo_version;
+mod token;
 mod workflow_steps;
 
 use std::process::{Command, Output};

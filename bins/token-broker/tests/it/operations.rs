@@ -182,3 +182,96 @@ async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
     );
     assert!(!printed.contains("PRIVATE KEY"));
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_come_from_a_git_remote_and_follow_its_branch() {
+    // A broker on a directory, for its issuer and GitHub; a second one reads a git remote.
+    let base = Broker::start(Options::default()).await;
+    let remote = base.dir.path().join("manifests.git");
+    let work = base.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(
+        base.dir.path(),
+        &["init", "--bare", "-b", "main", remote.to_str().unwrap()],
+    );
+    git(&work, &["init", "-b", "main"]);
+    std::fs::write(work.join("repositories.yaml"), crate::harness::REPOSITORIES).unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-m", "repositories, no policy yet"]);
+    git(&work, &["push", remote.to_str().unwrap(), "main"]);
+
+    let text = std::fs::read_to_string(base.dir.path().join("broker.toml")).unwrap();
+    let config = text
+        .replace(
+            &format!("manifests = \"{}\"", base.manifests.display()),
+            &format!(
+                "manifests_remote = \"{}\"\nmanifests_workdir = \"{}\"",
+                remote.display(),
+                base.dir.path().join("clone").display()
+            ),
+        )
+        .replace("audit_log", "# audit_log");
+    let config: token_broker::Config = toml::from_str(&config).unwrap();
+    assert!(config.manifests.is_none() && config.manifests_remote.is_some());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        token_broker::serve(
+            config,
+            |a| {
+                let _ = tx.send(a);
+            },
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    let url = format!("http://{}", rx.await.unwrap());
+    let ask = |url: String, token: String| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/v1/token"))
+            .bearer_auth(token)
+            .body(libs_read().to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        ask(url.clone(), base.token()).await,
+        403,
+        "no policy on the branch yet"
+    );
+
+    std::fs::write(work.join("tokens.yaml"), POLICY).unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-m", "shop-api reads shop-libs"]);
+    git(&work, &["push", remote.to_str().unwrap(), "main"]);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = ask(url.clone(), base.token()).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the pushed policy is in force");
+}
