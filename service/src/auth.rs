@@ -68,6 +68,7 @@ impl OidcVerifier {
             audience: config.audience.clone(),
             algorithms: ALGORITHMS.to_vec(),
             jwks_origins: config.jwks_origins.clone(),
+            schedule: cd_oidc::Schedule::default(),
         })
         .map_err(|e| format!("auth.oidc: {e}"))?;
         Ok(OidcVerifier { config, verifier })

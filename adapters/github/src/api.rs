@@ -10,6 +10,7 @@ use cd_ports::SourceError;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Mutex;
@@ -39,22 +40,40 @@ impl std::fmt::Debug for ScopedToken {
 }
 
 impl ScopedToken {
-    /// Whether the token is scoped to exactly `repositories` (in any case) and at most
-    /// `permissions`.
+    /// Whether the token is no wider than asked: its repositories among `repositories` (in
+    /// any case), each permission at most the level asked, besides `metadata: read`, which
+    /// GitHub adds to every repository-scoped token.
     fn within(
         &self,
         repositories: &[String],
         permissions: &BTreeMap<String, String>,
     ) -> Result<(), String> {
-        let lower =
-            |names: &mut dyn Iterator<Item = &String>| -> std::collections::BTreeSet<String> {
-                names.map(|n| n.to_ascii_lowercase()).collect()
-            };
-        if lower(&mut self.repositories.iter()) != lower(&mut repositories.iter()) {
+        let asked: std::collections::BTreeSet<String> = repositories
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        if self.repositories.is_empty()
+            || self
+                .repositories
+                .iter()
+                .any(|r| !asked.contains(&r.to_ascii_lowercase()))
+        {
             return Err(format!("repositories {:?}", self.repositories));
         }
-        if &self.permissions != permissions {
-            return Err(format!("permissions {:?}", self.permissions));
+        let rank = |level: &str| match level {
+            "read" => 1,
+            "write" => 2,
+            "admin" => 3,
+            _ => u8::MAX,
+        };
+        for (name, level) in &self.permissions {
+            let allowed = match permissions.get(name) {
+                Some(asked) => rank(level) <= rank(asked),
+                None => name == "metadata" && level == "read",
+            };
+            if !allowed {
+                return Err(format!("permission {name}: {level}"));
+            }
         }
         Ok(())
     }
@@ -72,12 +91,10 @@ pub enum ScopedTokenError {
 }
 
 impl ScopedTokenError {
+    /// A failure of the App itself (its key refused, its installation gone) is never the
+    /// request's fault: it is `Unavailable`, whatever GitHub's status.
     fn from_source(e: SourceError) -> Self {
-        match e {
-            SourceError::Unavailable(m) => ScopedTokenError::Unavailable(m),
-            SourceError::Denied(m) | SourceError::NotFound(m) => ScopedTokenError::Refused(m),
-            other => ScopedTokenError::Unavailable(other.to_string()),
-        }
+        ScopedTokenError::Unavailable(e.to_string())
     }
 }
 
@@ -349,7 +366,27 @@ impl GithubApi {
     /// # Errors
     /// [`ScopedTokenError`] saying why not.
     pub async fn check_installation(&self) -> Result<u64, ScopedTokenError> {
-        self.as_app().await.map(|(_, id)| id)
+        let (jwt, id) = self.as_app().await?;
+        let response = self
+            .http
+            .get(self.url(&format!("/app/installations/{id}")))
+            .bearer_auth(jwt)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| ScopedTokenError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            return Ok(id);
+        }
+        if matches!(status.as_u16(), 401 | 404) {
+            // Uninstalled (and perhaps installed again under a new id): look it up anew.
+            *self.installation_id.lock().await = None;
+        }
+        Err(ScopedTokenError::Unavailable(format!(
+            "the App's installation {id}: GitHub answered {status}"
+        )))
     }
 
     /// A new installation token for exactly `repositories` (bare names of the installation's
@@ -386,11 +423,15 @@ impl GithubApi {
                 .and_then(Value::as_str)
                 .map_or_else(|| message.to_string(), |d| format!("{message}: {d}"));
             let text = format!("GitHub answered {status}: {detail}");
+            if matches!(status.as_u16(), 401 | 404) {
+                // The App's JWT or installation is at fault, not the request's scope.
+                *self.installation_id.lock().await = None;
+            }
             return Err(match status.as_u16() {
                 403 if message.to_ascii_lowercase().contains("rate limit") => {
                     ScopedTokenError::Unavailable(text)
                 }
-                403 | 404 | 422 => ScopedTokenError::Refused(text),
+                403 | 422 => ScopedTokenError::Refused(text),
                 _ => ScopedTokenError::Unavailable(text),
             });
         }
@@ -420,11 +461,21 @@ impl GithubApi {
             token,
         };
         if let Err(why) = issued.within(repositories, permissions) {
-            // Never hand out more than was asked: take it back.
-            let _ = self.revoke_token(&issued.token).await;
-            return Err(ScopedTokenError::Unavailable(format!(
-                "GitHub issued a wider token than asked ({why}); it was revoked"
-            )));
+            // Never hand out more than was asked: take it back, and say loudly if that fails.
+            let hash = hex::encode(Sha256::digest(issued.token.as_bytes()));
+            let mut revoked = self.revoke_token(&issued.token).await;
+            if revoked.is_err() {
+                revoked = self.revoke_token(&issued.token).await;
+            }
+            return Err(ScopedTokenError::Unavailable(match revoked {
+                Ok(()) => format!("GitHub issued a wider token than asked ({why}); it was revoked"),
+                Err(e) => {
+                    tracing::error!(token_sha256 = %hash, error = %e, wider = %why, "a wider token than asked could not be revoked: revoke it by hand");
+                    format!(
+                        "GitHub issued a wider token than asked ({why}) and revoking it failed ({e}); its SHA-256 is {hash}"
+                    )
+                }
+            }));
         }
         Ok(issued)
     }

@@ -1,6 +1,18 @@
 //! The pinned issuer's signing keys: found through its discovery document, cached, and fetched
 //! again on a schedule no token can speed up.
+//!
+//! - A known key is answered from the cache at once, even when the cache is old: an old cache
+//!   starts one refresh in the background, and a slow or dead issuer never holds up requests
+//!   whose key we have.
+//! - An unknown `kid` waits for a refresh only when one is due: at most one fetch per
+//!   [`Schedule::between_fetches`], whatever the number of tokens naming made-up keys.
+//! - With no keys at all (start-up, or the issuer never answered), a fetch is tried at most
+//!   every [`Schedule::retry_without_keys`].
+//! - A fetch runs in a task of its own, holding the one refresh lock, so concurrent refreshes
+//!   are one fetch, and a request that goes away does not cut a fetch short. The time of a
+//!   fetch is recorded when it finishes, success or not.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,13 +23,27 @@ use url::Url;
 
 use crate::OidcError;
 
-/// Keys are fetched again after this long, whatever the tokens say.
-const KEYS_TTL: Duration = Duration::from_secs(300);
-/// A token naming a key we do not have refreshes the keys at most this often: a flood of
-/// made-up `kid`s costs the issuer one fetch a minute.
-const REFRESH_FOR_UNKNOWN_KEY: Duration = Duration::from_secs(60);
-/// After a failed fetch with nothing cached, wait this long before trying again.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+/// When the keys are fetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Keys older than this are refreshed (in the background for known keys).
+    pub max_age: Duration,
+    /// At most one fetch per this interval while we hold keys (unknown `kid`s, old keys).
+    pub between_fetches: Duration,
+    /// At most one fetch per this interval while we hold no key at all.
+    pub retry_without_keys: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            max_age: Duration::from_secs(300),
+            between_fetches: Duration::from_secs(60),
+            retry_without_keys: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Discovery documents and key sets larger than this are refused.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
@@ -39,10 +65,10 @@ pub(crate) struct KeyCache {
     discovery: Url,
     /// Origins allowed to serve `jwks_uri`: the issuer's own, and those configured for it.
     key_origins: Vec<url::Origin>,
+    schedule: Schedule,
     keys: RwLock<Option<Cached>>,
-    /// When the last fetch was attempted; held while fetching, so concurrent refreshes wait
-    /// for one fetch instead of making their own.
-    last_attempt: Mutex<Option<Instant>>,
+    /// The refresh lock; it holds when the last fetch finished.
+    last_fetch: Mutex<Option<Instant>>,
     fetches: AtomicU64,
 }
 
@@ -66,12 +92,22 @@ async fn read_limited(response: reqwest::Response, what: &str) -> Result<Vec<u8>
     Ok(body)
 }
 
+/// Why a refresh is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// The cache is old; the key asked for is in it.
+    Freshness,
+    /// The key asked for is not in the cache.
+    UnknownKey,
+}
+
 impl KeyCache {
     pub(crate) fn new(
         http: reqwest::Client,
         issuer: &str,
         issuer_url: &Url,
         key_origins: &[Url],
+        schedule: Schedule,
     ) -> Result<KeyCache, OidcError> {
         let base = issuer.trim_end_matches('/');
         let discovery = Url::parse(&format!("{base}/.well-known/openid-configuration"))
@@ -83,8 +119,9 @@ impl KeyCache {
             issuer: issuer.to_string(),
             discovery,
             key_origins: origins,
+            schedule,
             keys: RwLock::new(None),
-            last_attempt: Mutex::new(None),
+            last_fetch: Mutex::new(None),
             fetches: AtomicU64::new(0),
         })
     }
@@ -135,59 +172,86 @@ impl KeyCache {
             .map_err(|e| OidcError::Unavailable(format!("OIDC keys: {e}")))
     }
 
-    fn lookup(cached: Option<&Cached>, kid: &str, fresh_only: bool) -> Option<Jwk> {
-        cached
-            .filter(|c| !fresh_only || c.at.elapsed() < KEYS_TTL)
-            .and_then(|c| c.set.find(kid).cloned())
-    }
-
-    /// The key `kid`, fetching the issuer's keys when they are stale or, at most once a
-    /// minute, when `kid` is not among them.
-    pub(crate) async fn key(&self, kid: &str) -> Result<Jwk, OidcError> {
-        if let Some(jwk) = Self::lookup(self.keys.read().await.as_ref(), kid, true) {
-            return Ok(jwk);
-        }
-        let mut last_attempt = self.last_attempt.lock().await;
-        // Another request may have refreshed while this one waited.
-        let (have_any, stale) = {
+    /// Takes the refresh lock and fetches if a fetch is still due for `need`; returns the
+    /// fetch's error when it made one and it failed with no keys to fall back on.
+    async fn refresh(&self, need: Need) -> Result<(), OidcError> {
+        let mut last_fetch = self.last_fetch.lock().await;
+        let (have, old) = {
             let keys = self.keys.read().await;
-            if let Some(jwk) = Self::lookup(keys.as_ref(), kid, true) {
-                return Ok(jwk);
-            }
             (
                 keys.is_some(),
-                keys.as_ref().is_none_or(|c| c.at.elapsed() >= KEYS_TTL),
+                keys.as_ref()
+                    .is_none_or(|c| c.at.elapsed() >= self.schedule.max_age),
             )
         };
-        let since = last_attempt.map(|at| at.elapsed());
-        let due = match since {
-            None => true,
-            Some(since) if !have_any => since >= RETRY_AFTER_FAILURE,
-            Some(since) if stale => since >= RETRY_AFTER_FAILURE,
-            Some(since) => since >= REFRESH_FOR_UNKNOWN_KEY,
-        };
-        if due {
-            *last_attempt = Some(Instant::now());
-            match self.fetch().await {
-                Ok(set) => {
-                    *self.keys.write().await = Some(Cached {
-                        at: Instant::now(),
-                        set,
-                    });
-                }
-                Err(e) if have_any => {
-                    // The issuer is unreachable: the keys we have stay good rather than lock
-                    // everyone out; the next attempt waits RETRY_AFTER_FAILURE.
-                    tracing::warn!(error = %e, "cannot refresh the OIDC keys; using the cached ones");
-                }
-                Err(e) => return Err(e),
+        let since = last_fetch.map(|at| at.elapsed());
+        let due = match (have, since) {
+            (_, None) => true,
+            (false, Some(since)) => since >= self.schedule.retry_without_keys,
+            (true, Some(since)) => {
+                since >= self.schedule.between_fetches && (need == Need::UnknownKey || old)
             }
-        } else if !have_any {
-            return Err(OidcError::Unavailable(
-                "the issuer's keys could not be fetched; retrying shortly".into(),
-            ));
+        };
+        if !due {
+            return Ok(());
         }
-        Self::lookup(self.keys.read().await.as_ref(), kid, false)
-            .ok_or_else(|| OidcError::UnknownKey(kid.to_string()))
+        let fetched = self.fetch().await;
+        *last_fetch = Some(Instant::now());
+        match fetched {
+            Ok(set) => {
+                *self.keys.write().await = Some(Cached {
+                    at: Instant::now(),
+                    set,
+                });
+                Ok(())
+            }
+            Err(e) if have => {
+                // The keys we have stay good rather than lock everyone out.
+                tracing::warn!(error = %e, "cannot refresh the OIDC keys; using the cached ones");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key `kid`: from the cache at once when it is there (an old cache is refreshed in the
+    /// background), else after a refresh when one is due.
+    pub(crate) async fn key(self: &Arc<Self>, kid: &str) -> Result<Jwk, OidcError> {
+        let (found, old, have) = {
+            let keys = self.keys.read().await;
+            (
+                keys.as_ref().and_then(|c| c.set.find(kid).cloned()),
+                keys.as_ref()
+                    .is_some_and(|c| c.at.elapsed() >= self.schedule.max_age),
+                keys.is_some(),
+            )
+        };
+        if let Some(jwk) = found {
+            if old && let Ok(guard) = self.last_fetch.try_lock() {
+                drop(guard);
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    let _ = this.refresh(Need::Freshness).await;
+                });
+            }
+            return Ok(jwk);
+        }
+        // The fetch runs in its own task: a request that goes away does not cut it short.
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.refresh(Need::UnknownKey).await })
+            .await
+            .map_err(|e| OidcError::Unavailable(format!("refreshing the OIDC keys: {e}")))??;
+        let keys = self.keys.read().await;
+        match keys.as_ref() {
+            Some(c) => c
+                .set
+                .find(kid)
+                .cloned()
+                .ok_or_else(|| OidcError::UnknownKey(kid.to_string())),
+            None if have => Err(OidcError::UnknownKey(kid.to_string())),
+            None => Err(OidcError::Unavailable(
+                "the issuer's keys could not be fetched yet; retrying shortly".into(),
+            )),
+        }
     }
 }

@@ -27,4 +27,6 @@ pub use error::OidcError;
 #[cfg(feature = "fetch")]
 pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "fetch")]
+pub use keys::Schedule;
+#[cfg(feature = "fetch")]
 pub use verifier::{IssuerConfig, Verified, Verifier};

@@ -7,7 +7,9 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::keys::KeyCache;
+use std::sync::Arc;
+
+use crate::keys::{KeyCache, Schedule};
 use crate::{OidcError, Standard, Unverified, checked_endpoint};
 
 /// One issuer and what its tokens must say.
@@ -21,6 +23,9 @@ pub struct IssuerConfig {
     pub algorithms: Vec<Algorithm>,
     /// Origins besides the issuer's own that may serve its keys.
     pub jwks_origins: Vec<String>,
+    /// When the issuer's keys are fetched ([`Schedule::default`]: refreshed after 5 minutes,
+    /// at most once a minute, every 5 s while there are none).
+    pub schedule: Schedule,
 }
 
 /// A verified token: its registered claims and all of its claims.
@@ -35,7 +40,7 @@ pub struct Verified {
 /// Verifies tokens of one pinned issuer.
 pub struct Verifier {
     config: IssuerConfig,
-    keys: KeyCache,
+    keys: Arc<KeyCache>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -114,7 +119,13 @@ impl Verifier {
             .user_agent(concat!("infrastream-cd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad(format!("HTTP client: {e}")))?;
-        let keys = KeyCache::new(http, &config.issuer, &issuer, &origins)?;
+        let keys = Arc::new(KeyCache::new(
+            http,
+            &config.issuer,
+            &issuer,
+            &origins,
+            config.schedule,
+        )?);
         Ok(Verifier { config, keys })
     }
 

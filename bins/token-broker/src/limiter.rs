@@ -3,17 +3,26 @@
 //! another's.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// Buckets beyond this many are pruned of the full ones.
+/// Buckets beyond this many are pruned of the full ones (any repository on GitHub can get a
+/// token for our audience, so the keys are not ours to bound)...
 const PRUNE_ABOVE: usize = 10_000;
+/// ...at most this often, so a large map is not scanned on every request.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// One bucket per key, refilled continuously to `per_minute`.
 #[derive(Debug)]
 pub struct Limiter {
     per_minute: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    buckets: HashMap<String, (f64, Instant)>,
+    pruned: Option<Instant>,
 }
 
 impl Limiter {
@@ -22,24 +31,28 @@ impl Limiter {
     pub fn new(per_minute: u32) -> Limiter {
         Limiter {
             per_minute: f64::from(per_minute),
-            buckets: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
         }
     }
 
     /// Takes one request from `key`'s bucket at `now`: whether it may go on, and if not, in
     /// how many seconds it could.
     pub fn take(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
+        // A panic elsewhere must not switch the limit off: the counts stay usable.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let rate = self.per_minute / 60.0;
-        if buckets.len() > PRUNE_ABOVE {
+        let prune_due = state
+            .pruned
+            .is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY);
+        if state.buckets.len() > PRUNE_ABOVE && prune_due {
             let cap = self.per_minute;
-            buckets.retain(|_, (level, at)| {
+            state.buckets.retain(|_, (level, at)| {
                 *level + now.saturating_duration_since(*at).as_secs_f64() * rate < cap
             });
+            state.pruned = Some(now);
         }
-        let (level, at) = buckets
+        let (level, at) = state
+            .buckets
             .entry(key.to_string())
             .or_insert((self.per_minute, now));
         *level =

@@ -17,8 +17,9 @@ use crate::config::Config;
 pub enum Source {
     /// A directory read as it is.
     Directory(PathBuf),
-    /// A git branch, fetched into a private clone on every read.
-    Git(Box<GitRepo>),
+    /// A git branch, fetched into a private clone on every read; the clone's directory, when
+    /// the broker made it, is removed with it.
+    Git(Box<GitRepo>, Option<tempfile::TempDir>),
 }
 
 /// A valid policy set and where it came from.
@@ -82,14 +83,22 @@ impl Source {
         match (&config.manifests, &config.manifests_remote) {
             (Some(dir), _) => Ok(Source::Directory(dir.clone())),
             (None, Some(remote)) => {
-                let workdir = config.manifests_workdir.clone().unwrap_or_else(|| {
-                    std::env::temp_dir()
-                        .join(format!("token-broker-manifests-{}", std::process::id()))
-                });
+                // Without a configured directory, a fresh one only this user can enter: a
+                // predictable path could be prepared by someone else with hooks or config.
+                let (workdir, owned) = match &config.manifests_workdir {
+                    Some(dir) => (dir.clone(), None),
+                    None => {
+                        let dir = tempfile::Builder::new()
+                            .prefix("token-broker-manifests-")
+                            .tempdir()
+                            .map_err(|e| format!("manifests_workdir: {e}"))?;
+                        (dir.path().join("clone"), Some(dir))
+                    }
+                };
                 let mut git = GitConfig::new(remote, &workdir);
                 git.branch = config.manifests_branch.clone();
                 GitRepo::open(git)
-                    .map(|r| Source::Git(Box::new(r)))
+                    .map(|r| Source::Git(Box::new(r), owned))
                     .map_err(|e| format!("manifests_remote: {e}"))
             }
             (None, None) => Err("no manifests configured".into()),
@@ -105,30 +114,30 @@ impl Source {
                 files.hash(&mut hasher);
                 Ok((format!("{:016x}", hasher.finish()), files))
             }
-            Source::Git(repo) => futures_executor::block_on(repo.read())
+            Source::Git(repo, _) => futures_executor::block_on(repo.read())
                 .map_err(|e| format!("manifests_remote: {e}")),
         }
     }
 }
 
-/// Reads and checks the whole tree: any problem in it refuses the set (a half-valid set could
+/// Reads and checks the whole tree, and that every granted repository is `owner`'s: any
+/// problem in it refuses the set (a half-valid set could
 /// drop a policy's restriction as easily as a grant).
 ///
 /// # Errors
 /// The number of problems and the first few, each naming file, line and field.
-pub fn load(source: &Source) -> Result<PolicySet, String> {
+pub fn load(source: &Source, owner: &str) -> Result<PolicySet, String> {
     let (version, files) = source.read()?;
     let loaded = Catalog::load(files);
-    if !loaded.problems.is_empty() {
-        let first: Vec<String> = loaded
-            .problems
-            .iter()
-            .take(3)
-            .map(ToString::to_string)
-            .collect();
+    let mut problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+    if problems.is_empty() {
+        problems = loaded.catalog.foreign_token_grants(owner);
+    }
+    if !problems.is_empty() {
+        let first: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
         return Err(format!(
             "{} problem(s) in the manifests: {}",
-            loaded.problems.len(),
+            problems.len(),
             first.join("; ")
         ));
     }

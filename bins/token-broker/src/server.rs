@@ -201,15 +201,30 @@ async fn token(State(broker): State<Arc<Broker>>, headers: HeaderMap, body: Body
         return response;
     }
     // 3. The body, bounded.
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return b.refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            Some(&claims),
-            None,
-        );
-    };
+    let bytes =
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES))
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return b.refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                    Some(&claims),
+                    None,
+                );
+            }
+            Err(e) => {
+                return b.refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("the body could not be read: {e}"),
+                    Some(&claims),
+                    Some("body"),
+                );
+            }
+        };
     let request = match TokenRequest::parse(&bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -399,6 +414,7 @@ pub async fn serve(
         // GitHub signs its Actions tokens with RS256, and nothing else is accepted.
         algorithms: vec![Algorithm::RS256],
         jwks_origins: Vec::new(),
+        schedule: cd_oidc::Schedule::default(),
     })
     .map_err(|e| format!("oidc: {e}"))?;
     let source = {
@@ -411,7 +427,8 @@ pub async fn serve(
     let policies = Arc::new(Policies::default());
     let first = {
         let source = source.clone();
-        tokio::task::spawn_blocking(move || policies::load(&source))
+        let owner = config.github.owner.clone();
+        tokio::task::spawn_blocking(move || policies::load(&source, &owner))
             .await
             .map_err(|e| e.to_string())?
     };
@@ -427,13 +444,16 @@ pub async fn serve(
         github_check: tokio::sync::Mutex::new(None),
     });
     let reload = Duration::from_secs(config.reload_seconds);
+    let owner = config.github.owner.clone();
     let reloader = tokio::spawn(async move {
         let mut tick = tokio::time::interval(reload);
         tick.tick().await;
         loop {
             tick.tick().await;
             let source = source.clone();
-            if let Ok(read) = tokio::task::spawn_blocking(move || policies::load(&source)).await {
+            let owner = owner.clone();
+            let read = tokio::task::spawn_blocking(move || policies::load(&source, &owner));
+            if let Ok(read) = read.await {
                 policies.apply(read);
             }
         }

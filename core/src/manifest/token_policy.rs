@@ -225,3 +225,37 @@ impl Catalog {
         }
     }
 }
+
+impl Catalog {
+    /// Grants of repositories that belong to another GitHub owner than `owner` (by their
+    /// GithubRepository's connection, or the tree's only connection when they name none): a
+    /// broker issuing on `owner`'s installation would otherwise give the same name there.
+    #[must_use]
+    pub fn foreign_token_grants(&self, owner: &str) -> Vec<String> {
+        let only = (self.github_connections.len() == 1)
+            .then(|| self.github_connections.values().next())
+            .flatten();
+        let mut problems = Vec::new();
+        for policy in self.token_policies.values() {
+            for repository in &policy.grant.repositories {
+                let declared = self
+                    .github_repositories
+                    .values()
+                    .find(|g| g.repository_name().eq_ignore_ascii_case(repository));
+                let connection = declared.and_then(|g| match &g.connection {
+                    Some(name) => self.github_connections.get(name),
+                    None => only,
+                });
+                if let Some(c) = connection
+                    && !c.owner.eq_ignore_ascii_case(owner)
+                {
+                    problems.push(format!(
+                        "{}:{}: TokenPolicy/{}: spec.grant.repositories: '{repository}' is a repository of {} (GithubConnection {}), but tokens are issued on {owner}'s installation",
+                        policy.origin.file, policy.origin.line, policy.name, c.owner, c.name
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}

@@ -127,6 +127,9 @@ pub struct World {
     pub issued: Vec<Value>,
     /// Tokens revoked with `DELETE /installation/token`.
     pub revoked: Vec<String>,
+    /// Answer scoped token requests with `administration: write` too, as a misbehaving
+    /// server would: clients must refuse and revoke such a token.
+    pub widen_tokens: bool,
 }
 
 struct Inner {
@@ -316,10 +319,17 @@ async fn access_token(
             }));
         }
     }
-    let permissions = match request.get("permissions") {
+    let mut permissions = match request.get("permissions") {
         Some(p) if p.is_object() => p.clone(),
         _ => json!({ "contents": "write", "pull_requests": "write", "administration": "write" }),
     };
+    // GitHub adds read access to metadata to every token scoped to repositories.
+    if request.get("repositories").is_some() {
+        permissions["metadata"] = json!("read");
+    }
+    if world.widen_tokens {
+        permissions["administration"] = json!("write");
+    }
     let n = inner.next();
     let token = format!("ghs_{n:036}");
     world.tokens.insert(token.clone());
@@ -337,6 +347,33 @@ async fn access_token(
         answer["repositories"] = Value::Array(repositories);
     }
     (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// `GET /app/installations/{id}`: the App's installation, as the App.
+async fn get_installation(
+    State(inner): State<Arc<Inner>>,
+    Path(installation): Path<u64>,
+    headers: HeaderMap,
+) -> Response {
+    if !inner.app_jwt(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "A JSON web token could not be decoded",
+        );
+    }
+    let world = inner.world.lock().unwrap();
+    let Some(org) = world.orgs.iter().next().filter(|_| installation == 7) else {
+        return not_found();
+    };
+    Json(json!({
+        "id": 7,
+        "account": { "login": org, "type": "Organization" },
+        "app_id": 4242,
+        "target_type": "Organization",
+        "repository_selection": "all",
+        "permissions": { "contents": "write", "pull_requests": "write", "administration": "write" },
+    }))
+    .into_response()
 }
 
 /// `DELETE /installation/token`: revokes the token it is called with.
@@ -462,6 +499,7 @@ impl FakeGithub {
             .route("/app/installations/{id}/access_tokens", post(access_token))
             .route("/orgs/{org}/installation", get(org_installation))
             .route("/installation/token", axum::routing::delete(revoke_token))
+            .route("/app/installations/{id}", get(get_installation))
             .route("/repos/{owner}/{repo}", get(get_repo))
             .merge(git::routes())
             .merge(pulls::routes())

@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod scoped;
 mod workflows;
 
 use std::sync::atomic::Ordering;

@@ -167,6 +167,38 @@ async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
         err.contains("no GithubRepository named 'shop-libs'"),
         "{err}"
     );
+    // A policy granting a repository of another owner than the installation's: refused.
+    let foreign = broker.dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("t.yaml"), POLICY).unwrap();
+    std::fs::write(
+        foreign.join("r.yaml"),
+        crate::harness::REPOSITORIES.replace(
+            "metadata: {name: shop-libs, organization: northwind}",
+            "metadata: {name: shop-libs, organization: northwind, github-connection: contoso}",
+        ) + "---\napiVersion: lowops.manifests.v1\nkind: GithubConnection\nmetadata: {name: contoso}\nspec: {owner: contoso}\n",
+    )
+    .unwrap();
+    let config = broker.dir.path().join("foreign.toml");
+    std::fs::write(
+        &config,
+        text.replace(
+            &broker.manifests.display().to_string(),
+            &foreign.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'shop-libs' is a repository of contoso"),
+        "{err}"
+    );
     // --check prints the effective configuration.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
         .arg("--config")
