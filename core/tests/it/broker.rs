@@ -262,3 +262,56 @@ fn grants_of_two_policies_never_combine() {
     .unwrap();
     assert_eq!(decide(&policies, &subject, &one).unwrap().policy, "b");
 }
+
+/// The example tenant's policy lets shop-api's own CI runs read shop-libs, and nothing else.
+#[test]
+fn the_example_policy_lets_shop_apis_ci_read_its_private_modules() {
+    let catalog = cd_core::manifest::Catalog::load_valid(crate::example_files()).unwrap();
+    let policies: Vec<&TokenPolicy> = catalog.token_policies.values().collect();
+    let request =
+        TokenRequest::parse(br#"{"repositories":["shop-libs"],"permissions":{"contents":"read"}}"#)
+            .unwrap();
+    let run = |event: &str, git_ref: &str, workflow: &str| Subject {
+        repository: "northwind/shop-api".into(),
+        repository_id: "700000101".into(),
+        git_ref: git_ref.into(),
+        event_name: event.into(),
+        job_workflow_ref: Some(format!(
+            "northwind/shop-api/.github/workflows/{workflow}@{git_ref}"
+        )),
+    };
+    for subject in [
+        run("push", "refs/heads/main", "ci-primary-push.yml"),
+        run("push", "refs/heads/release/1.4", "ci-release-push.yml"),
+        run(
+            "pull_request",
+            "refs/pull/12/merge",
+            "ci-primary-pull-request.yml",
+        ),
+    ] {
+        assert!(
+            decide(policies.iter().copied(), &subject, &request).is_ok(),
+            "{subject:?}"
+        );
+    }
+    let mut other_workflow = run("push", "refs/heads/main", "ci.yml");
+    other_workflow.job_workflow_ref =
+        Some("northwind/shared/.github/workflows/ci.yml@refs/heads/main".into());
+    let write = TokenRequest::parse(
+        br#"{"repositories":["shop-libs"],"permissions":{"contents":"write"}}"#,
+    )
+    .unwrap();
+    for (subject, request) in [
+        (other_workflow, &request),
+        (run("push", "refs/heads/feature/x", "ci.yml"), &request),
+        (
+            run("push", "refs/heads/main", "ci-primary-push.yml"),
+            &write,
+        ),
+    ] {
+        assert!(
+            decide(policies.iter().copied(), &subject, request).is_err(),
+            "{subject:?}"
+        );
+    }
+}
