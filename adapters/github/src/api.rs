@@ -241,6 +241,19 @@ impl GithubApi {
         format!("{}{path}", self.base)
     }
 
+    /// `method path` with GitHub's media type and API version, as `bearer` when given.
+    fn request(&self, method: Method, path: &str, bearer: Option<&str>) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .request(method, self.url(path))
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        match bearer {
+            Some(b) => req.bearer_auth(b),
+            None => req,
+        }
+    }
+
     fn app_jwt(app_id: &str, key: &EncodingKey) -> Result<String, SourceError> {
         let iat = now().saturating_sub(60); // GitHub allows for clock drift this way.
         let claims = json!({ "iat": iat, "exp": iat + 9 * 60, "iss": app_id });
@@ -263,11 +276,11 @@ impl GithubApi {
             return Ok(id);
         }
         let response = self
-            .http
-            .get(self.url(&format!("/orgs/{owner}/installation")))
-            .bearer_auth(jwt)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
+            .request(
+                Method::GET,
+                &format!("/orgs/{owner}/installation"),
+                Some(jwt),
+            )
             .send()
             .await
             .map_err(unavailable)?;
@@ -307,11 +320,11 @@ impl GithubApi {
         let jwt = GithubApi::app_jwt(app_id, key)?;
         let id = self.installation(&jwt, installation).await?;
         let response = self
-            .http
-            .post(self.url(&format!("/app/installations/{id}/access_tokens")))
-            .bearer_auth(jwt)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
+            .request(
+                Method::POST,
+                &format!("/app/installations/{id}/access_tokens"),
+                Some(&*jwt),
+            )
             .send()
             .await
             .map_err(unavailable)?;
@@ -368,11 +381,11 @@ impl GithubApi {
     pub async fn check_installation(&self) -> Result<u64, ScopedTokenError> {
         let (jwt, id) = self.as_app().await?;
         let response = self
-            .http
-            .get(self.url(&format!("/app/installations/{id}")))
-            .bearer_auth(jwt)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
+            .request(
+                Method::GET,
+                &format!("/app/installations/{id}"),
+                Some(&*jwt),
+            )
             .send()
             .await
             .map_err(|e| ScopedTokenError::Unavailable(e.to_string()))?;
@@ -404,11 +417,11 @@ impl GithubApi {
     ) -> Result<ScopedToken, ScopedTokenError> {
         let (jwt, id) = self.as_app().await?;
         let response = self
-            .http
-            .post(self.url(&format!("/app/installations/{id}/access_tokens")))
-            .bearer_auth(jwt)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
+            .request(
+                Method::POST,
+                &format!("/app/installations/{id}/access_tokens"),
+                Some(&*jwt),
+            )
             .json(&json!({ "repositories": repositories, "permissions": permissions }))
             .send()
             .await
@@ -486,11 +499,7 @@ impl GithubApi {
     /// [`ScopedTokenError::Unavailable`] when GitHub did not confirm it.
     pub async fn revoke_token(&self, token: &str) -> Result<(), ScopedTokenError> {
         let response = self
-            .http
-            .delete(self.url("/installation/token"))
-            .bearer_auth(token)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
+            .request(Method::DELETE, "/installation/token", Some(token))
             .send()
             .await
             .map_err(|e| ScopedTokenError::Unavailable(e.to_string()))?;
@@ -532,14 +541,8 @@ impl GithubApi {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), SourceError> {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28");
-        if let Some(token) = self.bearer().await? {
-            req = req.bearer_auth(token);
-        }
+        let token = self.bearer().await?;
+        let mut req = self.request(method, path, token.as_deref());
         if let Some(b) = body {
             req = req.json(b);
         }

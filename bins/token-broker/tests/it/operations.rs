@@ -113,6 +113,17 @@ async fn the_rate_limit_counts_each_repository_claim_on_its_own() {
     assert_eq!(broker.ask(&broker.token(), &libs_read()).await.0, 200);
 }
 
+/// Runs the broker on `config`, which must make it exit with `code`; returns its stderr.
+fn start_fails(config: &std::path::Path, code: i32) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(code));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
     let broker = Broker::start(Options::default()).await;
@@ -133,13 +144,7 @@ async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
         "manifests = \"/nowhere\"\n[oidc]\nissuer = \"http://issuer.example\"\naudience = \"a\"\n[github]\napp_id = \"1\"\nprivate_key_file = \"/k\"\nowner = \"o\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_fails(&config, 2);
     assert!(err.contains("bad.toml: oidc.issuer"), "{err}");
     // An invalid policy tree at start: no broker rather than one without policies.
     let good = broker.dir.path().join("broker.toml");
@@ -156,13 +161,7 @@ async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_fails(&config, 1);
     assert!(
         err.contains("no GithubRepository named 'shop-libs'"),
         "{err}"
@@ -188,13 +187,7 @@ async fn a_scope_github_refuses_is_403_and_a_bad_start_says_why() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-broker"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_fails(&config, 1);
     assert!(
         err.contains("'shop-libs' is a repository of contoso"),
         "{err}"
