@@ -208,28 +208,30 @@ pub fn attributes(event: &CloudEvent) -> HashMap<String, String> {
     ])
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC.
+/// Milliseconds since the epoch as RFC 3339 UTC, to the millisecond
+/// (`2026-11-27T02:19:52.123Z`), as CloudEvents' `time` attribute asks.
 fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        // Outside time's years (±9999): say so rather than invent a date.
+        .unwrap_or_else(|| format!("{ms}ms-since-epoch-out-of-range"))
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::rfc3339;
+
+    #[test]
+    fn milliseconds_become_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_745_992_123), "2026-11-27T02:19:52.123Z");
+        assert_eq!(rfc3339(1_709_208_000_001), "2024-02-29T12:00:00.001Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+    }
 }
 
 #[async_trait]
