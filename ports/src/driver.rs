@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use cd_core::manifest::{Catalog, Problems};
 use cd_core::pipeline::{
-    Decision, Effect, EffectKind, EffectOutcome, IdSource, Input, Rejection, Scope, Settings,
-    Snapshot, Timestamp, decide, pending_effects, scope_of,
+    Decision, Effect, EffectKind, EffectOutcome, IdSource, Input, ManifestCommit, Promotion,
+    Rejection, Scope, Settings, Snapshot, Timestamp, decide, pending_effects, scope_of,
 };
 
 use crate::clock::Clock;
@@ -538,9 +538,23 @@ impl Driver {
                     Err(e) => Err(registry_failure(e)),
                 }
             }
-            EffectKind::WriteManifests { edits, message, .. } => p
+            EffectKind::WriteManifests {
+                edits,
+                message,
+                deployment,
+                stage,
+            } => p
                 .repo
-                .write(edits, message)
+                .write(
+                    edits,
+                    &ManifestCommit {
+                        message: message.clone(),
+                        promotion: Some(Promotion {
+                            deployment: deployment.clone(),
+                            stage: *stage,
+                        }),
+                    },
+                )
                 .await
                 .map(|commit| EffectOutcome::Committed { commit })
                 .map_err(|e| match e {

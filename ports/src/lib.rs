@@ -20,6 +20,6 @@ pub use clock::{Clock, ManualClock};
 pub use driver::{Driver, DriverError, Ports, RetryPolicy, Work};
 pub use notifier::{Notifier, NotifyError};
 pub use registry::{Registry, RegistryError, check_tag};
-pub use repo::{ManifestRepo, RepoError, trailers};
+pub use repo::{ManifestRepo, RepoError};
 pub use source::{PullRequest, SourceError, SourceHost};
 pub use store::{DeploymentFilter, DeploymentView, Store, StoreError};

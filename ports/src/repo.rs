@@ -1,7 +1,7 @@
 //! `ManifestRepo`: the git repository that holds the manifests.
 
 use async_trait::async_trait;
-use cd_core::pipeline::ManifestEdit;
+use cd_core::pipeline::{ManifestCommit, ManifestEdit};
 
 /// Why a manifest repository operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -23,21 +23,6 @@ pub enum RepoError {
     NotFound(String),
 }
 
-/// The trailer lines a promotion commit carries: `(deployment, stage)` identify it.
-#[must_use]
-pub fn trailers(message: &str) -> Option<(String, usize)> {
-    let mut deployment = None;
-    let mut stage = None;
-    for line in message.lines() {
-        if let Some(v) = line.strip_prefix("Infrastream-Deployment: ") {
-            deployment = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("Infrastream-Stage: ") {
-            stage = v.trim().parse().ok();
-        }
-    }
-    Some((deployment?, stage?))
-}
-
 /// The manifest repository: read at the head, write version edits as commits, list changes.
 #[async_trait]
 pub trait ManifestRepo: Send + Sync + 'static {
@@ -49,10 +34,11 @@ pub trait ManifestRepo: Send + Sync + 'static {
     async fn read(&self) -> Result<(String, Vec<(String, String)>), RepoError>;
 
     /// Sets each edit's `spec.version` with the format-preserving editor and pushes one commit
-    /// with `message`, returning its id. Returns `None` when every file already holds its
-    /// version and no commit is needed. When the message carries promotion trailers and a commit
-    /// with the same trailers is already on the branch (a repeat after a crash), returns that
-    /// commit without writing. A lost push race is retried on the new head (bounded); a commit
+    /// with `commit.message`, returning its id. Returns `None` when every file already holds its
+    /// version and no commit is needed. When `commit` is a promotion and a commit of the same
+    /// promotion (by its trailers, read with `Promotion::parse`) is already on the branch (a
+    /// repeat after a crash), returns that commit without writing. Adapters format no message
+    /// of their own. A lost push race is retried on the new head (bounded); a commit
     /// of another writer is never lost and nothing is force-pushed.
     ///
     /// # Errors
@@ -61,7 +47,7 @@ pub trait ManifestRepo: Send + Sync + 'static {
     async fn write(
         &self,
         edits: &[ManifestEdit],
-        message: &str,
+        commit: &ManifestCommit,
     ) -> Result<Option<String>, RepoError>;
 
     /// Paths changed by `commit` relative to its first parent (the engine's scope).

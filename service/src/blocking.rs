@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    CloudEvent, Deployment, DeploymentId, ManifestEdit, Scope, State, StateWrite,
+    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Scope, State, StateWrite,
 };
 use cd_ports::{
     DeploymentFilter, DeploymentView, ManifestRepo, Notifier, NotifyError, PullRequest, Registry,
@@ -91,13 +91,13 @@ impl<T: ManifestRepo + ?Sized> ManifestRepo for Blocking<T> {
     async fn write(
         &self,
         edits: &[ManifestEdit],
-        message: &str,
+        commit: &ManifestCommit,
     ) -> Result<Option<String>, RepoError> {
-        let (edits, message) = (edits.to_vec(), message.to_string());
+        let (edits, commit) = (edits.to_vec(), commit.clone());
         run(
             &self.0,
             |e| Err(RepoError::Unavailable(e)),
-            move |r| block_on(r.write(&edits, &message)),
+            move |r| block_on(r.write(&edits, &commit)),
         )
         .await
     }

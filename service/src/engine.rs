@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cd_core::manifest::Catalog;
-use cd_core::pipeline::{DeploymentId, EngineStatus, Input, StatusReported};
+use cd_core::pipeline::{EngineStatus, Input, Promotion, StatusReported};
 use cd_git::{GitConfig, GitRepo};
-use cd_ports::{DriverError, ManifestRepo, trailers};
+use cd_ports::{DriverError, ManifestRepo};
 use tokio::sync::watch;
 
 use crate::blocking::Blocking;
@@ -449,10 +449,10 @@ impl EngineRunner {
                 .message(&commit)
                 .await
                 .map_err(|e| e.to_string())?;
-            let addressed = trailers(&message);
+            let addressed = Promotion::parse(&message);
             let deployment = addressed
                 .as_ref()
-                .map(|(d, _)| d.clone())
+                .map(|p| p.deployment.0.clone())
                 .unwrap_or_default();
             let targets = self.targets(&commit).await?;
             let mut failures = Vec::new();
@@ -466,9 +466,9 @@ impl EngineRunner {
                 .map(|t| format!("{}/{}", t.application, t.environment))
                 .collect();
             tracing::info!(deployment = %deployment, commit = %commit, scope = ?scope, failed = failures.len(), "reconciled");
-            if let Some((deployment, stage)) = addressed {
+            if let Some(Promotion { deployment, stage }) = addressed {
                 let report = StatusReported {
-                    deployment: DeploymentId(deployment),
+                    deployment,
                     stage_index: stage,
                     status: if failures.is_empty() {
                         EngineStatus::Success

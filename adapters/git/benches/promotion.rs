@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cd_core::pipeline::ManifestEdit;
+use cd_core::pipeline::{DeploymentId, ManifestCommit, ManifestEdit, Promotion};
 use cd_git::{GitConfig, GitRepo};
 use cd_ports::ManifestRepo;
 use futures_executor::block_on;
@@ -104,8 +104,12 @@ fn adapter_promotions(root: &Path, url: &str, rounds: usize) -> Vec<Duration> {
                 environment: "dev".into(),
                 version: format!("v{i}"),
             };
-            let message = format!(
-                "deploy(a0): v{i}\n\nInfrastream-Deployment: bench-{i}\nInfrastream-Stage: 0\n"
+            let message = ManifestCommit::promotion(
+                &format!("deploy(a0): v{i}"),
+                Promotion {
+                    deployment: DeploymentId(format!("bench-{i}")),
+                    stage: 0,
+                },
             );
             let t = Instant::now();
             assert!(block_on(repo.write(&[edit], &message)).unwrap().is_some());
@@ -169,8 +173,12 @@ fn adapter_race(root: &Path, url: &str, writers: usize, each: usize) -> Duration
                         environment: "dev".into(),
                         version: format!("r{i}"),
                     };
-                    let message = format!(
-                        "deploy\n\nInfrastream-Deployment: race-{w}-{i}\nInfrastream-Stage: 0\n"
+                    let message = ManifestCommit::promotion(
+                        "deploy",
+                        Promotion {
+                            deployment: DeploymentId(format!("race-{w}-{i}")),
+                            stage: 0,
+                        },
                     );
                     block_on(repo.write(&[edit], &message)).unwrap();
                 }

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cd_core::manifest::{Catalog, Selector, set_version};
-use cd_core::pipeline::ManifestEdit;
-use cd_ports::{ManifestRepo, RepoError, trailers};
+use cd_core::pipeline::{ManifestCommit, ManifestEdit, Promotion};
+use cd_ports::{ManifestRepo, RepoError};
 
 mod source;
 pub use source::LocalSourceHost;
@@ -250,10 +250,9 @@ impl GitRepo {
             .map_err(|_| RepoError::Unavailable("repository lock poisoned".into()))
     }
 
-    /// A commit on the branch whose trailers are exactly `key`.
-    fn find_promotion(&self, key: &(String, usize)) -> Result<Option<String>, RepoError> {
-        let deployment = format!("Infrastream-Deployment: {}", key.0);
-        let stage = format!("Infrastream-Stage: {}", key.1);
+    /// A commit on the branch that is `promotion` (by its trailers).
+    fn find_promotion(&self, promotion: &Promotion) -> Result<Option<String>, RepoError> {
+        let [deployment, stage] = promotion.trailer_lines();
         let remote = self.remote_ref();
         // Each candidate with its message, in one process (the grep also matches near misses,
         // such as stage 10 for stage 1: the trailers decide).
@@ -273,7 +272,7 @@ impl GitRepo {
             let Some((commit, message)) = entry.trim_start().split_once('\x1f') else {
                 continue;
             };
-            if trailers(message).as_ref() == Some(key) {
+            if Promotion::parse(message).as_ref() == Some(promotion) {
                 return Ok(Some(commit.to_string()));
             }
         }
@@ -353,12 +352,13 @@ impl GitRepo {
     fn write_once(
         &self,
         edits: &[ManifestEdit],
-        message: &str,
+        commit: &ManifestCommit,
         seen: &mut BTreeMap<String, Option<String>>,
     ) -> Result<Attempt, RepoError> {
         self.fetch_reset()?;
-        if let Some(key) = trailers(message)
-            && let Some(commit) = self.find_promotion(&key)?
+        let message = commit.message.as_str();
+        if let Some(promotion) = &commit.promotion
+            && let Some(commit) = self.find_promotion(promotion)?
         {
             return Ok(Attempt::Done(Some(commit)));
         }
@@ -484,12 +484,12 @@ impl ManifestRepo for GitRepo {
     async fn write(
         &self,
         edits: &[ManifestEdit],
-        message: &str,
+        commit: &ManifestCommit,
     ) -> Result<Option<String>, RepoError> {
         let _guard = self.lock()?;
         let mut seen = BTreeMap::new();
         for attempt in 0..self.config.push_attempts.max(1) {
-            match self.write_once(edits, message, &mut seen)? {
+            match self.write_once(edits, commit, &mut seen)? {
                 Attempt::Done(commit) => return Ok(commit),
                 Attempt::LostRace => std::thread::sleep(backoff(attempt)),
             }

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use cd_core::manifest::Catalog;
-use cd_core::pipeline::{DeploymentId, DeploymentTrack, EngineStatus, StatusReported};
-use cd_ports::{ManifestRepo, RepoError, Store, StoreError, trailers};
+use cd_core::pipeline::{DeploymentId, DeploymentTrack, EngineStatus, Promotion, StatusReported};
+use cd_ports::{ManifestRepo, RepoError, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// What the engine answers when nothing else is scripted.
@@ -108,7 +108,11 @@ impl SimEngine {
         for commit in commits {
             self.last_seen = Some(commit.clone());
             let message = repo.message(&commit).await?;
-            let Some((deployment, stage)) = trailers(&message) else {
+            let Some(Promotion {
+                deployment: DeploymentId(deployment),
+                stage,
+            }) = Promotion::parse(&message)
+            else {
                 continue;
             };
             let changed: BTreeSet<String> =

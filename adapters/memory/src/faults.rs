@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    CloudEvent, Deployment, DeploymentId, ManifestEdit, Scope, State, StateWrite,
+    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Scope, State, StateWrite,
 };
 use cd_ports::{
     DeploymentFilter, DeploymentView, ManifestRepo, Notifier, NotifyError, Registry, RegistryError,
@@ -216,12 +216,12 @@ impl<M: ManifestRepo + ?Sized> ManifestRepo for Faulty<M> {
     async fn write(
         &self,
         edits: &[ManifestEdit],
-        message: &str,
+        commit: &ManifestCommit,
     ) -> Result<Option<String>, RepoError> {
         if let Some(e) = self.fail(Operation::GitPush) {
             return Err(RepoError::Unavailable(e));
         }
-        self.inner.write(edits, message).await
+        self.inner.write(edits, commit).await
     }
 
     async fn changed_files(&self, commit: &str) -> Result<Vec<String>, RepoError> {

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cd_core::manifest::{Selector, set_version};
-use cd_core::pipeline::ManifestEdit;
-use cd_ports::{ManifestRepo, RepoError, trailers};
+use cd_core::pipeline::{ManifestCommit, ManifestEdit, Promotion};
+use cd_ports::{ManifestRepo, RepoError};
 use sha2::{Digest, Sha256};
 
 use crate::journal::Journal;
@@ -171,14 +171,15 @@ impl ManifestRepo for MemoryRepo {
     async fn write(
         &self,
         edits: &[ManifestEdit],
-        message: &str,
+        commit: &ManifestCommit,
     ) -> Result<Option<String>, RepoError> {
+        let message = commit.message.as_str();
         let mut s = lock(&self.state)?;
-        if let Some(key) = trailers(message)
+        if let Some(promotion) = &commit.promotion
             && let Some(c) = s
                 .commits
                 .iter()
-                .find(|c| trailers(&c.message).as_ref() == Some(&key))
+                .find(|c| Promotion::parse(&c.message).as_ref() == Some(promotion))
         {
             return Ok(Some(c.id.clone()));
         }

@@ -29,6 +29,7 @@ mod rejection;
 mod release;
 mod report;
 mod scope;
+mod trailer;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,7 @@ pub use model::{
 };
 pub use rejection::Rejection;
 pub use scope::{Scope, scope_of};
+pub use trailer::{DEPLOYMENT_TRAILER, ManifestCommit, Promotion, STAGE_TRAILER};
 
 use crate::manifest::Catalog;
 

@@ -228,10 +228,17 @@ impl Txn<'_> {
                 .map(|d| d.application_set.clone())
                 .unwrap_or_default(),
         };
-        let message = format!(
-            "deploy({subject}): {version} to {}\n\nInfrastream-Deployment: {id}\nInfrastream-Stage: {index}\n",
-            environments.join(", ")
-        );
+        let message = super::trailer::ManifestCommit::promotion(
+            &format!(
+                "deploy({subject}): {version} to {}",
+                environments.join(", ")
+            ),
+            super::trailer::Promotion {
+                deployment: id.clone(),
+                stage: index,
+            },
+        )
+        .message;
         if let Some(d) = self.touch(id) {
             if let Some(s) = d.stages.get_mut(index) {
                 s.status = StageStatus::Promoting;

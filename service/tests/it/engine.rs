@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cd_core::pipeline::{EngineStatus, ManifestEdit, StatusReported};
+use cd_core::pipeline::{
+    DeploymentId, EngineStatus, ManifestCommit, ManifestEdit, Promotion, StatusReported,
+};
 use cd_git::{GitConfig, GitRepo};
 use cd_ports::ManifestRepo;
 use cd_service::engine::{EngineRunner, ReportError, Reporter};
@@ -39,8 +41,14 @@ fn edit(app: &str, env: &str, version: &str) -> ManifestEdit {
     }
 }
 
-fn promotion(subject: &str, deployment: &str, stage: usize) -> String {
-    format!("{subject}\n\nInfrastream-Deployment: {deployment}\nInfrastream-Stage: {stage}\n")
+fn promotion(subject: &str, deployment: &str, stage: usize) -> ManifestCommit {
+    ManifestCommit::promotion(
+        subject,
+        Promotion {
+            deployment: DeploymentId(deployment.into()),
+            stage,
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +101,7 @@ async fn the_engine_runs_only_what_each_commit_changed_and_reports_it() {
     let human = writer
         .write(
             &[edit("shop-api", "staging", "v0.9.0")],
-            "chore: pin staging by hand",
+            &ManifestCommit::plain("chore: pin staging by hand"),
         )
         .await
         .unwrap()

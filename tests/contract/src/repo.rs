@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cd_core::pipeline::ManifestEdit;
-use cd_ports::{ManifestRepo, RepoError, trailers};
+use cd_core::pipeline::{DeploymentId, ManifestCommit, ManifestEdit, Promotion};
+use cd_ports::{ManifestRepo, RepoError};
 
 /// A repository under test, and a way to change it as another writer would.
 #[async_trait]
@@ -37,10 +37,15 @@ fn edit(path: &str, app: &str, env: &str, version: &str) -> ManifestEdit {
     }
 }
 
-fn message(deployment: &str, stage: usize) -> String {
-    format!(
-        "deploy(api): promote\n\nInfrastream-Deployment: {deployment}\nInfrastream-Stage: {stage}\n"
-    )
+fn promotion(deployment: &str, stage: usize) -> Promotion {
+    Promotion {
+        deployment: DeploymentId(deployment.into()),
+        stage,
+    }
+}
+
+fn message(deployment: &str, stage: usize) -> ManifestCommit {
+    ManifestCommit::promotion("deploy(api): promote", promotion(deployment, stage))
 }
 
 /// Runs the `ManifestRepo` contract.
@@ -83,8 +88,8 @@ pub async fn repo_contract(f: &dyn RepoFixture) {
     );
     let msg = repo.message(&c1).await.unwrap();
     assert_eq!(
-        trailers(&msg),
-        Some(("d1".to_string(), 0)),
+        Promotion::parse(&msg),
+        Some(promotion("d1", 0)),
         "trailers survive: {msg:?}"
     );
 

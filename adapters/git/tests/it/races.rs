@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use cd_core::pipeline::ManifestEdit;
-use cd_ports::{ManifestRepo, RepoError, trailers};
+use cd_core::pipeline::{DeploymentId, ManifestCommit, ManifestEdit, Promotion};
+use cd_ports::{ManifestRepo, RepoError};
 use futures_executor::block_on;
 
 use crate::fixture::{Remotes, commit_as_other, git};
@@ -38,8 +38,14 @@ fn before_first_push(repo: &cd_git::GitRepo, marker: &std::path::Path, script: &
     }
 }
 
-fn message(id: &str, stage: usize) -> String {
-    format!("deploy: {id}\n\nInfrastream-Deployment: {id}\nInfrastream-Stage: {stage}\n")
+fn message(id: &str, stage: usize) -> ManifestCommit {
+    ManifestCommit::promotion(
+        &format!("deploy: {id}"),
+        Promotion {
+            deployment: DeploymentId(id.into()),
+            stage,
+        },
+    )
 }
 
 #[test]
@@ -86,7 +92,10 @@ fn eight_racing_writers_lose_no_commit() {
         t.join().unwrap();
     }
     let log = git(&bare, &["log", "--format=%B%x00", "main"]);
-    let promotions = log.split('\0').filter(|m| trailers(m).is_some()).count();
+    let promotions = log
+        .split('\0')
+        .filter(|m| Promotion::parse(m).is_some())
+        .count();
     assert_eq!(
         promotions,
         8 * rounds,

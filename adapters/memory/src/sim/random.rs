@@ -7,7 +7,6 @@ use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
     ApprovalAction, DeploymentTrack, EngineStatus, StageStatus, State, env_key,
 };
-use cd_ports::trailers;
 use sha2::{Digest, Sha256};
 
 use super::scenario::{
@@ -315,8 +314,8 @@ fn manifests_consistent(world: &World, state: &State) -> Result<(), String> {
         if !commit.by_engine {
             continue;
         }
-        let track = trailers(&commit.message)
-            .and_then(|(id, _)| state.deployments.get(&cd_core::pipeline::DeploymentId(id)))
+        let track = cd_core::pipeline::Promotion::parse(&commit.message)
+            .and_then(|p| state.deployments.get(&p.deployment))
             .map(|d| d.track);
         for path in &commit.changed {
             let Some((app, env)) = by_path.get(path.as_str()) else {

@@ -83,7 +83,8 @@ fn memory_repo_recovers_from_lost_push_races_and_keeps_the_other_commit() {
         environment: "e".into(),
         version: "v2".into(),
     };
-    let commit = block_on(repo.write(&[edit], "deploy")).unwrap();
+    let commit =
+        block_on(repo.write(&[edit], &cd_core::pipeline::ManifestCommit::plain("deploy"))).unwrap();
     assert!(commit.is_some());
     assert_eq!(repo.races_lost(), 2);
     let commits = repo.commits();
