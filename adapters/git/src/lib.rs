@@ -27,7 +27,9 @@ use cd_core::pipeline::{ManifestCommit, ManifestEdit, Promotion};
 use cd_ports::{ManifestRepo, RepoError};
 
 mod source;
+mod tree;
 pub use source::LocalSourceHost;
+pub use tree::read_manifest_tree;
 
 /// How to reach and write the manifest repository.
 #[derive(Clone, PartialEq, Eq)]

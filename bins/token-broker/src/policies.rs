@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use cd_core::manifest::{Catalog, TokenPolicy};
@@ -36,42 +36,6 @@ pub struct PolicySet {
 pub struct Policies {
     current: RwLock<Option<Arc<PolicySet>>>,
     problem: RwLock<Option<String>>,
-}
-
-/// Every `*.yaml` / `*.yml` file under `dir` (hidden entries skipped, symbolic links not
-/// followed), as (path relative to `dir`, text).
-fn read_tree(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = std::fs::read_dir(&current)
-            .map_err(|e| format!("{}: cannot read directory: {e}", current.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: {e}", current.display()))?;
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if kind.is_dir() {
-                pending.push(path);
-            } else if kind.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
-            {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .into_owned();
-                files.push((relative, text));
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 impl Source {
@@ -109,7 +73,7 @@ impl Source {
     fn read(&self) -> Result<(String, Vec<(String, String)>), String> {
         match self {
             Source::Directory(dir) => {
-                let files = read_tree(dir)?;
+                let files = cd_git::read_manifest_tree(dir)?;
                 let mut hasher = DefaultHasher::new();
                 files.hash(&mut hasher);
                 Ok((format!("{:016x}", hasher.finish()), files))
