@@ -307,7 +307,22 @@ fn deployments_where(
     Ok(out)
 }
 
-/// Ledger entries matching a WHERE clause, in append (rowid) order.
+/// The rows of `sql` (with at most one `?` bound to `arg`), each read by `row`: the one place
+/// the ledger tables are queried, whatever the clause.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    arg: Option<&str>,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(arg.iter()), row)
+        .map_err(map_err)?;
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(map_err)
+}
+
+/// Approvals matching a WHERE clause, in append (rowid) order.
 fn approvals_where(
     conn: &Connection,
     clause: &str,
@@ -316,35 +331,31 @@ fn approvals_where(
     let sql = format!(
         "SELECT DeploymentID, ApprovalID, StageIndex, Actor, Action, Timestamp, Comment FROM DeploymentApprovals {clause} ORDER BY rowid"
     );
-    let mut stmt = conn.prepare(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(arg.iter()), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-            ))
+    let rows = query_all(conn, &sql, arg, |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    rows.into_iter()
+        .map(|(deployment, approval_id, stage, actor, action, at, comment)| {
+            Ok(ApprovalRecord {
+                deployment: DeploymentId(deployment),
+                approval_id,
+                stage_index: usize::try_from(stage).map_err(corrupt)?,
+                actor,
+                action: ApprovalAction::parse(&action)
+                    .ok_or_else(|| corrupt(format!("unknown approval action {action}")))?,
+                comment,
+                at: Timestamp(at),
+            })
         })
-        .map_err(map_err)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (deployment, approval_id, stage, actor, action, at, comment) = row.map_err(map_err)?;
-        out.push(ApprovalRecord {
-            deployment: DeploymentId(deployment),
-            approval_id,
-            stage_index: usize::try_from(stage).map_err(corrupt)?,
-            actor,
-            action: ApprovalAction::parse(&action)
-                .ok_or_else(|| corrupt(format!("unknown approval action {action}")))?,
-            comment,
-            at: Timestamp(at),
-        });
-    }
-    Ok(out)
+        .collect()
 }
 
 /// Changelog entries matching a WHERE clause, in append (rowid) order.
@@ -356,26 +367,22 @@ fn changelogs_where(
     let sql = format!(
         "SELECT DeploymentID, ChangelogID, Body FROM DeploymentChangelogs {clause} ORDER BY rowid"
     );
-    let mut stmt = conn.prepare(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(arg.iter()), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
+    let rows = query_all(conn, &sql, arg, |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    rows.into_iter()
+        .map(|(deployment, changelog_id, text)| {
+            Ok(ChangelogRecord {
+                deployment: DeploymentId(deployment),
+                changelog_id,
+                entry: serde_json::from_str(&text).map_err(corrupt)?,
+            })
         })
-        .map_err(map_err)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (deployment, changelog_id, text) = row.map_err(map_err)?;
-        out.push(ChangelogRecord {
-            deployment: DeploymentId(deployment),
-            changelog_id,
-            entry: serde_json::from_str(&text).map_err(corrupt)?,
-        });
-    }
-    Ok(out)
+        .collect()
 }
 
 fn holds(conn: &Connection) -> Result<BTreeMap<String, Hold>, StoreError> {
