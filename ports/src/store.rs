@@ -115,3 +115,14 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError>;
 }
+
+/// The seed's tables for a deployment of `track`: (deployments, stages). Both stores keep the
+/// seed's data model, in which release deployments and every other track live in tables of
+/// their own.
+#[must_use]
+pub fn deployment_tables(track: DeploymentTrack) -> (&'static str, &'static str) {
+    match track {
+        DeploymentTrack::Release => ("ReleaseDeployments", "ReleaseStages"),
+        _ => ("PreReleaseDeployments", "PreReleaseStages"),
+    }
+}

@@ -22,7 +22,7 @@ use cd_core::pipeline::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentTrack, EnvVersion, Hold,
     Scope, State, StateWrite,
 };
-use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
+use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError, deployment_tables};
 use google_cloud_gax::conn::Environment;
 use google_cloud_gax::grpc::{Code, Status};
 use google_cloud_gax::retry::TryAs;
@@ -435,13 +435,6 @@ impl<T: std::ops::DerefMut<Target = Transaction> + Send> Queries for T {
     }
 }
 
-fn tables(track: DeploymentTrack) -> (&'static str, &'static str) {
-    match track {
-        DeploymentTrack::Release => ("ReleaseDeployments", "ReleaseStages"),
-        _ => ("PreReleaseDeployments", "PreReleaseStages"),
-    }
-}
-
 fn body(d: &Deployment) -> Result<String, StoreError> {
     serde_json::to_string(d).map_err(corrupt)
 }
@@ -491,7 +484,7 @@ async fn put_deployment(
     d: &Deployment,
     expected: Option<u64>,
 ) -> Result<(), TxError> {
-    let (table, stages) = tables(d.track);
+    let (table, stages) = deployment_tables(d.track);
     let id = d.id.0.clone();
     let revision = int(d.revision)?;
     let stage_index = int(d.current_stage)?;

@@ -20,7 +20,7 @@ use cd_core::pipeline::{
     ApprovalAction, ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentTrack,
     EnvVersion, Hold, Scope, State, StateWrite, Timestamp, env_key,
 };
-use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
+use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError, deployment_tables};
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -120,13 +120,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn tables(track: DeploymentTrack) -> (&'static str, &'static str) {
-    match track {
-        DeploymentTrack::Release => ("ReleaseDeployments", "ReleaseStages"),
-        _ => ("PreReleaseDeployments", "PreReleaseStages"),
-    }
-}
-
 fn body(d: &Deployment) -> Result<String, StoreError> {
     serde_json::to_string(d).map_err(corrupt)
 }
@@ -140,7 +133,7 @@ fn put_deployment(
     d: &Deployment,
     expected: Option<u64>,
 ) -> Result<(), StoreError> {
-    let (_, stages) = tables(d.track);
+    let (_, stages) = deployment_tables(d.track);
     let revision = i64::try_from(d.revision).map_err(corrupt)?;
     let stage_index = i64::try_from(d.current_stage).map_err(corrupt)?;
     let sequence = i64::try_from(d.sequence).map_err(corrupt)?;
@@ -343,18 +336,20 @@ fn approvals_where(
         ))
     })?;
     rows.into_iter()
-        .map(|(deployment, approval_id, stage, actor, action, at, comment)| {
-            Ok(ApprovalRecord {
-                deployment: DeploymentId(deployment),
-                approval_id,
-                stage_index: usize::try_from(stage).map_err(corrupt)?,
-                actor,
-                action: ApprovalAction::parse(&action)
-                    .ok_or_else(|| corrupt(format!("unknown approval action {action}")))?,
-                comment,
-                at: Timestamp(at),
-            })
-        })
+        .map(
+            |(deployment, approval_id, stage, actor, action, at, comment)| {
+                Ok(ApprovalRecord {
+                    deployment: DeploymentId(deployment),
+                    approval_id,
+                    stage_index: usize::try_from(stage).map_err(corrupt)?,
+                    actor,
+                    action: ApprovalAction::parse(&action)
+                        .ok_or_else(|| corrupt(format!("unknown approval action {action}")))?,
+                    comment,
+                    at: Timestamp(at),
+                })
+            },
+        )
         .collect()
 }
 
