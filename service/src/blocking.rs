@@ -4,6 +4,10 @@
 //! the simulator and for tests, wrong inside a server, where one slow `git push` would stall a
 //! runtime thread and every request queued on it. [`Blocking`] runs each call on tokio's
 //! blocking pool instead.
+//!
+//! Each port method is forwarded by hand, as in `cd_memory::faults`: the same shape for the
+//! same reason (one line per method of every port, the signatures in plain sight), and a new
+//! port method does not compile until it is forwarded here too.
 
 use std::sync::Arc;
 

@@ -3,6 +3,11 @@
 //! `Faulty<T>` wraps a port (in-memory or real) and fails the next N calls of an operation with
 //! the error the port's contract names for a transient failure, so the driver's retries and
 //! parking are exercised exactly as a flaky network would.
+//!
+//! Each port method is forwarded by hand, as in `cd_service::blocking`: the two decorators
+//! share a shape because every port needs one line per method, but they differ in what they do
+//! around the call, and a generating macro would hide the signatures a reader checks against
+//! the port traits. A new port method is a compile error in both until it is forwarded.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

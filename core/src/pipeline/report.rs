@@ -69,21 +69,35 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Effect `effect_id` of deployment `id` as its outbox holds it: its kind, whether it is
+    /// parked, and whether the deployment has ended; `None` when the outbox no longer holds it.
+    /// Both outcomes of an effect start here.
+    fn outboxed(
+        &mut self,
+        id: &DeploymentId,
+        effect_id: &str,
+    ) -> Result<Option<(EffectKind, bool, bool)>, Rejection> {
+        self.subjects.push(id.clone());
+        let d = self
+            .get(id)
+            .ok_or_else(|| Rejection::UnknownDeployment(id.clone()))?;
+        let finished = d.status.is_final();
+        Ok(d
+            .outbox
+            .iter()
+            .find(|p| p.effect.id == effect_id)
+            .map(|p| (p.effect.kind.clone(), p.parked, finished)))
+    }
+
     pub(super) fn effect_completed(
         &mut self,
         id: &DeploymentId,
         effect_id: &str,
         outcome: &EffectOutcome,
     ) -> Result<(), Rejection> {
-        self.subjects.push(id.clone());
-        let d = self
-            .get(id)
-            .ok_or_else(|| Rejection::UnknownDeployment(id.clone()))?;
-        let Some(pending) = d.outbox.iter().find(|p| p.effect.id == effect_id) else {
+        let Some((kind, _, finished)) = self.outboxed(id, effect_id)? else {
             return Ok(()); // A repeat, or an effect dropped when the deployment ended.
         };
-        let kind = pending.effect.kind.clone();
-        let finished = d.status.is_final();
         let mismatch = || Rejection::InvalidInput {
             field: "outcome",
             reason: format!("does not answer a {} effect", kind.name()),
@@ -163,18 +177,12 @@ impl Txn<'_> {
         error: &str,
         permanent: bool,
     ) -> Result<(), Rejection> {
-        self.subjects.push(id.clone());
-        let d = self
-            .get(id)
-            .ok_or_else(|| Rejection::UnknownDeployment(id.clone()))?;
-        let Some(pending) = d.outbox.iter().find(|p| p.effect.id == effect_id) else {
-            return Ok(());
+        let Some((kind, parked, finished)) = self.outboxed(id, effect_id)? else {
+            return Ok(()); // A repeat, or an effect dropped when the deployment ended.
         };
-        if pending.parked {
+        if parked {
             return Ok(());
         }
-        let kind = pending.effect.kind.clone();
-        let finished = d.status.is_final();
         if matches!(kind, EffectKind::Publish { .. }) {
             // Events are informational: a lost one never blocks a deployment.
             if let Some(d) = self.touch(id) {
