@@ -82,8 +82,7 @@ impl Txn<'_> {
             .get(id)
             .ok_or_else(|| Rejection::UnknownDeployment(id.clone()))?;
         let finished = d.status.is_final();
-        Ok(d
-            .outbox
+        Ok(d.outbox
             .iter()
             .find(|p| p.effect.id == effect_id)
             .map(|p| (p.effect.kind.clone(), p.parked, finished)))

@@ -1,0 +1,70 @@
+//! The HTTP API. Every mutation authenticates first (401 before anything else is looked at),
+//! then parses (400 naming the field), then decides; nothing is stored unless the decision is.
+//!
+//! `error` is the one error form, `wire` holds the request and answer types, `request` reads
+//! bodies and paths, `identity` says who calls,
+//! `commands` holds the mutations and `queries` the reads; this module assembles the router
+//! and its OpenAPI document from them.
+
+mod commands;
+mod error;
+mod identity;
+mod queries;
+mod request;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::Json;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::service::Shared;
+use commands::{
+    __path_approve, __path_hold, __path_notify_build, __path_notify_pubsub, __path_release,
+    __path_retry, __path_rollback, __path_status, __path_unhold, approve, hold, notify_build,
+    notify_pubsub, release, retry, rollback, status, unhold,
+};
+pub use error::ApiError;
+use queries::{
+    __path_healthz, __path_holds, __path_list, __path_metrics, __path_show, healthz, holds, list,
+    metrics, show,
+};
+pub use wire::{
+    Accepted, ApprovalBody, HoldBody, ListQuery, PushEnvelope, PushMessage, ReleaseBody,
+    RollbackBody, StatusBody,
+};
+
+#[derive(OpenApi)]
+#[openapi(info(title = "Infrastream CD", description = "The CD Manager's HTTP API"))]
+struct ApiDoc;
+
+/// The router, and the OpenAPI document generated from the same routes.
+pub fn router(shared: Arc<Shared>) -> axum::Router {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(notify_build))
+        .routes(routes!(notify_pubsub))
+        .routes(routes!(status))
+        .routes(routes!(approve))
+        .routes(routes!(release))
+        .routes(routes!(retry))
+        .routes(routes!(rollback))
+        .routes(routes!(hold, unhold))
+        .routes(routes!(holds))
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .with_state(shared)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = Arc::new(doc);
+    router.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+}
