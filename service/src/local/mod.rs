@@ -1,148 +1,32 @@
 //! The embedded and local adapters, chosen by the configuration: what `infrastream serve` runs
 //! on. A production binary builds its own [`Ports`] and reuses everything else.
+//!
+//! The pieces a running service needs whatever its adapters live in rooms of their own: the
+//! wall clock (`clock`), deployment ids (`ids`), the webhook secret file (`secret`) and the
+//! JSON-lines event file (`events`); this module opens the adapters the configuration names.
+
+mod clock;
+mod events;
+mod ids;
+mod secret;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use cd_core::pipeline::{CloudEvent, IdSource, Timestamp};
 use cd_git::{GitConfig, GitRepo, LocalSourceHost};
 use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
-use cd_ports::{Clock, Notifier, NotifyError, Ports, Registry, SourceHost, Store};
+use cd_ports::{Notifier, Ports, Registry, SourceHost, Store};
 use cd_sqlite::SqliteStore;
+
+pub use clock::SystemClock;
+pub use events::JsonlNotifier;
+pub use ids::RandomIds;
+pub use secret::webhook_secret;
 
 use crate::blocking::Blocking;
 use crate::config::{Config, RegistryKind, StoreKind};
 use crate::error::StartError;
-
-/// The wall clock; sleeping yields to tokio.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Timestamp(ms)
-    }
-
-    async fn sleep(&self, ms: u64) {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    }
-}
-
-/// Deployment ids that sort by creation time and never repeat across restarts or replicas:
-/// `d-<ms since epoch, hex>-<64 random bits, hex>`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RandomIds;
-
-impl IdSource for RandomIds {
-    fn next_id(&mut self) -> String {
-        let now = SystemClock.now().0;
-        let mut bytes = [0u8; 8];
-        // A failing OS random source is not recoverable; the time part still orders ids.
-        let _ = getrandom::fill(&mut bytes);
-        format!("d-{now:011x}-{}", hex::encode(bytes))
-    }
-}
-
-/// Events appended as JSON lines to a file: the local stand-in for Pub/Sub. Ids are
-/// deterministic, so a consumer drops the repeats a crash can cause.
-#[derive(Debug)]
-pub struct JsonlNotifier {
-    path: PathBuf,
-    lock: Mutex<()>,
-}
-
-impl JsonlNotifier {
-    /// Appends to `path`.
-    #[must_use]
-    pub fn new(path: &Path) -> Self {
-        JsonlNotifier {
-            path: path.to_path_buf(),
-            lock: Mutex::new(()),
-        }
-    }
-}
-
-#[async_trait]
-impl Notifier for JsonlNotifier {
-    async fn publish(&self, event: &CloudEvent) -> Result<(), NotifyError> {
-        let line =
-            serde_json::to_string(event).map_err(|e| NotifyError::Rejected(e.to_string()))?;
-        let _guard = self
-            .lock
-            .lock()
-            .map_err(|_| NotifyError::Unavailable("lock poisoned".into()))?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| NotifyError::Unavailable(format!("{}: {e}", self.path.display())))?;
-        writeln!(f, "{line}")
-            .map_err(|e| NotifyError::Unavailable(format!("{}: {e}", self.path.display())))?;
-        tracing::info!(deployment = %event.subject, event = %event.event_type, id = %event.id, "event");
-        Ok(())
-    }
-}
-
-fn read_secret(path: &Path) -> Result<Option<Vec<u8>>, StartError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Err(StartError::Io(format!(
-            "{}: the webhook secret file is empty; put a secret in it, or delete it to have one generated",
-            path.display()
-        ))),
-        Ok(text) => Ok(Some(text.trim().as_bytes().to_vec())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StartError::Io(format!("{}: {e}", path.display()))),
-    }
-}
-
-/// The shared webhook secret: read from its file, or generated there (mode 0600) when absent.
-/// The file appears whole or not at all (written aside, then linked into place), so a crash
-/// never leaves an empty secret, and two processes starting together agree on one.
-///
-/// # Errors
-/// [`StartError::Io`] when the file cannot be read or written, or exists and is empty.
-pub fn webhook_secret(path: &Path) -> Result<Vec<u8>, StartError> {
-    if let Some(secret) = read_secret(path)? {
-        return Ok(secret);
-    }
-    let io = |e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| StartError::Io(format!("random source: {e}")))?;
-    let secret = hex::encode(bytes);
-    let tmp = tempfile_in(dir)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(secret.as_bytes()).and_then(|()| f.sync_all()));
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(secret.into_bytes()),
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_secret(path)?
-            .ok_or_else(|| StartError::Io(format!("{}: vanished while starting", path.display()))),
-        Err(e) => Err(io(e)),
-    }
-}
-
-/// A fresh, unused path in `dir` for a file written aside.
-fn tempfile_in(dir: &Path) -> Result<PathBuf, StartError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StartError::Io(format!("random source: {e}")))?;
-    Ok(dir.join(format!(".webhook-secret.{}.tmp", hex::encode(bytes))))
-}
 
 fn is_local_path(remote: &str) -> bool {
     !remote.contains("://") && !remote.contains('@')

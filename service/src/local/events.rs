@@ -1,0 +1,49 @@
+//! CloudEvents to a JSON-lines file: the local stand-in for Pub/Sub.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use cd_core::pipeline::CloudEvent;
+use cd_ports::{Notifier, NotifyError};
+
+/// Events appended as JSON lines to a file: the local stand-in for Pub/Sub. Ids are
+/// deterministic, so a consumer drops the repeats a crash can cause.
+#[derive(Debug)]
+pub struct JsonlNotifier {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl JsonlNotifier {
+    /// Appends to `path`.
+    #[must_use]
+    pub fn new(path: &Path) -> Self {
+        JsonlNotifier {
+            path: path.to_path_buf(),
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for JsonlNotifier {
+    async fn publish(&self, event: &CloudEvent) -> Result<(), NotifyError> {
+        let line =
+            serde_json::to_string(event).map_err(|e| NotifyError::Rejected(e.to_string()))?;
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| NotifyError::Unavailable("lock poisoned".into()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| NotifyError::Unavailable(format!("{}: {e}", self.path.display())))?;
+        writeln!(f, "{line}")
+            .map_err(|e| NotifyError::Unavailable(format!("{}: {e}", self.path.display())))?;
+        tracing::info!(deployment = %event.subject, event = %event.event_type, id = %event.id, "event");
+        Ok(())
+    }
+}
