@@ -1,0 +1,200 @@
+//! Connecting, creating instances and databases, and migrating a database's schema.
+
+use cd_ports::StoreError;
+use google_cloud_gax::grpc::Code;
+use google_cloud_googleapis::spanner::admin::database::v1::{
+    GetDatabaseDdlRequest, UpdateDatabaseDdlRequest,
+};
+use google_cloud_spanner::admin::client::Client as AdminClient;
+use google_cloud_spanner::client::Client;
+use google_cloud_spanner::mutation::insert_or_update;
+use google_cloud_spanner::statement::Statement;
+use google_cloud_spanner::value::CommitTimestamp;
+
+use crate::Endpoint;
+use crate::reads::Queries;
+use crate::schema;
+use crate::{SpannerStore, corrupt, int, unavailable};
+
+/// Creates instance `id` of `project` (`projects/P`) with `config` (e.g.
+/// `projects/P/instanceConfigs/regional-europe-west1`, or `emulator-config`); returns its name.
+/// An existing instance is success.
+///
+/// # Errors
+/// [`StoreError::Unavailable`].
+pub async fn create_instance(
+    endpoint: &Endpoint,
+    project: &str,
+    id: &str,
+    config: &str,
+) -> Result<String, StoreError> {
+    use google_cloud_googleapis::spanner::admin::instance::v1::{CreateInstanceRequest, Instance};
+    let name = format!("{project}/instances/{id}");
+    let admin = endpoint.admin().await?;
+    let request = CreateInstanceRequest {
+        parent: project.to_string(),
+        instance_id: id.to_string(),
+        instance: Some(Instance {
+            name: name.clone(),
+            config: config.to_string(),
+            display_name: id.to_string(),
+            node_count: 1,
+            ..Default::default()
+        }),
+    };
+    match admin.instance().create_instance(request, None).await {
+        Ok(mut op) => {
+            op.wait(None).await.map_err(unavailable)?;
+        }
+        Err(s) if s.code() == Code::AlreadyExists => {}
+        Err(s) => return Err(unavailable(s)),
+    }
+    Ok(name)
+}
+
+/// Creates the empty database `id` in `instance`; returns its name. Run
+/// [`SpannerStore::migrate`] on it next.
+///
+/// # Errors
+/// [`StoreError::Unavailable`]; [`StoreError::Conflict`] when it exists.
+pub async fn create_database(
+    endpoint: &Endpoint,
+    instance: &str,
+    id: &str,
+) -> Result<String, StoreError> {
+    use google_cloud_googleapis::spanner::admin::database::v1::CreateDatabaseRequest;
+    let admin = endpoint.admin().await?;
+    let request = CreateDatabaseRequest {
+        parent: instance.to_string(),
+        create_statement: format!("CREATE DATABASE `{id}`"),
+        ..Default::default()
+    };
+    match admin.database().create_database(request, None).await {
+        Ok(mut op) => {
+            op.wait(None).await.map_err(unavailable)?;
+        }
+        Err(s) if s.code() == Code::AlreadyExists => {
+            return Err(StoreError::Conflict(format!("database {id} exists")));
+        }
+        Err(s) => return Err(unavailable(s)),
+    }
+    Ok(format!("{instance}/databases/{id}"))
+}
+
+impl SpannerStore {
+    /// Connects to `database` (`projects/P/instances/I/databases/D`) at `endpoint`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the client cannot be built or credentials are missing.
+    pub async fn connect(endpoint: &Endpoint, database: &str) -> Result<Self, StoreError> {
+        let client = Client::new(database, endpoint.client_config().await?)
+            .await
+            .map_err(unavailable)?;
+        Ok(SpannerStore {
+            client,
+            database: database.to_string(),
+        })
+    }
+
+    /// Applies the schema migrations `database` lacks; returns how many it applied. Safe to run
+    /// at every start.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the admin API fails; [`StoreError::Corrupt`] when the
+    /// database's schema is newer than this program.
+    pub async fn migrate(endpoint: &Endpoint, database: &str) -> Result<usize, StoreError> {
+        let store = SpannerStore::connect(endpoint, database).await?;
+        let result = store.migrate_with(endpoint, database).await;
+        // Sessions would otherwise linger on the server for an hour, on every path.
+        store.close().await;
+        result
+    }
+
+    async fn migrate_with(&self, endpoint: &Endpoint, database: &str) -> Result<usize, StoreError> {
+        let admin = endpoint.admin().await?;
+        let ddl = schema_of(&admin, database).await?;
+        let applied = if ddl.iter().any(|s| s.contains("TABLE SchemaMigrations")) {
+            let mut tx = self.client.single().await.map_err(unavailable)?;
+            let rows = tx
+                .rows(Statement::new(
+                    "SELECT COALESCE(MAX(Version), 0) AS V FROM SchemaMigrations",
+                ))
+                .await?;
+            let v: i64 = match rows.first() {
+                Some(row) => row.column_by_name("V").map_err(corrupt)?,
+                None => 0,
+            };
+            usize::try_from(v).map_err(corrupt)?
+        } else {
+            0
+        };
+        if applied > schema::MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {applied} is newer than this program ({})",
+                schema::MIGRATIONS.len()
+            )));
+        }
+        let mut count = 0;
+        for (n, statements) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+            // A crash (or another replica) may have applied some statements without recording
+            // the version: apply only what the schema lacks, so a migration can always finish.
+            let current = schema_of(&admin, database).await?;
+            let missing: Vec<String> = statements
+                .iter()
+                .filter(|st| !schema::exists(st, &current))
+                .map(|st| (*st).to_string())
+                .collect();
+            if !missing.is_empty() {
+                let mut op = admin
+                    .database()
+                    .update_database_ddl(
+                        UpdateDatabaseDdlRequest {
+                            database: database.to_string(),
+                            statements: missing,
+                            ..Default::default()
+                        },
+                        None,
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                op.wait(None).await.map_err(unavailable)?;
+            }
+            let version = int(n + 1)?;
+            self.client
+                .apply(vec![insert_or_update(
+                    "SchemaMigrations",
+                    &["Version", "AppliedAt"],
+                    &[&version, &CommitTimestamp::new()],
+                )])
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(database, version, "schema migration applied");
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Ends the client's sessions (they would otherwise linger on the server for an hour).
+    pub async fn close(self) {
+        self.client.close().await;
+    }
+}
+
+/// The database's DDL statements.
+pub(crate) async fn schema_of(
+    admin: &AdminClient,
+    database: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(admin
+        .database()
+        .get_database_ddl(
+            GetDatabaseDdlRequest {
+                database: database.to_string(),
+            },
+            None,
+        )
+        .await
+        .map_err(unavailable)?
+        .into_inner()
+        .statements)
+}
