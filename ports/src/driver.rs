@@ -5,13 +5,14 @@
 //! transient failures with backoff on the injected clock. Outcomes go back in as inputs. After a
 //! restart, [`Driver::pending`] rebuilds the work from the stored outboxes.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use cd_core::manifest::{Catalog, Problems};
 use cd_core::pipeline::{
-    Decision, Effect, EffectKind, EffectOutcome, IdSource, Input, ManifestCommit, Promotion,
-    Rejection, Scope, Settings, Snapshot, Timestamp, decide, pending_effects, scope_of,
+    Decision, Deployment, DeploymentId, Effect, EffectKind, EffectOutcome, Hold, IdSource, Input,
+    ManifestCommit, Promotion, Rejection, Scope, Settings, Snapshot, Timestamp, decide,
+    pending_effects, scope_of,
 };
 
 use crate::clock::Clock;
@@ -19,7 +20,7 @@ use crate::notifier::{Notifier, NotifyError};
 use crate::registry::{Registry, RegistryError};
 use crate::repo::{ManifestRepo, RepoError};
 use crate::source::{SourceError, SourceHost};
-use crate::store::{Store, StoreError};
+use crate::store::{DeploymentFilter, DeploymentView, Store, StoreError};
 
 /// The adapters a driver runs on.
 #[derive(Clone)]
@@ -189,10 +190,35 @@ impl Driver {
         }
     }
 
-    /// The ports.
-    #[must_use]
-    pub fn ports(&self) -> &Ports {
-        &self.ports
+    /// One deployment with its approvals and changelog: a read for people (the API, the
+    /// Portal) and for the effect loop, which decides nothing.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn deployment(
+        &self,
+        id: &DeploymentId,
+    ) -> Result<Option<DeploymentView>, StoreError> {
+        self.ports.store.deployment(id).await
+    }
+
+    /// Deployments passing `filter`, newest first: a read for people.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn deployments(
+        &self,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        self.ports.store.list(filter).await
+    }
+
+    /// The holds in force, by environment: a read for people.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
+        Ok(self.ports.store.load(&Scope::All).await?.holds)
     }
 
     /// The operator's settings.

@@ -4,7 +4,11 @@
 //! assumed). Each documents, under `# Errors`, the variants an adapter MUST return, because the
 //! driver's behaviour depends on them: `Conflict` makes it re-decide, `Unavailable` makes it
 //! retry with backoff, everything else is permanent. The [`Driver`] is the only code that calls
-//! ports.
+//! ports: decisions, effects and the reads for people alike (`Driver::deployment`,
+//! `Driver::deployments`, `Driver::holds`). A host wires adapters into [`Ports`] and hands them
+//! to the Driver; nothing takes them back out. The one exception is by design: the engine
+//! runner is the Engine, another system, which reads the manifest repository through its own
+//! clone and speaks to the Driver only through its status reports.
 
 #![deny(missing_docs)]
 

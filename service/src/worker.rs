@@ -74,7 +74,7 @@ impl State {
 /// pipeline withdrew (the deployment ended or was superseded), parked, or already recorded is
 /// not performed.
 async fn still_pending(driver: &Driver, effect: &Effect) -> bool {
-    match driver.ports().store.deployment(&effect.deployment).await {
+    match driver.deployment(&effect.deployment).await {
         Ok(Some(view)) => view
             .deployment
             .outbox

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use cd_core::pipeline::{DeploymentId, Rejection, Scope};
+use cd_core::pipeline::{DeploymentId, Rejection};
 use cd_ports::DeploymentFilter;
 
 use super::error::ApiError;
@@ -17,14 +17,8 @@ use crate::service::Shared;
 /// The holds in force, by environment.
 #[utoipa::path(get, path = "/v1/holds", tag = "queries", responses((status = 200, body = Object)))]
 pub(super) async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
-    let state = shared
-        .driver
-        .ports()
-        .store
-        .load(&Scope::All)
-        .await
-        .map_err(ApiError::from_store)?;
-    Ok(Json(state.holds).into_response())
+    let holds = shared.driver.holds().await.map_err(ApiError::from_store)?;
+    Ok(Json(holds).into_response())
 }
 
 /// Lists deployments, newest first.
@@ -44,9 +38,7 @@ pub(super) async fn list(
     };
     let list = shared
         .driver
-        .ports()
-        .store
-        .list(&filter)
+        .deployments(&filter)
         .await
         .map_err(ApiError::from_store)?;
     Ok(Json(list).into_response())
@@ -61,7 +53,7 @@ pub(super) async fn show(
     id: PathArg,
 ) -> Result<Response, ApiError> {
     let id = DeploymentId(path_value(id, "id")?);
-    match shared.driver.ports().store.deployment(&id).await {
+    match shared.driver.deployment(&id).await {
         Ok(Some(view)) => Ok(Json(view).into_response()),
         Ok(None) => Err(ApiError::from_rejection(&Rejection::UnknownDeployment(id))),
         Err(e) => Err(ApiError::from_store(e)),
@@ -77,9 +69,7 @@ pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Respons
     };
     shared
         .driver
-        .ports()
-        .store
-        .list(&filter)
+        .deployments(&filter)
         .await
         .map_err(ApiError::from_store)?;
     Ok(Json(serde_json::json!({ "status": "ok" })).into_response())
