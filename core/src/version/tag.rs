@@ -78,6 +78,20 @@ pub fn rc_prefix(application_set: &str, bundle: &str) -> String {
 
 /// The next RC tag of a bundle, `<appSet>-<bundle>-rc.<N>`, given the image's existing tags.
 ///
+/// ```
+/// use cd_core::version::{production_tag, rc_tag};
+///
+/// let existing = ["shop-2026.11-rc.0", "shop-2026.11-rc.1", "v1.4.0"];
+/// let rc = rc_tag("shop", "2026.11", existing).unwrap();
+/// assert_eq!(rc, "shop-2026.11-rc.2");
+/// // Released: the clean tag, or a hotfix of it when the clean one exists.
+/// assert_eq!(production_tag(&rc, existing).unwrap(), "shop-2026.11");
+/// assert_eq!(
+///     production_tag(&rc, ["shop-2026.11"]).unwrap(),
+///     "shop-2026.11-hotfix.0"
+/// );
+/// ```
+///
 /// # Errors
 /// [`TagError::InvalidName`] when the set or bundle name makes an invalid image tag.
 pub fn rc_tag<'a>(
