@@ -9,6 +9,9 @@
 //! to the Driver; nothing takes them back out. The one exception is by design: the engine
 //! runner is the Engine, another system, which reads the manifest repository through its own
 //! clone and speaks to the Driver only through its status reports.
+//!
+//! To run the pipeline inside another service, see docs/EMBEDDING.md and `examples/embedding`:
+//! a host with a store of its own takes one build to SUCCEEDED through a `Driver`.
 
 #![deny(missing_docs)]
 
