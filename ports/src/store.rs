@@ -35,6 +35,29 @@ pub struct DeploymentView {
     pub changelog: Vec<ChangelogRecord>,
 }
 
+impl DeploymentView {
+    /// Deployment `id` of a whole `state`, with its approvals and changelog: what a store that
+    /// keeps a `State` answers to [`Store::deployment`].
+    #[must_use]
+    pub fn of(state: &State, id: &DeploymentId) -> Option<DeploymentView> {
+        state.deployments.get(id).map(|d| DeploymentView {
+            deployment: d.clone(),
+            approvals: state
+                .approvals
+                .iter()
+                .filter(|a| a.deployment == *id)
+                .cloned()
+                .collect(),
+            changelog: state
+                .changelogs
+                .iter()
+                .filter(|c| c.deployment == *id)
+                .cloned()
+                .collect(),
+        })
+    }
+}
+
 /// Which deployments to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

@@ -46,22 +46,7 @@ impl Store for MemoryStore {
     }
 
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
-        let state = self.lock()?;
-        Ok(state.deployments.get(id).map(|d| DeploymentView {
-            deployment: d.clone(),
-            approvals: state
-                .approvals
-                .iter()
-                .filter(|a| a.deployment == *id)
-                .cloned()
-                .collect(),
-            changelog: state
-                .changelogs
-                .iter()
-                .filter(|c| c.deployment == *id)
-                .cloned()
-                .collect(),
-        }))
+        Ok(DeploymentView::of(&*self.lock()?, id))
     }
 
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {

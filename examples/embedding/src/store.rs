@@ -87,23 +87,7 @@ impl Store for JournalStore {
     }
 
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError> {
-        let inner = self.lock()?;
-        let state = &inner.state;
-        Ok(state.deployments.get(id).map(|d| DeploymentView {
-            deployment: d.clone(),
-            approvals: state
-                .approvals
-                .iter()
-                .filter(|a| a.deployment == *id)
-                .cloned()
-                .collect(),
-            changelog: state
-                .changelogs
-                .iter()
-                .filter(|c| c.deployment == *id)
-                .cloned()
-                .collect(),
-        }))
+        Ok(DeploymentView::of(&self.lock()?.state, id))
     }
 
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
