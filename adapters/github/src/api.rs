@@ -302,34 +302,22 @@ impl GithubApi {
 
     /// The bearer token of the next call, if any.
     async fn bearer(&self) -> Result<Option<String>, SourceError> {
-        let (app_id, key, installation) = match &self.auth {
+        match &self.auth {
             Auth::Anonymous => return Ok(None),
             Auth::Token(t) => return Ok(Some(t.clone())),
-            Auth::App {
-                app_id,
-                key,
-                installation,
-            } => (app_id, key, installation),
-        };
+            Auth::App { .. } => {}
+        }
         let mut cached = self.token.lock().await;
         if let Some(t) = cached.as_ref()
             && t.expires_at > now() + REFRESH_BEFORE
         {
             return Ok(Some(t.value.clone()));
         }
-        let jwt = GithubApi::app_jwt(app_id, key)?;
-        let id = self.installation(&jwt, installation).await?;
-        let response = self
-            .request(
-                Method::POST,
-                &format!("/app/installations/{id}/access_tokens"),
-                Some(&*jwt),
-            )
-            .send()
+        let (jwt, id) = self.app_identity().await?;
+        let (status, body) = self
+            .post_access_token(&jwt, id, None)
             .await
             .map_err(unavailable)?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status != StatusCode::CREATED {
             return Err(error_of(status, &body, "the installation token"));
         }
@@ -355,22 +343,50 @@ impl GithubApi {
 
     /// The App JWT and the installation id, for calls made as the App itself.
     async fn as_app(&self) -> Result<(String, u64), ScopedTokenError> {
+        if !matches!(self.auth, Auth::App { .. }) {
+            return Err(ScopedTokenError::Refused(
+                "only a GitHub App can issue installation tokens".into(),
+            ));
+        }
+        self.app_identity()
+            .await
+            .map_err(ScopedTokenError::from_source)
+    }
+
+    /// The App's JWT and its installation's id (looked up once when only the owner is known).
+    async fn app_identity(&self) -> Result<(String, u64), SourceError> {
         let Auth::App {
             app_id,
             key,
             installation,
         } = &self.auth
         else {
-            return Err(ScopedTokenError::Refused(
-                "only a GitHub App can issue installation tokens".into(),
-            ));
+            return Err(SourceError::Denied("not acting as a GitHub App".into()));
         };
-        let jwt = GithubApi::app_jwt(app_id, key).map_err(ScopedTokenError::from_source)?;
-        let id = self
-            .installation(&jwt, installation)
-            .await
-            .map_err(ScopedTokenError::from_source)?;
+        let jwt = GithubApi::app_jwt(app_id, key)?;
+        let id = self.installation(&jwt, installation).await?;
         Ok((jwt, id))
+    }
+
+    /// `POST /app/installations/{id}/access_tokens` as the App, narrowed to `scope` (its
+    /// `repositories` and `permissions`) when given: GitHub's status and JSON answer.
+    async fn post_access_token(
+        &self,
+        jwt: &str,
+        id: u64,
+        scope: Option<&Value>,
+    ) -> Result<(StatusCode, Value), reqwest::Error> {
+        let mut req = self.request(
+            Method::POST,
+            &format!("/app/installations/{id}/access_tokens"),
+            Some(jwt),
+        );
+        if let Some(scope) = scope {
+            req = req.json(scope);
+        }
+        let response = req.send().await?;
+        let status = response.status();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     /// Whether the App can act on its installation: its key is accepted and the installation
@@ -416,18 +432,11 @@ impl GithubApi {
         permissions: &BTreeMap<String, String>,
     ) -> Result<ScopedToken, ScopedTokenError> {
         let (jwt, id) = self.as_app().await?;
-        let response = self
-            .request(
-                Method::POST,
-                &format!("/app/installations/{id}/access_tokens"),
-                Some(&*jwt),
-            )
-            .json(&json!({ "repositories": repositories, "permissions": permissions }))
-            .send()
+        let scope = json!({ "repositories": repositories, "permissions": permissions });
+        let (status, body) = self
+            .post_access_token(&jwt, id, Some(&scope))
             .await
             .map_err(|e| ScopedTokenError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status != StatusCode::CREATED {
             let message = body["message"].as_str().unwrap_or_default();
             let detail = body["errors"]

@@ -217,13 +217,12 @@ impl KeyCache {
     /// The key `kid`: from the cache at once when it is there (an old cache is refreshed in the
     /// background), else after a refresh when one is due.
     pub(crate) async fn key(self: &Arc<Self>, kid: &str) -> Result<Jwk, OidcError> {
-        let (found, old, have) = {
+        let (found, old) = {
             let keys = self.keys.read().await;
             (
                 keys.as_ref().and_then(|c| c.set.find(kid).cloned()),
                 keys.as_ref()
                     .is_some_and(|c| c.at.elapsed() >= self.schedule.max_age),
-                keys.is_some(),
             )
         };
         if let Some(jwk) = found {
@@ -248,7 +247,7 @@ impl KeyCache {
                 .find(kid)
                 .cloned()
                 .ok_or_else(|| OidcError::UnknownKey(kid.to_string())),
-            None if have => Err(OidcError::UnknownKey(kid.to_string())),
+            // Keys once fetched are only ever replaced: none means none was ever had.
             None => Err(OidcError::Unavailable(
                 "the issuer's keys could not be fetched yet; retrying shortly".into(),
             )),
