@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use cd_core::manifest::{Catalog, Problems};
 use cd_core::pipeline::{
     Decision, Deployment, DeploymentId, Effect, EffectKind, EffectOutcome, Hold, IdSource, Input,
-    ManifestCommit, Promotion, Rejection, Scope, Settings, Snapshot, Timestamp, decide,
+    ManifestCommit, Promotion, Rejection, Scope, Settings, Snapshot, Timestamp, deadlines, decide,
     pending_effects, scope_of,
 };
 
+use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::notifier::{Notifier, NotifyError};
 use crate::registry::{Registry, RegistryError};
@@ -60,6 +61,14 @@ pub struct RetryPolicy {
     pub catalog_ttl_ms: i64,
 }
 
+impl RetryPolicy {
+    /// The backoff of one retried call.
+    #[must_use]
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.first_backoff_ms, self.max_backoff_ms)
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
@@ -91,6 +100,15 @@ pub enum DriverError {
     /// Concurrent writers kept changing the same deployments.
     #[error("gave up after {0} conflicting attempts")]
     Contended(u32),
+}
+
+/// What the store says is still to do (see [`Driver::outstanding`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outstanding {
+    /// Every effect in a stored outbox and not parked.
+    pub effects: Vec<Effect>,
+    /// Every engine deadline of a stage still deploying.
+    pub deadlines: Vec<Timestamp>,
 }
 
 /// Effects waiting to be performed, each once.
@@ -339,7 +357,7 @@ impl Driver {
     }
 
     async fn retrying_repo_read(&self) -> Result<(String, Vec<(String, String)>), RepoError> {
-        let mut backoff = self.retry.first_backoff_ms;
+        let mut backoff = self.retry.backoff();
         let mut attempt = 1;
         loop {
             match self.ports.repo.read().await {
@@ -348,8 +366,7 @@ impl Driver {
                 }
                 other => return other,
             }
-            self.ports.clock.sleep(backoff).await;
-            backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+            self.ports.clock.sleep(backoff.next_wait()).await;
             attempt += 1;
         }
     }
@@ -361,7 +378,7 @@ impl Driver {
     /// [`DriverError::Rejected`] when the core refuses the input (nothing written); store,
     /// repository and manifest errors; [`DriverError::Contended`] after too many conflicts.
     pub async fn submit(&self, input: &Input) -> Result<Decision, DriverError> {
-        let mut backoff = self.retry.first_backoff_ms;
+        let mut backoff = self.retry.backoff();
         let mut unavailable = 0;
         for _ in 0..self.retry.conflict_attempts {
             let catalog = self.catalog_for(input).await?;
@@ -371,8 +388,7 @@ impl Driver {
                 Err(StoreError::Unavailable(e)) if unavailable + 1 < self.retry.attempts => {
                     unavailable += 1;
                     tracing::warn!(error = %e, "store unavailable on load; retrying");
-                    self.ports.clock.sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+                    self.ports.clock.sleep(backoff.next_wait()).await;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -406,8 +422,7 @@ impl Driver {
                 Err(StoreError::Unavailable(e)) if unavailable + 1 < self.retry.attempts => {
                     unavailable += 1;
                     tracing::warn!(error = %e, "store unavailable on apply; deciding again");
-                    self.ports.clock.sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+                    self.ports.clock.sleep(backoff.next_wait()).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -432,10 +447,33 @@ impl Driver {
     /// # Errors
     /// Store errors.
     pub async fn pending(&self) -> Result<Work, DriverError> {
-        let state = self.ports.store.load(&Scope::All).await?;
         let mut work = Work::default();
-        work.extend(pending_effects(&state));
+        work.extend(self.outstanding().await?.effects);
         Ok(work)
+    }
+
+    /// What the store says is still to do: the effects of every outbox and the engine
+    /// deadlines a tick must act on. The effect loop reads it at start and now and then after.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn outstanding(&self) -> Result<Outstanding, DriverError> {
+        let state = self.ports.store.load(&Scope::All).await?;
+        Ok(Outstanding {
+            effects: pending_effects(&state),
+            deadlines: deadlines(state.deployments.values()).collect(),
+        })
+    }
+
+    /// The injected clock's time.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.ports.clock.now()
+    }
+
+    /// Waits `ms` milliseconds on the injected clock.
+    pub async fn sleep(&self, ms: u64) {
+        self.ports.clock.sleep(ms).await;
     }
 
     /// Performs queued effects and feeds their outcomes back until nothing is left.
@@ -486,14 +524,13 @@ impl Driver {
     /// Performs one effect through its port, retrying transient failures with backoff, and
     /// returns the input that reports what came of it.
     pub async fn perform(&self, effect: &Effect) -> Input {
-        let mut backoff = self.retry.first_backoff_ms;
+        let mut backoff = self.retry.backoff();
         let mut attempt = 1;
         let result = loop {
             match self.attempt(&effect.kind).await {
                 Err(Failure::Transient(e)) if attempt < self.retry.attempts => {
                     tracing::warn!(deployment = %effect.deployment, effect = %effect.id, attempt, error = %e, "transient failure; retrying");
-                    self.ports.clock.sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.retry.max_backoff_ms);
+                    self.ports.clock.sleep(backoff.next_wait()).await;
                     attempt += 1;
                 }
                 other => break other,

@@ -15,16 +15,20 @@
 
 #![deny(missing_docs)]
 
+mod backoff;
 mod clock;
 mod driver;
+mod effect_loop;
 mod notifier;
 mod registry;
 mod repo;
 mod source;
 mod store;
 
+pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock};
-pub use driver::{Driver, DriverError, Ports, RetryPolicy, Work};
+pub use driver::{Driver, DriverError, Outstanding, Ports, RetryPolicy, Work};
+pub use effect_loop::{EffectLoop, LoopPolicy, Recorded};
 pub use notifier::{Notifier, NotifyError};
 pub use registry::{Registry, RegistryError, check_tag};
 pub use repo::{ManifestRepo, RepoError};

@@ -19,4 +19,4 @@ mod worker;
 
 pub use config::Config;
 pub use error::StartError;
-pub use service::{Shared, serve};
+pub use service::{Shared, Wake, serve};

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cd_core::pipeline::{Decision, DeploymentId, Effect, StageStatus, StateWrite};
+use cd_core::pipeline::{Decision, DeploymentId, StageStatus, StateWrite};
 use cd_ports::{Driver, RetryPolicy};
 use tokio::sync::{mpsc, watch};
 
@@ -32,7 +32,16 @@ pub struct Shared {
     pub sign_notifications: bool,
     /// Metrics.
     pub metrics: Metrics,
-    work: mpsc::UnboundedSender<Vec<Effect>>,
+    work: mpsc::UnboundedSender<Wake>,
+}
+
+/// What a request hands the worker.
+#[derive(Debug)]
+pub enum Wake {
+    /// A stored decision: its effects to perform, its deadlines to tick at.
+    Decided(Decision),
+    /// A decision may or may not have been stored (the store failed): read the outboxes.
+    Rescan,
 }
 
 impl Shared {
@@ -44,7 +53,7 @@ impl Shared {
         config: &Config,
         driver: Arc<Driver>,
         secret: Vec<u8>,
-    ) -> Result<(Arc<Shared>, mpsc::UnboundedReceiver<Vec<Effect>>), StartError> {
+    ) -> Result<(Arc<Shared>, mpsc::UnboundedReceiver<Wake>), StartError> {
         let oidc = match &config.auth.oidc {
             Some(o) => Some(OidcVerifier::new(o.clone()).map_err(StartError::Io)?),
             None => None,
@@ -63,7 +72,7 @@ impl Shared {
         Ok((shared, rx))
     }
 
-    /// Decides `input`, stores the decision and queues its effects: what every source of
+    /// Decides `input`, stores the decision and hands it to the worker: what every source of
     /// inputs (the API, the engine, a Pub/Sub subscriber) does.
     ///
     /// # Errors
@@ -80,20 +89,19 @@ impl Shared {
             Err(_) => "error",
         };
         self.metrics.input(input.name(), outcome);
-        let decision = result?;
-        self.enqueue(decision.effects.clone());
-        Ok(decision)
-    }
-
-    /// Hands effects to the worker.
-    pub fn enqueue(&self, effects: Vec<Effect>) {
-        if effects.is_empty() {
-            return;
+        match &result {
+            Ok(decision) if !decision.is_noop() => {
+                self.metrics.channel_add(decision.effects.len(), true);
+                // The worker only stops at shutdown; effects left unsent are in the stored
+                // outboxes and are picked up at the next start.
+                let _ = self.work.send(Wake::Decided(decision.clone()));
+            }
+            Ok(_) | Err(cd_ports::DriverError::Rejected(_)) => {}
+            Err(_) => {
+                let _ = self.work.send(Wake::Rescan);
+            }
         }
-        self.metrics.channel_add(effects.len(), true);
-        // The worker only stops at shutdown; effects left unsent are in the stored outboxes
-        // and are picked up at the next start.
-        let _ = self.work.send(effects);
+        result
     }
 
     /// The worker took `n` effects off the queue.

@@ -26,6 +26,16 @@ impl Decision {
     pub fn is_noop(&self) -> bool {
         self.writes.is_empty() && self.effects.is_empty()
     }
+
+    /// The engine deadlines this decision sets or keeps on the deployments it writes: when to
+    /// send the next [`Input::Tick`](super::Input::Tick). A deadline the decision clears is
+    /// simply absent; a driver that scheduled it before gets a tick that changes nothing.
+    pub fn deadlines(&self) -> impl Iterator<Item = super::model::Timestamp> + '_ {
+        super::deadlines(self.writes.iter().filter_map(|w| match w {
+            StateWrite::PutDeployment { deployment, .. } => Some(deployment.as_ref()),
+            _ => None,
+        }))
+    }
 }
 
 /// One write. Deployments and environment versions carry the revision they were read at; a

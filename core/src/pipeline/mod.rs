@@ -14,7 +14,8 @@
 //!    Feed each outcome back as [`Input::EffectCompleted`] or [`Input::EffectFailed`].
 //! 5. After a crash, call [`pending_effects`] on the stored state and perform them again: the
 //!    outbox of every deployment is the stored intent.
-//! 6. Call [`decide`] with [`Input::Tick`] no later than [`next_deadline`].
+//! 6. Call [`decide`] with [`Input::Tick`] no later than [`next_deadline`] (or the earliest of
+//!    the [`Decision::deadlines`] seen since the state was last read).
 
 mod build;
 mod decide;
@@ -137,12 +138,19 @@ pub fn pending_effects(state: &State) -> Vec<Effect> {
 /// The earliest time a [`Input::Tick`] has work to do (an engine deadline), if any.
 #[must_use]
 pub fn next_deadline(state: &State) -> Option<Timestamp> {
-    state
-        .deployments
-        .values()
+    deadlines(state.deployments.values()).min()
+}
+
+/// The engine deadlines among `deployments`: the times at which an [`Input::Tick`] will fail a
+/// stage still waiting on the engine. A driver that sees every decision keeps these (from
+/// [`Decision::deadlines`]) instead of loading the whole state to find the next one.
+pub fn deadlines<'a>(
+    deployments: impl IntoIterator<Item = &'a Deployment>,
+) -> impl Iterator<Item = Timestamp> {
+    deployments
+        .into_iter()
         .filter(|d| !d.status.is_final())
-        .filter_map(|d| d.stage())
+        .filter_map(Deployment::stage)
         .filter(|s| s.status == StageStatus::Deploying)
         .filter_map(|s| s.deadline)
-        .min()
 }

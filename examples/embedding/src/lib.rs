@@ -4,7 +4,7 @@
 //! it keeps), takes the in-memory registry and manifest repository from `cd-memory` (a real host
 //! would bring its registry and git remote, or `cd-oci` and `cd-git`), hands them to a
 //! [`Driver`], and drives one build to a SUCCEEDED deployment: the build notification is
-//! decided, its effects performed, the engine's report fed back.
+//! decided, the [`EffectLoop`] performs its effects, the engine's report is fed back.
 
 mod store;
 
@@ -15,7 +15,7 @@ use cd_core::pipeline::{
     StatusReported, Timestamp,
 };
 use cd_memory::{MemoryNotifier, MemoryRegistry, MemoryRepo, MemorySourceHost};
-use cd_ports::{Driver, DriverError, ManualClock, Ports, RetryPolicy, Work};
+use cd_ports::{Driver, DriverError, EffectLoop, LoopPolicy, ManualClock, Ports, RetryPolicy};
 pub use store::JournalStore;
 
 /// What one run did.
@@ -52,15 +52,16 @@ pub async fn deploy_one_build(
         notifier: Arc::new(MemoryNotifier::new()),
         clock: Arc::new(ManualClock::new(Timestamp(1_700_000_000_000))),
     };
-    let driver = Driver::new(
+    let driver = Arc::new(Driver::new(
         ports,
         Settings::default(),
         RetryPolicy::default(),
         Box::new(SequentialIds::new("host-", 1)),
-    );
-    // At start, a host finishes what a crash interrupted (nothing, the first time).
-    let mut work = driver.pending().await?;
-    driver.run(&mut work).await?;
+    ));
+    // The effect loop reads the stored outboxes first: a host finishes what a crash
+    // interrupted (nothing, the first time). A long-running host wakes it at `next_wake()`.
+    let mut effects = EffectLoop::new(driver.clone(), LoopPolicy::default());
+    effects.run_until_idle().await;
 
     // CI announced a build: decide it, then perform its effects (tags, the manifest commit).
     let decision = driver
@@ -76,9 +77,8 @@ pub async fn deploy_one_build(
         .first()
         .cloned()
         .unwrap_or_else(|| DeploymentId(String::new()));
-    let mut work = Work::default();
-    work.extend(decision.effects);
-    driver.run(&mut work).await?;
+    effects.observe(&decision);
+    effects.run_until_idle().await;
 
     // The host's engine reconciled each promotion commit and reports it, stage by stage.
     let mut commit = String::new();
@@ -110,7 +110,9 @@ pub async fn deploy_one_build(
             commit_sha: commit.clone(),
             message: "reconciled".into(),
         };
-        driver.handle(&Input::StatusReported(report)).await?;
+        let decision = driver.submit(&Input::StatusReported(report)).await?;
+        effects.observe(&decision);
+        effects.run_until_idle().await;
     }
     let status = driver
         .deployment(&deployment)

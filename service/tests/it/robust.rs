@@ -18,7 +18,7 @@ struct App {
     _dir: tempfile::TempDir,
     router: axum::Router,
     secret: Vec<u8>,
-    _queue: tokio::sync::mpsc::UnboundedReceiver<Vec<cd_core::pipeline::Effect>>,
+    _queue: tokio::sync::mpsc::UnboundedReceiver<cd_service::Wake>,
 }
 
 fn app() -> App {

@@ -470,7 +470,7 @@ fn run_one(
     runner.world.faults.clear();
     runner.world.chaos = Chaos::default();
     runner.world.settle();
-    let _ = runner.world.tick(7 * 24 * 3600);
+    runner.world.tick(7 * 24 * 3600);
     let final_check = check(&runner.world, &mut seen).and_then(|()| quiescent(&runner.world));
     if let Err(invariant) = final_check {
         return Err(Violation {

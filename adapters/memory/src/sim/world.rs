@@ -10,7 +10,9 @@ use cd_core::pipeline::{
     BuildNotified, Decision, EffectKind, IdSource, Input, Settings, State, StatusReported,
     Timestamp,
 };
-use cd_ports::{Driver, DriverError, ManualClock, Ports, RetryPolicy, Work};
+use cd_ports::{
+    Driver, DriverError, EffectLoop, LoopPolicy, ManualClock, Ports, Recorded, RetryPolicy,
+};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{EngineMode, RunTarget, SimEngine};
@@ -61,8 +63,12 @@ struct Parts {
 }
 
 impl Parts {
-    /// A manager process: a driver over the faulty ports.
-    fn manager(&self) -> Driver {
+    /// A manager process: the service's effect loop over a driver over the faulty ports.
+    fn manager(&self) -> EffectLoop {
+        EffectLoop::new(Arc::new(self.driver()), LoopPolicy::default())
+    }
+
+    fn driver(&self) -> Driver {
         let ports = Ports {
             store: Arc::new(Faulty::new(self.store.clone(), self.faults.clone())),
             registry: Arc::new(Faulty::new(self.registry.clone(), self.faults.clone())),
@@ -94,8 +100,8 @@ pub(crate) struct World {
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) faults: Arc<Faults>,
     ids: SharedIds,
-    driver: Driver,
-    work: Work,
+    /// The manager: the very loop the service runs, with its driver.
+    manager: EffectLoop,
     pub(crate) engine: SimEngine,
     pub(crate) rng: SimRng,
     pub(crate) chaos: Chaos,
@@ -140,7 +146,7 @@ impl World {
             ids,
         };
         Ok(World {
-            driver: parts.manager(),
+            manager: parts.manager(),
             catalog,
             store: parts.store,
             registry: parts.registry,
@@ -150,7 +156,6 @@ impl World {
             clock: parts.clock,
             faults: parts.faults,
             ids: parts.ids,
-            work: Work::default(),
             engine: SimEngine::new(engine),
             rng: SimRng::new(seed),
             chaos: Chaos::default(),
@@ -173,11 +178,11 @@ impl World {
         }
     }
 
-    /// The manager dies: everything in flight is lost. A new one starts from the store.
+    /// The manager dies: everything in flight is lost. A new one starts from the store (its
+    /// first housekeeping reads the outboxes).
     pub(crate) fn crash(&mut self) {
         self.crashes += 1;
-        self.driver = self.parts().manager();
-        self.work = futures_executor::block_on(self.driver.pending()).unwrap_or_default();
+        self.manager = self.parts().manager();
     }
 
     /// Publishes an image tag in every registry of the build (as CI does before notifying).
@@ -272,18 +277,29 @@ impl World {
 
     /// Submits an input, then runs everything to quiescence.
     pub(crate) fn input(&mut self, input: &Input) -> Result<Decision, DriverError> {
-        let decision = futures_executor::block_on(self.driver.submit(input));
-        match &decision {
-            Ok(d) => self.accept(d),
-            // The outcome of a failed submit is unknown to the caller; the manager carries on.
-            Err(DriverError::Store(_)) => self.crash(),
-            Err(_) => {}
-        }
+        let decision = self.submit(input);
         self.settle();
         decision
     }
 
-    fn accept(&mut self, decision: &Decision) {
+    /// Submits an input as a request handler of the service does: a stored decision goes to
+    /// the effect loop; when the store failed, the decision may or may not be stored, and the
+    /// loop reads the outboxes.
+    fn submit(&mut self, input: &Input) -> Result<Decision, DriverError> {
+        let decision = futures_executor::block_on(self.manager.driver().submit(input));
+        match &decision {
+            Ok(d) => {
+                self.note(d);
+                self.manager.observe(d);
+            }
+            Err(DriverError::Rejected(_)) => {}
+            Err(_) => self.manager.rescan_soon(),
+        }
+        decision
+    }
+
+    /// Notes the promotions of a stored decision, with the holds in force right after it.
+    fn note(&mut self, decision: &Decision) {
         let holds: Vec<String> = self.store.snapshot().holds.keys().cloned().collect();
         for e in &decision.effects {
             if let EffectKind::WriteManifests { edits, .. } = &e.kind {
@@ -291,17 +307,21 @@ impl World {
                 self.promotions.push((envs, holds.clone()));
             }
         }
-        self.work.extend(decision.effects.iter().cloned());
     }
 
-    /// Runs effects and engine reports until nothing moves.
+    /// Runs the effect loop and the engine until nothing moves. Time moves only to retry what
+    /// failed (as the service's loop would wait).
     pub(crate) fn settle(&mut self) {
         for _ in 0..10_000 {
-            while !self.work.is_empty() {
-                self.step_effect();
+            for decision in futures_executor::block_on(self.manager.housekeeping()) {
+                self.note(&decision);
+            }
+            let mut performed = false;
+            while self.step_effect() {
+                performed = true;
             }
             let mut delivered = self.run_engine();
-            if !delivered && self.work.is_empty() && !self.delayed.is_empty() {
+            if !delivered && !self.delayed.is_empty() {
                 // Late reports arrive, in any order, once nothing else moves.
                 while !self.delayed.is_empty() {
                     let i = self.rng.below(self.delayed.len());
@@ -310,35 +330,46 @@ impl World {
                 }
                 delivered = true;
             }
-            if !delivered && self.work.is_empty() {
-                return;
+            if performed || delivered {
+                continue;
+            }
+            // Nothing moves now: wait for what failed to be tried again, if anything did.
+            match self.manager.retry_at() {
+                Some(at) => {
+                    let now = self.manager.driver().now();
+                    self.clock.advance(at.0.saturating_sub(now.0).max(0));
+                }
+                None => return,
             }
         }
     }
 
-    fn step_effect(&mut self) {
-        let index = if self.chaos.reorder {
-            self.rng.below(self.work.len())
-        } else {
-            0
-        };
-        let Some(effect) = self.work.take(index) else {
-            return;
+    /// Performs and records one effect, crashing the manager before or after performing it
+    /// when chaos says so. Returns false when no effect may run now.
+    fn step_effect(&mut self) -> bool {
+        let reorder = self.chaos.reorder;
+        let rng = &mut self.rng;
+        let next = self
+            .manager
+            .next_effect(|n| if reorder { rng.below(n) } else { 0 });
+        let Some(effect) = futures_executor::block_on(next) else {
+            return false;
         };
         if self.chaos.crash_percent > 0 && self.rng.chance(self.chaos.crash_percent) {
             self.crash(); // before performing it
-            return;
+            return true;
         }
-        let outcome = futures_executor::block_on(self.driver.perform(&effect));
+        let outcome = futures_executor::block_on(self.manager.perform(&effect));
         if self.chaos.crash_percent > 0 && self.rng.chance(self.chaos.crash_percent) {
             self.crash(); // performed, outcome lost
-            return;
+            return true;
         }
-        match futures_executor::block_on(self.driver.submit(&outcome)) {
-            Ok(d) => self.accept(&d),
-            Err(DriverError::Rejected(_)) => {}
-            Err(_) => self.crash(),
+        if let Recorded::Decided(d) =
+            futures_executor::block_on(self.manager.record(effect, outcome))
+        {
+            self.note(&d);
         }
+        true
     }
 
     /// Lets the engine see new commits and deliver the reports that are due. Returns whether
@@ -377,12 +408,7 @@ impl World {
             if self.faults.take(Operation::Engine) {
                 continue;
             }
-            let input = Input::StatusReported(report);
-            match futures_executor::block_on(self.driver.submit(&input)) {
-                Ok(d) => self.accept(&d),
-                Err(DriverError::Rejected(_)) => {}
-                Err(_) => self.crash(),
-            }
+            let _ = self.submit(&Input::StatusReported(report));
             return;
         }
     }
@@ -404,10 +430,11 @@ impl World {
         self.settle();
     }
 
-    /// Moves time forward and lets timers fire.
-    pub(crate) fn tick(&mut self, seconds: i64) -> Result<Decision, DriverError> {
+    /// Moves time forward and lets the effect loop do what falls due: ticks past engine
+    /// deadlines, reads the outboxes again.
+    pub(crate) fn tick(&mut self, seconds: i64) {
         self.clock.advance(seconds.saturating_mul(1000));
-        self.input(&Input::Tick)
+        self.settle();
     }
 
     /// Everything stored.

@@ -9,4 +9,5 @@
 
 mod contracts;
 mod driver;
+mod effect_loop;
 mod simulator;

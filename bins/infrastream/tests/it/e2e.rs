@@ -398,6 +398,34 @@ fn pubsub_redeliveries_make_one_deployment() {
     assert_eq!(commits.lines().count(), 1);
 }
 
+#[test]
+fn a_stage_the_engine_never_reports_fails_at_its_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("infrastream.toml");
+    std::fs::write(&config, "[pipeline]\nengine_timeout_ms = 1500\n").unwrap();
+    let svc = Service::start(
+        &tmp.path().join("svc"),
+        &["--engine", "webhook", "--config", config.to_str().unwrap()],
+    );
+    let commit = ci_build(&svc.dir, &tmp.path().join("ci"), "shop-api", "v1.3.0");
+    let (code, body) = svc.signed(
+        "/v1/notifications/build",
+        &notification("shop-api", "v1.3.0", &commit),
+    );
+    assert_eq!(code, 202, "{body}");
+    let id = body["deployments"][0].as_str().unwrap();
+    // Nobody reports the promotion: the worker ticks at the stage's deadline, which fails it.
+    let view = svc.wait(id, &["FAILED"]);
+    let stage = &view["deployment"]["stages"][0];
+    assert_eq!(stage["status"], "FAILED", "{view:#}");
+    assert!(
+        stage["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("did not report")),
+        "{view:#}"
+    );
+}
+
 /// Installs a pre-receive hook in the manifest remote: it writes its pid to `marker`, then
 /// waits until `go` exists (and then lets the push land) or until it is killed (the push fails).
 fn gated_hook(remote: &Path, marker: &Path, go: &Path) {
