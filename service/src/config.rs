@@ -242,46 +242,6 @@ impl Default for PipelineConfig {
     }
 }
 
-/// Google Cloud Pub/Sub (the `cd-manager` binary).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PubSubConfig {
-    /// The project of the topic and subscription.
-    pub project: Option<String>,
-    /// Publish the pipeline's CloudEvents to this topic (instead of `events.jsonl`).
-    pub events_topic: Option<String>,
-    /// Take build notifications from this subscription.
-    pub notifications_subscription: Option<String>,
-}
-
-/// GitHub, as a GitHub App (the `cd-manager` binary).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GithubConfig {
-    /// The API base (GitHub Enterprise: `https://HOST/api/v3`).
-    pub api: String,
-    /// The App's id.
-    pub app_id: Option<String>,
-    /// The installation the service acts as.
-    pub installation_id: Option<u64>,
-    /// The organization of repositories named without an owner.
-    pub owner: Option<String>,
-    /// The file holding the App's private key (a mounted secret; never the key itself).
-    pub private_key_file: Option<PathBuf>,
-}
-
-impl Default for GithubConfig {
-    fn default() -> Self {
-        GithubConfig {
-            api: "https://api.github.com".into(),
-            app_id: None,
-            installation_id: None,
-            owner: None,
-            private_key_file: None,
-        }
-    }
-}
-
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -304,10 +264,6 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
-    /// Pub/Sub.
-    pub pubsub: PubSubConfig,
-    /// GitHub (release branches and releases); without it, local bare repositories.
-    pub github: GithubConfig,
 }
 
 impl Default for Config {
@@ -322,8 +278,6 @@ impl Default for Config {
             engine: EngineConfig::default(),
             auth: AuthConfig::default(),
             pipeline: PipelineConfig::default(),
-            pubsub: PubSubConfig::default(),
-            github: GithubConfig::default(),
         }
     }
 }
@@ -367,6 +321,60 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The text of the configuration file `path`.
+///
+/// # Errors
+/// A [`ConfigError`] naming the file when it cannot be read.
+pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        source_name: path.display().to_string(),
+        field: String::new(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads only the top-level sections `names` of a TOML file into `T`: how a binary reads the
+/// sections it adds to the service's (see [`Config::from_toml_with`]). Errors keep the line
+/// they are on.
+///
+/// # Errors
+/// A [`ConfigError`] naming the file, the line and the problem.
+pub fn sections<T: serde::de::DeserializeOwned>(
+    name: &str,
+    text: &str,
+    names: &[&str],
+) -> Result<T, ConfigError> {
+    sections_where(name, text, |key| names.contains(&key))
+}
+
+/// Deserializes the top-level keys of `text` that `keep` accepts. The document is parsed once
+/// into spanned tables, so an error anywhere still points at its line in the whole file.
+fn sections_where<T: serde::de::DeserializeOwned>(
+    name: &str,
+    text: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<T, ConfigError> {
+    let located = |e: toml::de::Error| ConfigError {
+        source_name: name.into(),
+        field: e.span().map_or_else(String::new, |s| {
+            let line = text.get(..s.start).map_or(0, |t| t.lines().count().max(1));
+            format!("line {line}")
+        }),
+        reason: e.message().to_string(),
+    };
+    let mut table = toml::de::DeTable::parse(text).map_err(located)?;
+    let left_out: Vec<_> = table
+        .get_ref()
+        .keys()
+        .filter(|key| !keep(key.get_ref()))
+        .cloned()
+        .collect();
+    for key in &left_out {
+        table.get_mut().remove(key);
+    }
+    T::deserialize(toml::de::Deserializer::from(table)).map_err(located)
+}
+
 fn env_error(var: &str, field: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         source_name: format!("environment variable {var}"),
@@ -388,16 +396,23 @@ impl Config {
     /// Parses a TOML file's text; `name` is used in errors.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the file, the field and the problem.
+    /// A [`ConfigError`] naming the file, the line and the problem.
     pub fn from_toml(name: &str, text: &str) -> Result<Config, ConfigError> {
-        toml::from_str::<Config>(text).map_err(|e| ConfigError {
-            source_name: name.into(),
-            field: e.span().map_or_else(String::new, |s| {
-                let line = text.get(..s.start).map_or(0, |t| t.lines().count().max(1));
-                format!("line {line}")
-            }),
-            reason: e.message().to_string(),
-        })
+        Config::from_toml_with(name, text, &[])
+    }
+
+    /// Parses a file that also holds `host_sections`: top-level sections a binary adds for the
+    /// adapters it links (`cd-manager`'s `[pubsub]` and `[github]`), which it reads itself with
+    /// [`sections`]. Those are left out here; any other unknown key is still an error.
+    ///
+    /// # Errors
+    /// As [`Config::from_toml`].
+    pub fn from_toml_with(
+        name: &str,
+        text: &str,
+        host_sections: &[&str],
+    ) -> Result<Config, ConfigError> {
+        sections_where(name, text, |key| !host_sections.contains(&key))
     }
 
     /// Reads `path` when given, otherwise the defaults.
@@ -407,15 +422,7 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         match path {
             None => Ok(Config::default()),
-            Some(p) => {
-                let name = p.display().to_string();
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
-                    source_name: name.clone(),
-                    field: String::new(),
-                    reason: e.to_string(),
-                })?;
-                Config::from_toml(&name, &text)
-            }
+            Some(p) => Config::from_toml(&p.display().to_string(), &read_file(p)?),
         }
     }
 
@@ -529,33 +536,6 @@ impl Config {
                     "cannot be true with auth.oidc: a header would bypass the tokens",
                 ));
             }
-        }
-        let p = &self.pubsub;
-        let uses_pubsub = p.events_topic.is_some() || p.notifications_subscription.is_some();
-        if uses_pubsub && p.project.is_none() {
-            return Err(err(
-                "pubsub.project",
-                "required with a topic or a subscription",
-            ));
-        }
-        if p.project.is_some() && !uses_pubsub {
-            return Err(err(
-                "pubsub",
-                "a project without events_topic or notifications_subscription does nothing",
-            ));
-        }
-        let g = &self.github;
-        let set = [
-            g.app_id.is_some(),
-            g.installation_id.is_some(),
-            g.owner.is_some(),
-            g.private_key_file.is_some(),
-        ];
-        if set.iter().any(|s| *s) && !set.iter().all(|s| *s) {
-            return Err(err(
-                "github",
-                "set app_id, installation_id, owner and private_key_file together",
-            ));
         }
         if self.manifests.branch.is_empty() {
             return Err(err("manifests.branch", "must not be empty"));

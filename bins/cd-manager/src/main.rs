@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use cd_artifact_registry::GoogleCredentials;
 use cd_core::pipeline::{BuildNotified, ChangelogDocument, Input, Rejection};
-use cd_github::{GithubConfig, GithubSourceHost};
+use cd_github::GithubSourceHost;
 use cd_ports::DriverError;
 use cd_pubsub::{Handled, Handler, PubSub, subscribe};
 use cd_service::config::{RegistryKind, StoreKind};
@@ -27,6 +27,10 @@ use cd_service::process::{init_logs, serve_until_signal};
 use cd_service::{Config, Shared, StartError};
 use cd_spanner::{Endpoint, SpannerStore};
 use clap::{Args, Parser, Subcommand};
+
+use crate::config::ManagerConfig;
+
+mod config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -162,6 +166,7 @@ impl Handler for Subscriber {
 /// The production adapters the configuration names, in place of the local ones.
 async fn production_adapters(
     config: &Config,
+    own: &config::Sections,
     env: &BTreeMap<String, String>,
 ) -> Result<Overrides, StartError> {
     let mut overrides = Overrides::default();
@@ -173,15 +178,15 @@ async fn production_adapters(
         overrides.store = Some(Arc::new(SpannerStore::connect(&endpoint, &database).await?));
     }
     if let (Some(app_id), Some(installation_id), Some(owner), Some(key_file)) = (
-        &config.github.app_id,
-        config.github.installation_id,
-        &config.github.owner,
-        &config.github.private_key_file,
+        &own.github.app_id,
+        own.github.installation_id,
+        &own.github.owner,
+        &own.github.private_key_file,
     ) {
         let private_key = std::fs::read_to_string(key_file)
             .map_err(|e| StartError::Io(format!("{}: {e}", key_file.display())))?;
-        let host = GithubSourceHost::new(GithubConfig {
-            api: config.github.api.clone(),
+        let host = GithubSourceHost::new(cd_github::GithubConfig {
+            api: own.github.api.clone(),
             app_id: app_id.clone(),
             private_key,
             installation_id,
@@ -202,14 +207,14 @@ async fn production_adapters(
             Some(endpoint),
         )?));
     }
-    if let Some(project) = &config.pubsub.project {
+    if let Some(project) = &own.pubsub.project {
         let pubsub = PubSub::connect(&cd_pubsub::Endpoint::from_env(env, project))
             .await
             .map_err(StartError::Io)?;
-        if let Some(topic) = &config.pubsub.events_topic {
+        if let Some(topic) = &own.pubsub.events_topic {
             overrides.notifier = Some(Arc::new(pubsub.notifier(topic)));
         }
-        if let Some(subscription) = config.pubsub.notifications_subscription.clone() {
+        if let Some(subscription) = own.pubsub.notifications_subscription.clone() {
             overrides.background.push(Box::new(move |shared, stop| {
                 Box::pin(async move {
                     let handler = Arc::new(Subscriber(shared));
@@ -235,13 +240,15 @@ fn main() -> ExitCode {
         };
     }
     let result = (|| -> Result<(), StartError> {
-        let config = Config::load(cli.config.as_deref())?.with_env(&env)?;
+        let ManagerConfig { service, own } = ManagerConfig::load(cli.config.as_deref(), &env)?;
         if cli.check {
-            println!("{:#?}", config.redacted());
+            println!("{:#?}\n{own:#?}", service.redacted());
             return Ok(());
         }
         // An empty manifest remote is never seeded with an example in production.
-        serve_until_signal(config, Vec::new(), env, production_adapters)
+        serve_until_signal(service, Vec::new(), env, async move |config, env| {
+            production_adapters(config, &own, env).await
+        })
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,

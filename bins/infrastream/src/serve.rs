@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cd_service::config::{EngineKind, RegistryKind};
+use cd_service::config::{EngineKind, RegistryKind, read_file, sections};
 use cd_service::engine::{EngineRunner, Webhook};
 use cd_service::local::Overrides;
 use cd_service::process::{init_logs, serve_until_signal, shutdown_signal};
@@ -42,9 +42,34 @@ pub(crate) struct ServeArgs {
     engine_command: Option<String>,
 }
 
+/// The sections of `cd-manager`'s configuration whose adapters this command does not link.
+const MANAGER_SECTIONS: &[&str] = &["pubsub", "github"];
+
+/// Whether a configuration file has any of [`MANAGER_SECTIONS`].
+#[derive(Default, serde::Deserialize)]
+struct ManagerSections {
+    pubsub: Option<serde::de::IgnoredAny>,
+    github: Option<serde::de::IgnoredAny>,
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, StartError> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let (name, text) = (path.display().to_string(), read_file(path)?);
+    let manager: ManagerSections = sections(&name, &text, MANAGER_SECTIONS)?;
+    // The command line links the local adapters only: say so rather than ignore them.
+    if manager.pubsub.is_some() || manager.github.is_some() {
+        return Err(StartError::Unsupported(format!(
+            "{name}: [github] and [pubsub] need the cd-manager binary"
+        )));
+    }
+    Ok(Config::from_toml(&name, &text)?)
+}
+
 fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let mut config = Config::load(args.config.as_deref())?.with_env(&env)?;
+    let mut config = load(args.config.as_deref())?.with_env(&env)?;
     if let Some(l) = args.listen {
         config.listen = l;
     }
@@ -70,12 +95,6 @@ fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
         config.engine.command = Some(c.clone());
     }
     config.check()?;
-    // The command line links the local adapters only: say so rather than ignore them.
-    if config.github.app_id.is_some() || config.pubsub.project.is_some() {
-        return Err(StartError::Unsupported(
-            "[github] and [pubsub] need the cd-manager binary".into(),
-        ));
-    }
     Ok(config)
 }
 

@@ -190,24 +190,36 @@ fn the_webhook_secret_is_generated_once_and_an_empty_one_is_refused() {
 #[test]
 fn production_sections_are_checked_whole() {
     let check = |text: &str| Config::from_toml("cd.toml", text).unwrap().check();
-    assert_eq!(
-        check("[pubsub]\nproject = \"p\"\n").unwrap_err().field,
-        "pubsub"
-    );
-    assert_eq!(
-        check("[pubsub]\nevents_topic = \"t\"\n").unwrap_err().field,
-        "pubsub.project"
-    );
     let e = check(
         "[registry]\nkind = \"artifact_registry\"\nurl = \"https://europe-west1-docker.pkg.dev\"\nprefix = \"p/containers\"\n",
     )
     .unwrap_err();
     assert!(e.reason.contains("with the slash"), "{e}");
     check("[registry]\nkind = \"artifact_registry\"\nurl = \"https://europe-west1-docker.pkg.dev\"\nprefix = \"p/containers/\"\n").unwrap();
-    assert_eq!(
-        check("[github]\nowner = \"northwind\"\n")
-            .unwrap_err()
-            .field,
-        "github"
-    );
+}
+
+#[test]
+fn a_binarys_own_sections_are_left_to_it_and_still_refused_elsewhere() {
+    let text = "[pubsub]\nproject = \"p\"\n\n[store]\npath = \"s.db\"\n";
+    // The service alone does not know [pubsub].
+    let e = Config::from_toml("cd.toml", text).unwrap_err();
+    assert!(e.reason.contains("unknown field `pubsub`"), "{e}");
+    // A binary that declares it gets the rest read by the service, and its section by itself.
+    let c = Config::from_toml_with("cd.toml", text, &["pubsub"]).unwrap();
+    assert_eq!(c.store.path, Some("s.db".into()));
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Own {
+        pubsub: std::collections::BTreeMap<String, String>,
+    }
+    let own: Own = cd_service::config::sections("cd.toml", text, &["pubsub"]).unwrap();
+    assert_eq!(own.pubsub["project"], "p");
+    // A bad value in the service's part keeps its line in the whole file.
+    let e = Config::from_toml_with(
+        "cd.toml",
+        "[pubsub]\nx = 1\n[engine]\npoll_ms = \"x\"\n",
+        &["pubsub"],
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "line 4", "{e}");
 }

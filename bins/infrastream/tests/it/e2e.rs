@@ -399,6 +399,38 @@ fn pubsub_redeliveries_make_one_deployment() {
 }
 
 #[test]
+fn serve_refuses_cd_managers_sections_and_names_the_line_of_a_bad_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("infrastream.toml");
+    let dir = tmp.path().join("svc");
+    let serve = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        crate::infrastream(&[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--dir",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let out = serve("[pubsub]\nproject = \"p\"\nevents_topic = \"t\"\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::stderr(&out).contains("need the cd-manager binary"),
+        "{}",
+        crate::stderr(&out)
+    );
+    let out = serve("listen = \"127.0.0.1:0\"\n[engine]\npoll_ms = \"often\"\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::stderr(&out).contains("infrastream.toml: line 3"),
+        "{}",
+        crate::stderr(&out)
+    );
+    assert!(!dir.exists(), "nothing was created");
+}
+
+#[test]
 fn a_stage_the_engine_never_reports_fails_at_its_deadline() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("infrastream.toml");
