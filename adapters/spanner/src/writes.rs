@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use cd_core::pipeline::{Deployment, DeploymentTrack, EnvVersion, StateWrite};
 use cd_ports::{StoreError, deployment_tables};
+use google_cloud_googleapis::spanner::v1::Mutation;
 use google_cloud_spanner::key::Key;
 use google_cloud_spanner::mutation::{delete, insert, insert_or_update, update};
 use google_cloud_spanner::statement::Statement;
@@ -56,33 +57,48 @@ pub(crate) async fn existing_keys(
     rw_rows(tx, stmt).await
 }
 
-#[allow(clippy::too_many_lines)] // One column list per table, side by side with its values.
+/// Puts a deployment: its revision checked, its row, its stages and (for a release) its
+/// bundle's apps, each child table brought to exactly the deployment's rows.
 pub(crate) async fn put_deployment(
     tx: &mut ReadWriteTransaction,
     d: &Deployment,
     expected: Option<u64>,
 ) -> Result<(), TxError> {
-    let (table, stages) = deployment_tables(d.track);
+    let (table, _) = deployment_tables(d.track);
+    if let Some(exp) = expected {
+        match revision_of(tx, table, Key::new(&d.id.0)).await? {
+            Some(current) if current == int(exp)? => {}
+            found => {
+                return Err(TxError::Conflict(format!(
+                    "deployment {} changed since it was read (revision {found:?}, expected {exp})",
+                    d.id
+                )));
+            }
+        }
+    }
+    let mut ms = vec![deployment_row(d, expected)?];
+    stage_rows(tx, d, expected, &mut ms).await?;
+    if d.track == DeploymentTrack::Release {
+        bundle_app_rows(tx, d, expected, &mut ms).await?;
+    }
+    tx.buffer_write(ms);
+    Ok(())
+}
+
+/// The deployment's own row: inserted when new, else updated (only the columns that change).
+/// Releases and the other tracks live in tables of their own with their own columns; each
+/// column list stands beside its values.
+fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxError> {
+    let (table, _) = deployment_tables(d.track);
     let id = d.id.0.clone();
     let revision = int(d.revision)?;
     let stage_index = int(d.current_stage)?;
     let sequence = int(d.sequence)?;
     let json = body(d)?;
-    let mut ms = Vec::new();
-    if let Some(exp) = expected {
-        match revision_of(tx, table, Key::new(&id)).await? {
-            Some(current) if current == int(exp)? => {}
-            found => {
-                return Err(TxError::Conflict(format!(
-                    "deployment {id} changed since it was read (revision {found:?}, expected {exp})"
-                )));
-            }
-        }
-    }
     let release = d.track == DeploymentTrack::Release;
     let last_deployed = serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?;
-    match (release, expected) {
-        (true, None) => ms.push(insert(
+    Ok(match (release, expected) {
+        (true, None) => insert(
             table,
             &[
                 "DeploymentID",
@@ -112,8 +128,8 @@ pub(crate) async fn put_deployment(
                 &d.updated_at.0,
                 &json,
             ],
-        )),
-        (true, Some(_)) => ms.push(update(
+        ),
+        (true, Some(_)) => update(
             table,
             &[
                 "DeploymentID",
@@ -135,8 +151,8 @@ pub(crate) async fn put_deployment(
                 &d.updated_at.0,
                 &json,
             ],
-        )),
-        (false, None) => ms.push(insert(
+        ),
+        (false, None) => insert(
             table,
             &[
                 "DeploymentID",
@@ -170,8 +186,8 @@ pub(crate) async fn put_deployment(
                 &d.updated_at.0,
                 &json,
             ],
-        )),
-        (false, Some(_)) => ms.push(update(
+        ),
+        (false, Some(_)) => update(
             table,
             &[
                 "DeploymentID",
@@ -191,9 +207,19 @@ pub(crate) async fn put_deployment(
                 &d.updated_at.0,
                 &json,
             ],
-        )),
-    }
-    // Stages (and bundle apps): write the current ones, delete those no longer there.
+        ),
+    })
+}
+
+/// The stages' rows, and deletions of stored stages the deployment no longer has.
+async fn stage_rows(
+    tx: &mut ReadWriteTransaction,
+    d: &Deployment,
+    expected: Option<u64>,
+    ms: &mut Vec<Mutation>,
+) -> Result<(), TxError> {
+    let (_, stages) = deployment_tables(d.track);
+    let id = d.id.0.clone();
     if expected.is_some() {
         for row in existing_keys(tx, stages, "StageIndex", &id).await? {
             let index: i64 = row.column_by_name("StageIndex")?;
@@ -227,38 +253,46 @@ pub(crate) async fn put_deployment(
             ],
         ));
     }
-    if release {
-        if expected.is_some() {
-            for row in existing_keys(tx, "ReleaseBundleApps", "AppName", &id).await? {
-                let app: String = row.column_by_name("AppName")?;
-                if !d.apps.contains_key(&app) {
-                    ms.push(delete("ReleaseBundleApps", Key::composite(&[&id, &app])));
-                }
+    Ok(())
+}
+
+/// A release's bundle apps, and deletions of stored apps the bundle no longer has.
+async fn bundle_app_rows(
+    tx: &mut ReadWriteTransaction,
+    d: &Deployment,
+    expected: Option<u64>,
+    ms: &mut Vec<Mutation>,
+) -> Result<(), TxError> {
+    let id = d.id.0.clone();
+    if expected.is_some() {
+        for row in existing_keys(tx, "ReleaseBundleApps", "AppName", &id).await? {
+            let app: String = row.column_by_name("AppName")?;
+            if !d.apps.contains_key(&app) {
+                ms.push(delete("ReleaseBundleApps", Key::composite(&[&id, &app])));
             }
         }
-        for (app, a) in &d.apps {
-            ms.push(insert_or_update(
-                "ReleaseBundleApps",
-                &[
-                    "DeploymentID",
-                    "AppName",
-                    "Version",
-                    "Image",
-                    "BranchCommit",
-                    "ProductionTag",
-                ],
-                &[
-                    &id,
-                    app,
-                    &a.version,
-                    &a.image,
-                    &a.branch_commit,
-                    &a.production_tag,
-                ],
-            ));
-        }
     }
-    tx.buffer_write(ms);
+    for (app, a) in &d.apps {
+        ms.push(insert_or_update(
+            "ReleaseBundleApps",
+            &[
+                "DeploymentID",
+                "AppName",
+                "Version",
+                "Image",
+                "BranchCommit",
+                "ProductionTag",
+            ],
+            &[
+                &id,
+                app,
+                &a.version,
+                &a.image,
+                &a.branch_commit,
+                &a.production_tag,
+            ],
+        ));
+    }
     Ok(())
 }
 
