@@ -6,6 +6,15 @@ use async_trait::async_trait;
 use cd_core::pipeline::Timestamp;
 
 /// A source of time and a way to wait.
+///
+/// ```
+/// use cd_core::pipeline::Timestamp;
+/// use cd_ports::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new(Timestamp(1_000));
+/// futures_executor::block_on(clock.sleep(250)); // a simulated wait returns at once...
+/// assert_eq!(clock.now(), Timestamp(1_250)); // ...and time has moved by as much
+/// ```
 #[async_trait]
 pub trait Clock: Send + Sync + 'static {
     /// Now.

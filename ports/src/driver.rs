@@ -168,6 +168,48 @@ struct CachedCatalog {
 }
 
 /// Runs the core through the ports. Cheap to share: wrap it in an `Arc`.
+///
+/// A build taken to its first stage on the in-memory adapters: the driver decides and stores,
+/// the [`EffectLoop`](crate::EffectLoop) performs (here, the manifest commit), and the stage
+/// waits for the engine's report.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use cd_core::pipeline::{BuildNotified, Input, SequentialIds, Settings, StageStatus, Timestamp};
+/// use cd_memory::{MemoryNotifier, MemoryRegistry, MemoryRepo, MemorySourceHost, MemoryStore};
+/// use cd_ports::{Driver, EffectLoop, LoopPolicy, ManualClock, Ports, RetryPolicy};
+///
+/// # futures_executor::block_on(async {
+/// let repo = Arc::new(MemoryRepo::new(cd_memory::minimal_tenant()));
+/// let ports = Ports {
+///     store: Arc::new(MemoryStore::new()),
+///     registry: Arc::new(MemoryRegistry::new()),
+///     repo: repo.clone(),
+///     source: Arc::new(MemorySourceHost::new()),
+///     notifier: Arc::new(MemoryNotifier::new()),
+///     clock: Arc::new(ManualClock::new(Timestamp(0))),
+/// };
+/// let ids = Box::new(SequentialIds::new("d-", 1));
+/// let driver = Arc::new(Driver::new(ports, Settings::default(), RetryPolicy::default(), ids));
+///
+/// let build = Input::BuildNotified(BuildNotified {
+///     build_definition_id: "api".into(),
+///     container: "api".into(),
+///     version: "v1.0.0".into(),
+///     ..BuildNotified::default()
+/// });
+/// let decision = driver.submit(&build).await?;
+/// let mut effects = EffectLoop::new(driver.clone(), LoopPolicy::default());
+/// effects.observe(&decision);
+/// effects.run_until_idle().await;
+///
+/// let view = driver.deployment(&decision.deployments[0]).await?.expect("stored");
+/// assert_eq!(view.deployment.stages[0].status, StageStatus::Deploying);
+/// assert!(repo.files()["api/development.yaml"].contains("version: v1.0.0"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct Driver {
     ports: Ports,
     settings: Settings,

@@ -17,6 +17,28 @@ pub enum NotifyError {
 }
 
 /// Publishes CloudEvents. Event ids are deterministic, so consumers can deduplicate repeats.
+///
+/// ```
+/// use cd_core::pipeline::{CloudEvent, Timestamp};
+/// use cd_ports::{Notifier, NotifyError};
+///
+/// # futures_executor::block_on(async {
+/// let notifier = cd_memory::MemoryNotifier::new();
+/// let event = CloudEvent {
+///     specversion: "1.0".into(),
+///     id: "d-1/succeeded".into(),
+///     source: "/infrastream/cd-manager".into(),
+///     event_type: "dev.infrastream.deployment.succeeded".into(),
+///     subject: "d-1".into(),
+///     time: Timestamp(0),
+///     datacontenttype: "application/json".into(),
+///     data: serde_json::json!({ "deployment": "d-1" }),
+/// };
+/// notifier.publish(&event).await?;
+/// assert_eq!(notifier.events(), [event]);
+/// # Ok::<(), NotifyError>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait Notifier: Send + Sync + 'static {
     /// Publishes one event.

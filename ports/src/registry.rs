@@ -28,6 +28,21 @@ pub enum RegistryError {
 }
 
 /// Image tags in named registries (ArtifactRegistry names from the manifests).
+///
+/// ```
+/// use cd_ports::{Registry, RegistryError};
+///
+/// # futures_executor::block_on(async {
+/// let registry = cd_memory::MemoryRegistry::new();
+/// registry.push("containers", "api", "v1.0.0", "sha256:aa"); // CI pushed the image
+/// let digest = registry.resolve("containers", "api", "v1.0.0").await?;
+/// registry.create_tag("containers", "api", "shop-2026.11-rc.0", &digest).await?;
+/// // A tag is never moved, not even onto the digest it has.
+/// let again = registry.create_tag("containers", "api", "shop-2026.11-rc.0", &digest).await;
+/// assert!(matches!(again, Err(RegistryError::AlreadyExists { .. })));
+/// # Ok::<(), RegistryError>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait Registry: Send + Sync + 'static {
     /// Every tag of `image` in `registry` that starts with `prefix` (all when empty), sorted.

@@ -24,6 +24,27 @@ pub enum RepoError {
 }
 
 /// The manifest repository: read at the head, write version edits as commits, list changes.
+///
+/// ```
+/// use cd_core::pipeline::{ManifestCommit, ManifestEdit};
+/// use cd_ports::{ManifestRepo, RepoError};
+///
+/// # futures_executor::block_on(async {
+/// let repo = cd_memory::MemoryRepo::new(cd_memory::minimal_tenant());
+/// let edit = ManifestEdit {
+///     path: "api/development.yaml".into(),
+///     application: "api".into(),
+///     environment: "development".into(),
+///     version: "v1.0.0".into(),
+/// };
+/// let commit = ManifestCommit { message: "api v1.0.0 to development".into(), promotion: None };
+/// let id = repo.write(&[edit.clone()], &commit).await?.expect("one commit");
+/// assert_eq!(repo.changed_files(&id).await?, ["api/development.yaml"]);
+/// // The file already holds the version: nothing to commit.
+/// assert_eq!(repo.write(&[edit], &commit).await?, None);
+/// # Ok::<(), RepoError>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait ManifestRepo: Send + Sync + 'static {
     /// Every manifest file (`*.yaml`, `*.yml`) at the head of the branch, as (path, text), and

@@ -32,6 +32,20 @@ pub struct PullRequest {
 }
 
 /// Branches, releases and pull requests of source repositories (GithubRepository names).
+///
+/// ```
+/// use cd_ports::{SourceError, SourceHost};
+///
+/// # futures_executor::block_on(async {
+/// let source = cd_memory::MemorySourceHost::new();
+/// source.tag("api", "v1.0.0", "c0ffee");
+/// assert_eq!(source.create_branch("api", "release/shop/2026.11", "v1.0.0").await?, "c0ffee");
+/// // An existing release branch is never moved: it may carry hotfixes.
+/// source.tag("api", "v1.0.1", "beef");
+/// assert_eq!(source.create_branch("api", "release/shop/2026.11", "v1.0.1").await?, "c0ffee");
+/// # Ok::<(), SourceError>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait SourceHost: Send + Sync + 'static {
     /// Creates `branch` at the commit `from_tag` points at and returns where the branch points.

@@ -107,6 +107,22 @@ impl DeploymentFilter {
 
 /// The pipeline's state: deployments with their stages, bundle apps and outboxes, the approval
 /// ledger, changelogs, holds and environment versions (`cd_core::pipeline::State`).
+///
+/// An adapter proves itself with the contract suite (`cd-contract`); the in-memory store is
+/// the reference:
+///
+/// ```
+/// use cd_core::pipeline::{Hold, Scope, StateWrite, Timestamp};
+/// use cd_ports::{Store, StoreError};
+///
+/// # futures_executor::block_on(async {
+/// let store = cd_memory::MemoryStore::new();
+/// let hold = Hold { reason: "freeze".into(), actor: "jane".into(), at: Timestamp(0) };
+/// store.apply(&[StateWrite::PutHold { environment: "production".into(), hold }]).await?;
+/// assert!(store.load(&Scope::All).await?.holds.contains_key("production"));
+/// # Ok::<(), StoreError>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Loads the part of the state in `scope` (see `State::scoped`, the reference semantics).

@@ -3,7 +3,7 @@
 //! Every port in memory ([`MemoryStore`], [`MemoryRegistry`], [`MemoryRepo`],
 //! [`MemorySourceHost`], [`MemoryNotifier`]), seeded fault decorators ([`Faulty`]), a simulated
 //! engine ([`SimEngine`]), and the simulator that runs scenarios and random runs over them
-//! ([`sim`]). Everything is deterministic from one seed: users embed it to test their own
+//! ([`sim`]), and the smallest tenant to run them on ([`minimal_tenant`]). Everything is deterministic from one seed: users embed it to test their own
 //! tenants and tooling, and the project uses it to test the pipeline under faults.
 
 #![deny(missing_docs)]
@@ -18,6 +18,7 @@ mod rng;
 pub mod sim;
 mod source;
 mod store;
+mod tenant;
 
 pub use engine::{EngineError, EngineMode, EngineRun, RunTarget, SimEngine};
 pub use faults::{Faults, Faulty, Operation};
@@ -28,3 +29,4 @@ pub use repo::{CommitRecord, MemoryRepo};
 pub use rng::SimRng;
 pub use source::MemorySourceHost;
 pub use store::MemoryStore;
+pub use tenant::minimal_tenant;

@@ -71,7 +71,23 @@ pub struct Loaded {
 impl Catalog {
     /// Reads every document of every file, then checks every reference between objects.
     ///
-    /// Files are taken in path order, so "first declared" in duplicate reports is stable.
+    /// Files are taken in path order, so "first declared" in duplicate reports is stable. Every
+    /// problem names its file, and its line and field when known:
+    ///
+    /// ```
+    /// use cd_core::manifest::Catalog;
+    ///
+    /// let app = "apiVersion: lowops.manifests.v1
+    /// kind: Application
+    /// metadata: {name: api, application-set: shop}
+    /// spec: {buildDefinition: api}
+    /// ";
+    /// let loaded = Catalog::load([("apps/api.yaml", app)]);
+    /// // What could be read is kept; the references that lead nowhere are the problems.
+    /// assert!(loaded.catalog.applications.contains_key("api"));
+    /// assert!(loaded.problems.iter().all(|p| p.file == "apps/api.yaml"));
+    /// assert!(loaded.problems.iter().any(|p| p.message.contains("shop")));
+    /// ```
     pub fn load<P, T>(files: impl IntoIterator<Item = (P, T)>) -> Loaded
     where
         P: AsRef<str>,

@@ -90,6 +90,16 @@ pub enum EditError {
 /// a plain scalar would not read back as a string (`1.0`, `true`, `null`: then double quotes).
 /// A missing `version` is added as the last key of `spec`, at the indentation of its other keys.
 ///
+/// ```
+/// use cd_core::manifest::{Selector, set_version};
+///
+/// let text = "kind: DeploymentConfig\nspec:\n  version: '1.0' # pinned by hand\n";
+/// let edited = set_version(text, Selector::Only, "v1.1.0").unwrap();
+/// assert_eq!(edited, "kind: DeploymentConfig\nspec:\n  version: 'v1.1.0' # pinned by hand\n");
+/// // A value that is no image tag changes nothing.
+/// assert!(set_version(text, Selector::Only, "v1.1 .0").is_err());
+/// ```
+///
 /// # Errors
 /// An [`EditError`] naming what is wrong; the text is then not changed.
 pub fn set_version(text: &str, selector: Selector<'_>, version: &str) -> Result<String, EditError> {

@@ -15,7 +15,27 @@ use super::{IdSource, Snapshot};
 
 /// Decides what `input` does to the pipeline at time `now`.
 ///
-/// Pure: the same snapshot, input, time and ids give the same decision. Never panics.
+/// Pure: the same snapshot, input, time and ids give the same decision. Never panics. The
+/// crate documentation walks a build through it; here, a refusal:
+///
+/// ```
+/// use cd_core::manifest::Catalog;
+/// use cd_core::pipeline::{
+///     BuildNotified, Input, Rejection, SequentialIds, Settings, Snapshot, State, Timestamp, decide,
+/// };
+///
+/// let catalog = Catalog::default(); // a tenant with nothing in it
+/// let state = State::default();
+/// let snapshot = Snapshot { catalog: &catalog, state: &state, settings: &Settings::default() };
+/// let build = Input::BuildNotified(BuildNotified {
+///     build_definition_id: "api".into(),
+///     container: "api".into(),
+///     version: "v1.0.0".into(),
+///     ..BuildNotified::default()
+/// });
+/// let refused = decide(&snapshot, &build, Timestamp(0), &mut SequentialIds::new("d-", 1));
+/// assert!(matches!(refused, Err(Rejection::UnknownBuild { .. })));
+/// ```
 ///
 /// # Errors
 /// A [`Rejection`] when the input is refused; nothing is written then.

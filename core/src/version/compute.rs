@@ -195,6 +195,29 @@ pub fn base_version<S: AsRef<str>>(merged_tags: &[S]) -> semver::Version {
 /// - NONE: no tag (`skip`);
 /// - HEAD already carrying a `v<digit>…` tag: skip (a rerun), reporting that tag as target.
 ///
+/// ```
+/// use cd_core::version::{Bump, ReleaseType, VersionInputs, compute_version};
+///
+/// let tags = vec!["v1.2.0".to_string(), "v1.3.0-beta.0".to_string()];
+/// let latest = compute_version(&VersionInputs {
+///     bump: Some(Bump::from_labels(&["release/minor"])),
+///     merged_tags: tags.clone(),
+///     all_tags: tags.clone(),
+///     ..VersionInputs::default()
+/// })
+/// .unwrap();
+/// assert_eq!((latest.current_version.as_str(), latest.target_version.as_str()), ("v1.2.0", "v1.3.0"));
+///
+/// let beta = compute_version(&VersionInputs {
+///     release_type: Some(ReleaseType::Beta),
+///     merged_tags: tags.clone(),
+///     all_tags: vec!["v1.2.0".into(), "v1.2.0-beta.0".into()],
+///     ..VersionInputs::default()
+/// })
+/// .unwrap();
+/// assert_eq!(beta.target_version, "v1.2.0-beta.1");
+/// ```
+///
 /// # Errors
 /// [`VersionError::TagExists`] when the computed tag exists on another commit.
 pub fn compute_version(inputs: &VersionInputs) -> Result<ComputedVersion, VersionError> {
