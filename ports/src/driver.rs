@@ -3,9 +3,10 @@
 //! For every input it loads the state the input needs, decides, commits the writes (the intent)
 //! with a revision check, and only then performs effects, each through its port, retrying
 //! transient failures with backoff on the injected clock. Outcomes go back in as inputs. After a
-//! restart, [`Driver::pending`] rebuilds the work from the stored outboxes.
+//! restart, [`Driver::outstanding`] says what the stored outboxes still hold; the
+//! [`EffectLoop`](crate::EffectLoop) performs it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cd_core::manifest::{Catalog, Problems};
@@ -109,55 +110,6 @@ pub struct Outstanding {
     pub effects: Vec<Effect>,
     /// Every engine deadline of a stage still deploying.
     pub deadlines: Vec<Timestamp>,
-}
-
-/// Effects waiting to be performed, each once.
-#[derive(Clone, Debug, Default)]
-pub struct Work {
-    queue: VecDeque<Effect>,
-    seen: BTreeSet<String>,
-}
-
-impl Work {
-    /// Adds effects not already queued.
-    pub fn extend(&mut self, effects: impl IntoIterator<Item = Effect>) {
-        for e in effects {
-            if self.seen.insert(e.id.clone()) {
-                self.queue.push_back(e);
-            }
-        }
-    }
-
-    /// The next effect.
-    pub fn pop(&mut self) -> Option<Effect> {
-        let e = self.queue.pop_front()?;
-        self.seen.remove(&e.id);
-        Some(e)
-    }
-
-    /// Removes and returns the effect at `index` (to run effects out of order).
-    pub fn take(&mut self, index: usize) -> Option<Effect> {
-        let e = self.queue.remove(index)?;
-        self.seen.remove(&e.id);
-        Some(e)
-    }
-
-    /// How many effects wait.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// True when nothing waits.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    /// The waiting effects, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Effect> {
-        self.queue.iter()
-    }
 }
 
 struct CachedCatalog {
@@ -472,28 +424,6 @@ impl Driver {
         Err(DriverError::Contended(self.retry.conflict_attempts))
     }
 
-    /// Submits `input`, then performs every effect that follows until none is left.
-    ///
-    /// # Errors
-    /// As [`Driver::submit`], for the input or for any outcome fed back.
-    pub async fn handle(&self, input: &Input) -> Result<Decision, DriverError> {
-        let decision = self.submit(input).await?;
-        let mut work = Work::default();
-        work.extend(decision.effects.iter().cloned());
-        self.run(&mut work).await?;
-        Ok(decision)
-    }
-
-    /// The effects every stored outbox still holds: what a restarted driver must perform.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn pending(&self) -> Result<Work, DriverError> {
-        let mut work = Work::default();
-        work.extend(self.outstanding().await?.effects);
-        Ok(work)
-    }
-
     /// What the store says is still to do: the effects of every outbox and the engine
     /// deadlines a tick must act on. The effect loop reads it at start and now and then after.
     ///
@@ -516,51 +446,6 @@ impl Driver {
     /// Waits `ms` milliseconds on the injected clock.
     pub async fn sleep(&self, ms: u64) {
         self.ports.clock.sleep(ms).await;
-    }
-
-    /// Performs queued effects and feeds their outcomes back until nothing is left.
-    ///
-    /// # Errors
-    /// As [`Driver::submit`] for the outcomes.
-    pub async fn run(&self, work: &mut Work) -> Result<(), DriverError> {
-        while let Some(effect) = work.pop() {
-            self.step(effect, work).await?;
-        }
-        Ok(())
-    }
-
-    /// Performs one effect, records its outcome, and queues the effects that follow.
-    ///
-    /// # Errors
-    /// As [`Driver::submit`] for the outcome.
-    pub async fn step(&self, effect: Effect, work: &mut Work) -> Result<(), DriverError> {
-        let outcome = self.perform(&effect).await;
-        self.record(&effect, &outcome, work).await
-    }
-
-    /// Records the outcome of `effect` and queues the effects that follow. An outcome the
-    /// core refuses (the deployment vanished, or the outcome no longer applies) is logged and
-    /// is not an error: there is nothing left to do for it.
-    ///
-    /// # Errors
-    /// As [`Driver::submit`], but for refusals.
-    pub async fn record(
-        &self,
-        effect: &Effect,
-        outcome: &Input,
-        work: &mut Work,
-    ) -> Result<(), DriverError> {
-        match self.submit(outcome).await {
-            Ok(decision) => {
-                work.extend(decision.effects);
-                Ok(())
-            }
-            Err(DriverError::Rejected(r)) => {
-                tracing::warn!(deployment = %effect.deployment, effect = %effect.id, rejection = %r, "outcome refused");
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// Performs one effect through its port, retrying transient failures with backoff, and

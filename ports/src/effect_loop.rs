@@ -27,7 +27,43 @@ use std::sync::Arc;
 use cd_core::pipeline::{Decision, DeploymentId, Effect, Input, Rejection, Timestamp};
 
 use crate::backoff::Backoff;
-use crate::driver::{Driver, DriverError, Work};
+use crate::driver::{Driver, DriverError};
+
+/// Effects waiting to be performed, each once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Work {
+    queue: VecDeque<Effect>,
+    seen: BTreeSet<String>,
+}
+
+impl Work {
+    /// Adds effects not already queued.
+    pub(crate) fn extend(&mut self, effects: impl IntoIterator<Item = Effect>) {
+        for e in effects {
+            if self.seen.insert(e.id.clone()) {
+                self.queue.push_back(e);
+            }
+        }
+    }
+
+    /// Removes and returns the effect at `index` (to run effects out of order).
+    pub(crate) fn take(&mut self, index: usize) -> Option<Effect> {
+        let e = self.queue.remove(index)?;
+        self.seen.remove(&e.id);
+        Some(e)
+    }
+
+    /// How many effects wait.
+    #[must_use]
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The waiting effects, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Effect> {
+        self.queue.iter()
+    }
+}
 
 /// How often the loop reads the store again, and how it backs off.
 #[derive(Clone, Debug, PartialEq, Eq)]

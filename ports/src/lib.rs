@@ -27,7 +27,7 @@ mod store;
 
 pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock};
-pub use driver::{Driver, DriverError, Outstanding, Ports, RetryPolicy, Work};
+pub use driver::{Driver, DriverError, Outstanding, Ports, RetryPolicy};
 pub use effect_loop::{EffectLoop, LoopPolicy, Recorded};
 pub use notifier::{Notifier, NotifyError};
 pub use registry::{Registry, RegistryError, check_tag};

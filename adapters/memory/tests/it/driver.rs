@@ -7,7 +7,9 @@ use cd_core::pipeline::{
     BuildNotified, DeploymentId, Input, SequentialIds, Settings, StageStatus, Timestamp,
 };
 use cd_memory::{MemoryNotifier, MemoryRegistry, MemoryRepo, MemorySourceHost, MemoryStore};
-use cd_ports::{Driver, DriverError, ManualClock, Ports, RetryPolicy, Store, Work};
+use cd_ports::{
+    Driver, DriverError, EffectLoop, LoopPolicy, ManualClock, Ports, RetryPolicy, Store,
+};
 use futures_executor::block_on;
 
 use crate::simulator::manifest_files;
@@ -36,12 +38,12 @@ fn broken_manifests_stop_new_work_but_not_work_in_flight() {
     };
     let retry = RetryPolicy::default();
     let ttl = retry.catalog_ttl_ms;
-    let driver = Driver::new(
+    let driver = Arc::new(Driver::new(
         ports,
         Settings::default(),
         retry,
         Box::new(SequentialIds::new("d-", 1)),
-    );
+    ));
 
     // A build is decided; its effects are not performed yet.
     let decision = block_on(driver.submit(&build("v1.0.0"))).unwrap();
@@ -59,9 +61,9 @@ fn broken_manifests_stop_new_work_but_not_work_in_flight() {
         "{refused:?}"
     );
     // The promotion under way completes its commit on the last valid manifests.
-    let mut work = Work::default();
-    work.extend(decision.effects);
-    block_on(driver.run(&mut work)).unwrap();
+    let mut effects = EffectLoop::new(driver.clone(), LoopPolicy::default());
+    effects.observe(&decision);
+    block_on(effects.run_until_idle());
     let view = block_on(store.deployment(&id)).unwrap().unwrap();
     assert_eq!(
         view.deployment.stages[0].status,
