@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use cd_core::manifest::{Catalog, Problems};
 use cd_core::pipeline::{
     Decision, Deployment, DeploymentId, Effect, EffectKind, EffectOutcome, Hold, IdSource, Input,
-    ManifestCommit, Promotion, Rejection, Scope, Settings, Snapshot, Timestamp, deadlines, decide,
-    pending_effects, scope_of,
+    ManifestCommit, Promotion, Reads, Rejection, Settings, Snapshot, State, Timestamp, deadlines,
+    decide, pending_effects, reads_for,
 };
 
 use crate::backoff::Backoff;
@@ -230,7 +230,7 @@ impl Driver {
     /// # Errors
     /// The store's error.
     pub async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
-        Ok(self.ports.store.load(&Scope::All).await?.holds)
+        Ok(self.ports.store.load(&Reads::default()).await?.holds)
     }
 
     /// The operator's settings.
@@ -365,6 +365,25 @@ impl Driver {
         }
     }
 
+    /// What deciding `input` reads, loaded round by round as the core plans it (see
+    /// `cd_core::pipeline::reads_for`): one load for most inputs, two or three when a load names
+    /// what to read next (a retried release, its bundle, the builds since the last release).
+    async fn snapshot_for(&self, input: &Input, catalog: &Catalog) -> Result<State, StoreError> {
+        let mut done = Reads::default();
+        let mut loaded = State::default();
+        let mut first = true;
+        loop {
+            let more = reads_for(input, catalog, &loaded, &done).minus(&done);
+            // Holds and environment versions come with every load: the first one always runs.
+            if more.is_empty() && !first {
+                return Ok(loaded);
+            }
+            first = false;
+            loaded.merge(self.ports.store.load(&more).await?);
+            done.extend(more);
+        }
+    }
+
     /// Decides `input` on fresh state and commits the decision's writes. Effects are *not*
     /// performed: they are in the stored outboxes and in the returned decision.
     ///
@@ -376,8 +395,7 @@ impl Driver {
         let mut unavailable = 0;
         for _ in 0..self.retry.conflict_attempts {
             let catalog = self.catalog_for(input).await?;
-            let scope = scope_of(input, &catalog);
-            let state = match self.ports.store.load(&scope).await {
+            let state = match self.snapshot_for(input, &catalog).await {
                 Ok(state) => state,
                 Err(StoreError::Unavailable(e)) if unavailable + 1 < self.retry.attempts => {
                     unavailable += 1;
@@ -430,7 +448,11 @@ impl Driver {
     /// # Errors
     /// Store errors.
     pub async fn outstanding(&self) -> Result<Outstanding, DriverError> {
-        let state = self.ports.store.load(&Scope::All).await?;
+        let open = Reads {
+            all_open: true,
+            ..Reads::default()
+        };
+        let state = self.ports.store.load(&open).await?;
         Ok(Outstanding {
             effects: pending_effects(&state),
             deadlines: deadlines(state.deployments.values()).collect(),

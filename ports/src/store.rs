@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use cd_core::pipeline::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
-    Scope, State, StateWrite,
+    Reads, State, StateWrite,
 };
 use serde::{Deserialize, Serialize};
 
@@ -112,25 +112,29 @@ impl DeploymentFilter {
 /// the reference:
 ///
 /// ```
-/// use cd_core::pipeline::{Hold, Scope, StateWrite, Timestamp};
+/// use cd_core::pipeline::{Hold, Reads, StateWrite, Timestamp};
 /// use cd_ports::{Store, StoreError};
 ///
 /// # futures_executor::block_on(async {
 /// let store = cd_memory::MemoryStore::new();
 /// let hold = Hold { reason: "freeze".into(), actor: "jane".into(), at: Timestamp(0) };
 /// store.apply(&[StateWrite::PutHold { environment: "production".into(), hold }]).await?;
-/// assert!(store.load(&Scope::All).await?.holds.contains_key("production"));
+/// assert!(store.load(&Reads::default()).await?.holds.contains_key("production"));
 /// # Ok::<(), StoreError>(())
 /// # }).unwrap();
 /// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Loads the part of the state in `scope` (see `State::scoped`, the reference semantics).
+    /// Loads what `reads` names, in one consistent read (see `State::select`, the reference
+    /// semantics): the open deployments of its sets, the deployments it names by id, dedup
+    /// key, build, bundle or version range, with their approvals and changelogs; the records
+    /// it names; every hold and environment version. Each is answered by an index: the cost of
+    /// a load does not grow with the finished deployments the store holds.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be read; [`StoreError::Corrupt`] when
     /// stored data does not decode.
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError>;
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError>;
 
     /// Applies a decision's writes atomically: all or nothing, and only if every revision the
     /// writes expect is the stored one (see `State::apply`, the reference semantics). Approvals

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Scope, State, StateWrite,
+    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Reads, State, StateWrite,
 };
 use cd_ports::{
     DeploymentFilter, DeploymentView, ManifestRepo, Notifier, NotifyError, PullRequest, Registry,
@@ -40,12 +40,12 @@ async fn run<T: ?Sized + Send + Sync + 'static, R: Send + 'static>(
 
 #[async_trait]
 impl<T: Store + ?Sized> Store for Blocking<T> {
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
-        let scope = scope.clone();
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError> {
+        let reads = reads.clone();
         run(
             &self.0,
             |e| Err(StoreError::Unavailable(e)),
-            move |s| block_on(s.load(&scope)),
+            move |s| block_on(s.load(&reads)),
         )
         .await
     }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Scope, State, StateWrite,
+    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Reads, State, StateWrite,
 };
 use cd_ports::{
     DeploymentFilter, DeploymentView, ManifestRepo, Notifier, NotifyError, Registry, RegistryError,
@@ -158,8 +158,8 @@ impl<T: ?Sized> Faulty<T> {
 
 #[async_trait]
 impl<S: Store + ?Sized> Store for Faulty<S> {
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
-        self.inner.load(scope).await
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError> {
+        self.inner.load(reads).await
     }
 
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use cd_core::pipeline::{ApplyError, Deployment, DeploymentId, Scope, State, StateWrite};
+use cd_core::pipeline::{ApplyError, Deployment, DeploymentId, Reads, State, StateWrite};
 use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
 
 /// The pipeline state in memory.
@@ -34,8 +34,8 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
-        Ok(self.lock()?.scoped(scope))
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError> {
+        Ok(self.lock()?.select(reads))
     }
 
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {

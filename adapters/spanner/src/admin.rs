@@ -13,8 +13,10 @@ use google_cloud_spanner::value::CommitTimestamp;
 
 use crate::Endpoint;
 use crate::reads::Queries;
+use crate::rows::decode;
 use crate::schema;
-use crate::{SpannerStore, corrupt, int, unavailable};
+use crate::writes::backfill_in;
+use crate::{SpannerStore, corrupt, int, store_error, unavailable};
 
 /// Creates instance `id` of `project` (`projects/P`) with `config` (e.g.
 /// `projects/P/instanceConfigs/regional-europe-west1`, or `emulator-config`); returns its name.
@@ -159,6 +161,11 @@ impl SpannerStore {
                     .map_err(unavailable)?;
                 op.wait(None).await.map_err(unavailable)?;
             }
+            // Migration 2 derives its columns and the records from the bodies before it counts
+            // as applied: a crash here runs it again at the next start, on the rows still left.
+            if n == 1 {
+                self.backfill().await?;
+            }
             let version = int(n + 1)?;
             self.client
                 .apply(vec![insert_or_update(
@@ -172,6 +179,38 @@ impl SpannerStore {
             count += 1;
         }
         Ok(count)
+    }
+
+    /// Backfills the rows written before migration 2, a batch per read-write transaction.
+    async fn backfill(&self) -> Result<(), StoreError> {
+        const BATCH: i64 = 500;
+        for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
+            loop {
+                let mut tx = self.client.single().await.map_err(unavailable)?;
+                let mut stmt = Statement::new(format!(
+                    "SELECT Body FROM {table} WHERE Backfilled IS NULL LIMIT @n"
+                ));
+                stmt.add_param("n", &BATCH);
+                let mut batch = Vec::new();
+                for row in tx.rows(stmt).await? {
+                    let body: String = row.column_by_name("Body").map_err(corrupt)?;
+                    batch.push(decode(&body)?);
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                let batch = std::sync::Arc::new(batch);
+                self.client
+                    .read_write_transaction(|tx| {
+                        let batch = batch.clone();
+                        Box::pin(async move { backfill_in(tx, table, &batch).await })
+                    })
+                    .await
+                    .map_err(store_error)?;
+                tracing::info!(table, rows = batch.len(), "backfilled");
+            }
+        }
+        Ok(())
     }
 
     /// Ends the client's sessions (they would otherwise linger on the server for an hour).

@@ -16,12 +16,12 @@ mod rows;
 mod schema;
 mod writes;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cd_core::pipeline::{Deployment, DeploymentId, Scope, State, StateWrite};
+use cd_core::pipeline::{Deployment, DeploymentId, Reads, State, StateWrite};
 use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
 use google_cloud_gax::conn::Environment;
 use google_cloud_gax::grpc::{Code, Status};
@@ -32,7 +32,7 @@ use google_cloud_spanner::client::{Client, ClientConfig, Error};
 use google_cloud_spanner::session::SessionError;
 
 pub use admin::{create_database, create_instance};
-use reads::{Of, approvals, changelogs, deployment_by_id, env_versions, holds, newest, set_of};
+use reads::{Of, approvals, changelogs, deployment_by_id, load, newest};
 use writes::apply_in;
 
 /// How many times a transaction Spanner keeps aborting is run again, beyond the client's own
@@ -203,57 +203,14 @@ impl Endpoint {
 
 #[async_trait]
 impl Store for SpannerStore {
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError> {
         // One read-only transaction: a consistent snapshot across tables.
         let mut tx = self
             .client
             .read_only_transaction()
             .await
             .map_err(unavailable)?;
-        let set = match scope {
-            Scope::All => None,
-            Scope::ApplicationSet(s) => Some(s.clone()),
-            Scope::SetOf(id) => match set_of(&mut tx, &id.0).await? {
-                Some(s) => Some(s),
-                None => {
-                    return Ok(State {
-                        holds: holds(&mut tx).await?,
-                        ..State::default()
-                    });
-                }
-            },
-        };
-        let deployments = Self::query_bodies(&mut tx, set.as_deref()).await?;
-        let apps: BTreeSet<String> = deployments
-            .iter()
-            .flat_map(|d| d.applications().into_iter().map(str::to_string))
-            .collect();
-        let mut state = State {
-            holds: holds(&mut tx).await?,
-            ..State::default()
-        };
-        state.deployments = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
-        // Only the ledger rows of the deployments in view.
-        let of = match &set {
-            None => Of::All,
-            Some(_) => Of::These(state.deployments.keys().map(|d| d.0.clone()).collect()),
-        };
-        let approvals = approvals(&mut tx, &of).await?;
-        let changelogs = changelogs(&mut tx, &of).await?;
-        state.approvals = approvals
-            .into_iter()
-            .filter(|a| state.deployments.contains_key(&a.deployment))
-            .collect();
-        state.changelogs = changelogs
-            .into_iter()
-            .filter(|c| state.deployments.contains_key(&c.deployment))
-            .collect();
-        state.env_versions = env_versions(&mut tx)
-            .await?
-            .into_iter()
-            .filter(|(_, v)| set.is_none() || apps.contains(&v.application))
-            .collect();
-        Ok(state)
+        load(&mut tx, reads).await
     }
 
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {

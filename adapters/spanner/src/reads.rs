@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    ApprovalRecord, ChangelogRecord, Deployment, DeploymentTrack, EnvVersion, Hold,
+    ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentTrack, EnvVersion, Hold,
+    Reads, Record, State,
 };
 use cd_ports::{DeploymentFilter, StoreError};
 use google_cloud_spanner::statement::Statement;
@@ -40,14 +41,12 @@ impl<T: std::ops::DerefMut<Target = Transaction> + Send> Queries for T {
 
 /// Which deployments' ledger rows to read.
 pub(crate) enum Of<'a> {
-    All,
     These(Vec<String>),
     One(&'a str),
 }
 
 pub(crate) fn ledger_query(select: &str, table: &str, of: &Of<'_>) -> Statement {
     let clause = match of {
-        Of::All => "",
         Of::These(_) => "WHERE DeploymentID IN UNNEST(@ids)",
         Of::One(_) => "WHERE DeploymentID = @id",
     };
@@ -55,7 +54,6 @@ pub(crate) fn ledger_query(select: &str, table: &str, of: &Of<'_>) -> Statement 
         "SELECT {select} FROM {table} {clause} ORDER BY DeploymentID, Position"
     ));
     match of {
-        Of::All => {}
         Of::These(ids) => stmt.add_param("ids", ids),
         Of::One(id) => stmt.add_param("id", id),
     }
@@ -108,17 +106,105 @@ pub(crate) async fn env_versions(
     .collect()
 }
 
-pub(crate) async fn set_of(tx: &mut impl Queries, id: &str) -> Result<Option<String>, StoreError> {
-    for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
-        let mut stmt = Statement::new(format!(
-            "SELECT ApplicationSet FROM {table} WHERE DeploymentID = @id"
-        ));
-        stmt.add_param("id", &id);
-        if let Some(row) = tx.rows(stmt).await?.first() {
-            return Ok(Some(row.column_by_name("ApplicationSet").map_err(corrupt)?));
+/// Deployment bodies of `stmt`, added to `out`.
+async fn bodies(
+    tx: &mut impl Queries,
+    stmt: Statement,
+    out: &mut BTreeMap<DeploymentId, Deployment>,
+) -> Result<(), StoreError> {
+    for row in tx.rows(stmt).await? {
+        let body: String = row.column_by_name("Body").map_err(corrupt)?;
+        let d = decode(&body)?;
+        out.insert(d.id.clone(), d);
+    }
+    Ok(())
+}
+
+/// Loads what `reads` names; every query is answered by an index (schema migration 2).
+pub(crate) async fn load(tx: &mut impl Queries, reads: &Reads) -> Result<State, StoreError> {
+    const BOTH: [&str; 2] = ["PreReleaseDeployments", "ReleaseDeployments"];
+    let mut found = BTreeMap::new();
+    let query = |table: &str, clause: &str| {
+        Statement::new(format!("SELECT Body FROM {table} WHERE {clause}"))
+    };
+    if reads.all_open || !reads.open_sets.is_empty() {
+        for table in BOTH {
+            let stmt = if reads.all_open {
+                query(table, "OpenSet IS NOT NULL")
+            } else {
+                let mut stmt = query(table, "OpenSet IN UNNEST(@sets)");
+                let sets: Vec<String> = reads.open_sets.iter().cloned().collect();
+                stmt.add_param("sets", &sets);
+                stmt
+            };
+            bodies(tx, stmt, &mut found).await?;
         }
     }
-    Ok(None)
+    if !reads.deployments.is_empty() {
+        let ids: Vec<String> = reads.deployments.iter().map(|d| d.0.clone()).collect();
+        for table in BOTH {
+            let mut stmt = query(table, "DeploymentID IN UNNEST(@ids)");
+            stmt.add_param("ids", &ids);
+            bodies(tx, stmt, &mut found).await?;
+        }
+    }
+    if !reads.dedup_keys.is_empty() {
+        let keys: Vec<String> = reads.dedup_keys.iter().cloned().collect();
+        let mut stmt = query(BOTH[0], "DedupKey IN UNNEST(@keys)");
+        stmt.add_param("keys", &keys);
+        bodies(tx, stmt, &mut found).await?;
+    }
+    for (app, version) in &reads.builds {
+        let mut stmt = query(
+            BOTH[0],
+            "Application = @app AND Version = @version AND Track = 'PRERELEASE'",
+        );
+        stmt.add_param("app", app);
+        stmt.add_param("version", version);
+        bodies(tx, stmt, &mut found).await?;
+    }
+    for (set, bundle) in &reads.bundles {
+        let mut stmt = query(BOTH[1], "ApplicationSet = @set AND Bundle = @bundle");
+        stmt.add_param("set", set);
+        stmt.add_param("bundle", bundle);
+        bodies(tx, stmt, &mut found).await?;
+    }
+    for r in &reads.ranges {
+        let mut stmt = query(
+            BOTH[0],
+            "Application = @app AND VersionKey > @after AND VersionKey <= @upto AND Track = 'PRERELEASE'",
+        );
+        stmt.add_param("app", &r.application);
+        // No lower bound: every key is above the empty string.
+        stmt.add_param("after", &r.after.clone().unwrap_or_default());
+        stmt.add_param("upto", &r.up_to);
+        bodies(tx, stmt, &mut found).await?;
+    }
+    let mut state = State {
+        holds: holds(tx).await?,
+        env_versions: env_versions(tx).await?,
+        ..State::default()
+    };
+    if !found.is_empty() {
+        let of = Of::These(found.keys().map(|d| d.0.clone()).collect());
+        state.approvals = approvals(tx, &of).await?;
+        state.changelogs = changelogs(tx, &of).await?;
+    }
+    state.deployments = found;
+    if !reads.records.is_empty() {
+        let keys: Vec<String> = reads.records.iter().cloned().collect();
+        let mut stmt =
+            Statement::new("SELECT Key, Rank, Body FROM Records WHERE Key IN UNNEST(@keys)");
+        stmt.add_param("keys", &keys);
+        for row in tx.rows(stmt).await? {
+            let key: String = row.column_by_name("Key").map_err(corrupt)?;
+            let rank: String = row.column_by_name("Rank").map_err(corrupt)?;
+            let body: String = row.column_by_name("Body").map_err(corrupt)?;
+            let value = serde_json::from_str(&body).map_err(corrupt)?;
+            state.records.insert(key, Record { rank, value });
+        }
+    }
+    Ok(state)
 }
 
 pub(crate) async fn deployment_by_id(

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use cd_core::pipeline::{Deployment, DeploymentTrack, EnvVersion, StateWrite};
+use cd_core::pipeline::{Deployment, DeploymentTrack, EnvVersion, Record, StateWrite, records_of};
+use cd_core::version::order_key;
 use cd_ports::{StoreError, deployment_tables};
 use google_cloud_googleapis::spanner::v1::Mutation;
 use google_cloud_spanner::key::Key;
@@ -97,6 +98,9 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
     let json = body(d)?;
     let release = d.track == DeploymentTrack::Release;
     let last_deployed = serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?;
+    // Derived from the body, for the keyed reads of a decision (schema migration 2).
+    let open_set = d.is_open().then(|| d.application_set.clone());
+    let version_key = order_key(&d.version);
     Ok(match (release, expected) {
         (true, None) => insert(
             table,
@@ -113,6 +117,8 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 "CreatedAt",
                 "UpdatedAt",
                 "Body",
+                "OpenSet",
+                "Backfilled",
             ],
             &[
                 &id,
@@ -127,6 +133,8 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 &d.created_at.0,
                 &d.updated_at.0,
                 &json,
+                &open_set,
+                &true,
             ],
         ),
         (true, Some(_)) => update(
@@ -140,6 +148,8 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 "LastDeployedVersions",
                 "UpdatedAt",
                 "Body",
+                "OpenSet",
+                "Backfilled",
             ],
             &[
                 &id,
@@ -150,6 +160,8 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 &last_deployed,
                 &d.updated_at.0,
                 &json,
+                &open_set,
+                &true,
             ],
         ),
         (false, None) => insert(
@@ -169,6 +181,9 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 "CreatedAt",
                 "UpdatedAt",
                 "Body",
+                "OpenSet",
+                "VersionKey",
+                "Backfilled",
             ],
             &[
                 &id,
@@ -185,6 +200,9 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 &d.created_at.0,
                 &d.updated_at.0,
                 &json,
+                &open_set,
+                &version_key,
+                &true,
             ],
         ),
         (false, Some(_)) => update(
@@ -197,6 +215,9 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 "StageIndex",
                 "UpdatedAt",
                 "Body",
+                "OpenSet",
+                "VersionKey",
+                "Backfilled",
             ],
             &[
                 &id,
@@ -206,6 +227,9 @@ fn deployment_row(d: &Deployment, expected: Option<u64>) -> Result<Mutation, TxE
                 &stage_index,
                 &d.updated_at.0,
                 &json,
+                &open_set,
+                &version_key,
+                &true,
             ],
         ),
     })
@@ -340,6 +364,69 @@ pub(crate) async fn put_env_version(
     Ok(())
 }
 
+/// Keeps `record` under `key` unless the stored one ranks at least as high (read in the same
+/// transaction, so the comparison holds at commit). `raised` holds this transaction's own
+/// raises, which its reads do not see.
+pub(crate) async fn raise_record(
+    tx: &mut ReadWriteTransaction,
+    key: &str,
+    record: &Record,
+    raised: &mut BTreeMap<String, String>,
+) -> Result<(), TxError> {
+    let stored = match raised.get(key) {
+        Some(rank) => Some(rank.clone()),
+        None => match tx.read_row("Records", &["Rank"], Key::new(&key)).await? {
+            Some(row) => Some(row.column_by_name::<String>("Rank")?),
+            None => None,
+        },
+    };
+    if stored.is_some_and(|rank| rank >= record.rank) {
+        return Ok(());
+    }
+    raised.insert(key.to_string(), record.rank.clone());
+    let body = serde_json::to_string(&record.value).map_err(corrupt)?;
+    tx.buffer_write(vec![insert_or_update(
+        "Records",
+        &["Key", "Rank", "Body"],
+        &[&key, &record.rank, &body],
+    )]);
+    Ok(())
+}
+
+/// Derives the columns of migration 2 for `deployments` of `table`, written before those columns
+/// existed, and raises the records they imply, in one transaction.
+pub(crate) async fn backfill_in(
+    tx: &mut ReadWriteTransaction,
+    table: &str,
+    deployments: &[Deployment],
+) -> Result<(), TxError> {
+    let mut ms = Vec::new();
+    for d in deployments {
+        let open_set = d.is_open().then(|| d.application_set.clone());
+        ms.push(if d.track == DeploymentTrack::Release {
+            update(
+                table,
+                &["DeploymentID", "OpenSet", "Backfilled"],
+                &[&d.id.0, &open_set, &true],
+            )
+        } else {
+            update(
+                table,
+                &["DeploymentID", "OpenSet", "VersionKey", "Backfilled"],
+                &[&d.id.0, &open_set, &order_key(&d.version), &true],
+            )
+        });
+    }
+    tx.buffer_write(ms);
+    let mut raised = BTreeMap::new();
+    for d in deployments {
+        for (key, record) in records_of(d) {
+            raise_record(tx, &key, &record, &mut raised).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The next append position in `table` for `deployment`, counting this transaction's own
 /// appends (buffered writes are not visible to its reads).
 pub(crate) async fn next_position(
@@ -371,6 +458,7 @@ pub(crate) async fn apply_in(
     writes: &[StateWrite],
 ) -> Result<(), TxError> {
     let mut appended = BTreeMap::new();
+    let mut raised = BTreeMap::new();
     for w in writes {
         match w {
             StateWrite::PutDeployment {
@@ -431,6 +519,9 @@ pub(crate) async fn apply_in(
                 value,
                 expected_revision,
             } => put_env_version(tx, value, *expected_revision).await?,
+            StateWrite::RaiseRecord { key, record } => {
+                raise_record(tx, key, record, &mut raised).await?;
+            }
         }
     }
     Ok(())

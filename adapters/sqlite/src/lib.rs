@@ -10,7 +10,7 @@
 
 mod schema;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,12 +18,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cd_core::pipeline::{
     ApprovalAction, ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentTrack,
-    EnvVersion, Hold, Scope, State, StateWrite, Timestamp, env_key,
+    EnvVersion, Hold, Reads, Record, State, StateWrite, Timestamp, env_key, records_of,
 };
+use cd_core::version::order_key;
 use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError, deployment_tables};
-use rusqlite::{
-    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior, params};
 
 /// How long a writer waits for another process's transaction before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,6 +69,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(map_err)?;
         migrate(&mut conn)?;
+        backfill(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -120,6 +120,68 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Rows backfilled per transaction.
+const BACKFILL_BATCH: usize = 500;
+
+/// Derives `Open` and `VersionKey` for rows written before the columns existed, and raises the
+/// records their deployments imply. Each batch is one transaction that updates its rows and
+/// raises their records together, and raising is idempotent: a crash mid-way loses nothing,
+/// and the next start carries on with the rows still missing their columns.
+fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
+    for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
+        loop {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let bodies = query_all(
+                &tx,
+                &format!("SELECT Body FROM {table} WHERE Open IS NULL LIMIT {BACKFILL_BATCH}"),
+                None,
+                |r| r.get::<_, String>(0),
+            )?;
+            if bodies.is_empty() {
+                break;
+            }
+            for text in &bodies {
+                let d = decode(text)?;
+                tx.execute(
+                    &format!("UPDATE {table} SET Open = ?2 WHERE DeploymentID = ?1"),
+                    params![d.id.0, d.is_open()],
+                )
+                .map_err(map_err)?;
+                if d.track != DeploymentTrack::Release {
+                    tx.execute(
+                        "UPDATE PreReleaseDeployments SET VersionKey = ?2 WHERE DeploymentID = ?1",
+                        params![d.id.0, order_key(&d.version)],
+                    )
+                    .map_err(map_err)?;
+                }
+                for (key, record) in records_of(&d) {
+                    raise_record(&tx, &key, &record)?;
+                }
+            }
+            tx.commit().map_err(map_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps `record` unless the stored one ranks at least as high.
+fn raise_record(tx: &Transaction<'_>, key: &str, record: &Record) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO Records (Key, Rank, Body) VALUES (?1, ?2, ?3)
+         ON CONFLICT (Key) DO UPDATE SET Rank = excluded.Rank, Body = excluded.Body
+         WHERE excluded.Rank > Records.Rank",
+        params![
+            key,
+            record.rank,
+            serde_json::to_string(&record.value).map_err(corrupt)?
+        ],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
 fn body(d: &Deployment) -> Result<String, StoreError> {
     serde_json::to_string(d).map_err(corrupt)
 }
@@ -140,27 +202,29 @@ fn put_deployment(
     let json = body(d)?;
     let written = match (d.track, expected) {
         (DeploymentTrack::Release, None) => tx.execute(
-            "INSERT INTO ReleaseDeployments (DeploymentID, Revision, Status, ApplicationSet, Bundle, Version, StageIndex, LastDeployedVersions, Sequence, CreatedAt, UpdatedAt, Body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO ReleaseDeployments (DeploymentID, Revision, Status, ApplicationSet, Bundle, Version, StageIndex, LastDeployedVersions, Sequence, CreatedAt, UpdatedAt, Body, Open)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![d.id.0, revision, d.status.as_str(), d.application_set, d.bundle.clone().unwrap_or_default(), d.version, stage_index,
-                serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?, sequence, d.created_at.0, d.updated_at.0, json],
+                serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?, sequence, d.created_at.0, d.updated_at.0, json, d.is_open()],
         ),
         (DeploymentTrack::Release, Some(exp)) => tx.execute(
-            "UPDATE ReleaseDeployments SET Revision = ?2, Status = ?3, Version = ?4, StageIndex = ?5, LastDeployedVersions = ?6, UpdatedAt = ?7, Body = ?8
+            "UPDATE ReleaseDeployments SET Revision = ?2, Status = ?3, Version = ?4, StageIndex = ?5, LastDeployedVersions = ?6, UpdatedAt = ?7, Body = ?8, Open = ?10
              WHERE DeploymentID = ?1 AND Revision = ?9",
             params![d.id.0, revision, d.status.as_str(), d.version, stage_index,
-                serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?, d.updated_at.0, json, i64::try_from(exp).map_err(corrupt)?],
+                serde_json::to_string(&d.last_deployed_versions).map_err(corrupt)?, d.updated_at.0, json, i64::try_from(exp).map_err(corrupt)?, d.is_open()],
         ),
         (_, None) => tx.execute(
-            "INSERT INTO PreReleaseDeployments (DeploymentID, Track, Revision, Status, ApplicationSet, Application, Version, StageIndex, BuildDefinition, DedupKey, Sequence, CreatedAt, UpdatedAt, Body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "INSERT INTO PreReleaseDeployments (DeploymentID, Track, Revision, Status, ApplicationSet, Application, Version, StageIndex, BuildDefinition, DedupKey, Sequence, CreatedAt, UpdatedAt, Body, Open, VersionKey)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![d.id.0, d.track.as_str(), revision, d.status.as_str(), d.application_set, d.application.clone().unwrap_or_default(),
-                d.version, stage_index, d.build.as_ref().map(|b| b.build_definition.clone()), d.dedup_key, sequence, d.created_at.0, d.updated_at.0, json],
+                d.version, stage_index, d.build.as_ref().map(|b| b.build_definition.clone()), d.dedup_key, sequence, d.created_at.0, d.updated_at.0, json,
+                d.is_open(), order_key(&d.version)],
         ),
         (_, Some(exp)) => tx.execute(
-            "UPDATE PreReleaseDeployments SET Revision = ?2, Status = ?3, Version = ?4, StageIndex = ?5, UpdatedAt = ?6, Body = ?7
+            "UPDATE PreReleaseDeployments SET Revision = ?2, Status = ?3, Version = ?4, StageIndex = ?5, UpdatedAt = ?6, Body = ?7, Open = ?9, VersionKey = ?10
              WHERE DeploymentID = ?1 AND Revision = ?8",
-            params![d.id.0, revision, d.status.as_str(), d.version, stage_index, d.updated_at.0, json, i64::try_from(exp).map_err(corrupt)?],
+            params![d.id.0, revision, d.status.as_str(), d.version, stage_index, d.updated_at.0, json, i64::try_from(exp).map_err(corrupt)?,
+                d.is_open(), order_key(&d.version)],
         ),
     }
     .map_err(map_err)?;
@@ -273,6 +337,7 @@ fn apply(tx: &Transaction<'_>, writes: &[StateWrite]) -> Result<(), StoreError> 
             } => {
                 put_env_version(tx, value, *expected_revision)?;
             }
+            StateWrite::RaiseRecord { key, record } => raise_record(tx, key, record)?,
         }
     }
     Ok(())
@@ -440,74 +505,148 @@ fn env_versions(conn: &Connection) -> Result<BTreeMap<String, EnvVersion>, Store
     Ok(out)
 }
 
-fn set_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
-        let set = conn
-            .query_row(
-                &format!("SELECT ApplicationSet FROM {table} WHERE DeploymentID = ?1"),
-                params![id],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(map_err)?;
-        if set.is_some() {
-            return Ok(set);
-        }
-    }
-    Ok(None)
+/// A JSON array of `items`, for `json_each`: one statement answers a whole key list.
+fn json_list<T: serde::Serialize>(
+    items: impl IntoIterator<Item = T>,
+) -> Result<String, StoreError> {
+    serde_json::to_string(&items.into_iter().collect::<Vec<T>>()).map_err(corrupt)
 }
 
-fn load(conn: &mut Connection, scope: &Scope) -> Result<State, StoreError> {
+/// Deployment bodies of `table` matching `clause`, its one parameter bound to `arg`.
+fn bodies(
+    conn: &Connection,
+    table: &str,
+    clause: &str,
+    args: &[&dyn rusqlite::ToSql],
+    out: &mut BTreeMap<DeploymentId, Deployment>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT Body FROM {table} WHERE {clause}"))
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(args, |r| r.get::<_, String>(0))
+        .map_err(map_err)?;
+    for row in rows {
+        let d = decode(&row.map_err(map_err)?)?;
+        out.insert(d.id.clone(), d);
+    }
+    Ok(())
+}
+
+/// Loads what `reads` names; every query below is answered by an index (schema.rs).
+fn load(conn: &mut Connection, reads: &Reads) -> Result<State, StoreError> {
     // One read transaction: a consistent snapshot across tables.
     let tx = conn.transaction().map_err(map_err)?;
-    let set = match scope {
-        Scope::All => None,
-        Scope::ApplicationSet(s) => Some(s.clone()),
-        Scope::SetOf(id) => match set_of(&tx, &id.0)? {
-            Some(s) => Some(s),
-            None => {
-                return Ok(State {
-                    holds: holds(&tx)?,
-                    ..State::default()
-                });
-            }
-        },
-    };
-    let deployments = match &set {
-        None => deployments_where(&tx, "", None)?,
-        Some(s) => deployments_where(&tx, "WHERE ApplicationSet = ?1", Some(s))?,
-    };
+    let mut found = BTreeMap::new();
+    let both = ["PreReleaseDeployments", "ReleaseDeployments"];
+    let in_list = "IN (SELECT value FROM json_each(?1))";
+    if reads.all_open {
+        for table in both {
+            bodies(&tx, table, "Open = 1", &[], &mut found)?;
+        }
+    } else if !reads.open_sets.is_empty() {
+        let sets = json_list(&reads.open_sets)?;
+        for table in both {
+            bodies(
+                &tx,
+                table,
+                &format!("Open = 1 AND ApplicationSet {in_list}"),
+                &[&sets],
+                &mut found,
+            )?;
+        }
+    }
+    if !reads.deployments.is_empty() {
+        let ids = json_list(reads.deployments.iter().map(|d| &d.0))?;
+        for table in both {
+            bodies(
+                &tx,
+                table,
+                &format!("DeploymentID {in_list}"),
+                &[&ids],
+                &mut found,
+            )?;
+        }
+    }
+    if !reads.dedup_keys.is_empty() {
+        let keys = json_list(&reads.dedup_keys)?;
+        bodies(
+            &tx,
+            both[0],
+            &format!("DedupKey {in_list}"),
+            &[&keys],
+            &mut found,
+        )?;
+    }
+    let pairs =
+        "IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))";
+    if !reads.builds.is_empty() {
+        let builds = json_list(&reads.builds)?;
+        let clause = format!("Track = 'PRERELEASE' AND (Application, Version) {pairs}");
+        bodies(&tx, both[0], &clause, &[&builds], &mut found)?;
+    }
+    if !reads.bundles.is_empty() {
+        let bundles = json_list(&reads.bundles)?;
+        bodies(
+            &tx,
+            both[1],
+            &format!("(ApplicationSet, Bundle) {pairs}"),
+            &[&bundles],
+            &mut found,
+        )?;
+    }
+    for r in &reads.ranges {
+        let clause =
+            "Track = 'PRERELEASE' AND Application = ?1 AND VersionKey > ?2 AND VersionKey <= ?3";
+        // No lower bound: every key is above the empty string.
+        let after = r.after.clone().unwrap_or_default();
+        bodies(
+            &tx,
+            both[0],
+            clause,
+            &[&r.application, &after, &r.up_to],
+            &mut found,
+        )?;
+    }
     let mut state = State {
         holds: holds(&tx)?,
+        env_versions: env_versions(&tx)?,
         ..State::default()
     };
-    let apps: BTreeSet<String> = deployments
-        .iter()
-        .flat_map(|d| d.applications().into_iter().map(str::to_string))
-        .collect();
-    state.deployments = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
-    // The set's ledger rows only, selected by the database rather than read whole and filtered.
-    let of_set = "WHERE DeploymentID IN (\
-        SELECT DeploymentID FROM PreReleaseDeployments WHERE ApplicationSet = ?1 \
-        UNION ALL SELECT DeploymentID FROM ReleaseDeployments WHERE ApplicationSet = ?1)";
-    let (clause, arg) = match &set {
-        None => ("", None),
-        Some(s) => (of_set, Some(s.as_str())),
-    };
-    state.approvals = approvals_where(&tx, clause, arg)?;
-    state.changelogs = changelogs_where(&tx, clause, arg)?;
-    state.env_versions = env_versions(&tx)?
-        .into_iter()
-        .filter(|(_, v)| set.is_none() || apps.contains(&v.application))
-        .collect();
+    if !found.is_empty() {
+        let ids = json_list(found.keys().map(|d| &d.0))?;
+        let clause = format!("WHERE DeploymentID {in_list}");
+        state.approvals = approvals_where(&tx, &clause, Some(&ids))?;
+        state.changelogs = changelogs_where(&tx, &clause, Some(&ids))?;
+    }
+    state.deployments = found;
+    if !reads.records.is_empty() {
+        let keys = json_list(&reads.records)?;
+        let rows = query_all(
+            &tx,
+            &format!("SELECT Key, Rank, Body FROM Records WHERE Key {in_list}"),
+            Some(&keys),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )?;
+        for (key, rank, text) in rows {
+            let value = serde_json::from_str(&text).map_err(corrupt)?;
+            state.records.insert(key, Record { rank, value });
+        }
+    }
     tx.commit().map_err(map_err)?;
     Ok(state)
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
-        self.with(|conn| load(conn, scope))
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError> {
+        self.with(|conn| load(conn, reads))
     }
 
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {

@@ -6,7 +6,8 @@
 //! serve queries and operators, the body is what the pipeline reads back.
 
 /// Migrations, in order. `PRAGMA user_version` records how many have been applied.
-pub(crate) const MIGRATIONS: &[&str] = &[r"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE PreReleaseDeployments (
     DeploymentID    TEXT PRIMARY KEY,
     Track           TEXT NOT NULL CHECK (Track IN ('PRERELEASE', 'HOTFIX', 'ROLLBACK')),
@@ -120,4 +121,28 @@ CREATE TABLE EnvironmentVersions (
     Revision     INTEGER NOT NULL,
     PRIMARY KEY (Application, Environment)
 );
-"];
+",
+    r"
+-- A decision reads open deployments and keyed lookups, never the history (docs/ARCHITECTURE.md,
+-- 'What a decision reads'). Open and VersionKey are derived from the body when a row is written;
+-- rows written before this migration get them from the backfill that runs at every start until
+-- none is left (cd_sqlite::backfill), which also builds Records.
+ALTER TABLE PreReleaseDeployments ADD COLUMN Open INTEGER;
+ALTER TABLE PreReleaseDeployments ADD COLUMN VersionKey TEXT;
+ALTER TABLE ReleaseDeployments ADD COLUMN Open INTEGER;
+CREATE INDEX PreReleaseDeploymentsOpen ON PreReleaseDeployments (ApplicationSet) WHERE Open = 1;
+CREATE INDEX ReleaseDeploymentsOpen ON ReleaseDeployments (ApplicationSet) WHERE Open = 1;
+CREATE INDEX PreReleaseDeploymentsToBackfill ON PreReleaseDeployments (DeploymentID) WHERE Open IS NULL;
+CREATE INDEX ReleaseDeploymentsToBackfill ON ReleaseDeployments (DeploymentID) WHERE Open IS NULL;
+CREATE INDEX PreReleaseDeploymentsByBuild ON PreReleaseDeployments (Application, Version);
+CREATE INDEX PreReleaseDeploymentsByVersionKey ON PreReleaseDeployments (Application, VersionKey);
+CREATE INDEX ReleaseDeploymentsByBundle ON ReleaseDeployments (ApplicationSet, Bundle);
+
+-- Records only rise: a write replaces a row only with a higher Rank (cd_core::pipeline::records).
+CREATE TABLE Records (
+    Key  TEXT PRIMARY KEY,
+    Rank TEXT NOT NULL,
+    Body TEXT NOT NULL
+);
+",
+];

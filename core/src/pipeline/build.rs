@@ -10,8 +10,9 @@ use super::model::{
     StageRecord, StageStatus,
 };
 use super::progress::version_order;
+use super::reads::{build_applications, dedup_key};
 use super::rejection::Rejection;
-use crate::manifest::{Source, Stage, Track};
+use crate::manifest::{Stage, Track};
 use crate::version::is_valid_image_tag;
 
 /// `release/<appSet>/<bundle>` (with or without `refs/heads/`), as (set, bundle).
@@ -79,7 +80,7 @@ impl Txn<'_> {
             reason: None,
             created_at: self.now,
             updated_at: self.now,
-            sequence: self.next_sequence(),
+            sequence: self.next_sequence(application_set),
         }
     }
 
@@ -91,19 +92,8 @@ impl Txn<'_> {
             });
         }
         let catalog = self.snap.catalog;
-        let mut apps: Vec<&str> = catalog
-            .applications_for_build(&b.build_definition_id, &b.container)
-            .into_iter()
-            .map(|a| a.name.as_str())
-            .collect();
-        if apps.is_empty() {
-            // An ExternalApplication's versions arrive naming the application and its image.
-            if let Some(app) = catalog.applications.get(&b.build_definition_id)
-                && matches!(&app.source, Source::External { image, .. } if *image == b.container)
-            {
-                apps.push(&app.name);
-            }
-        }
+        // An ExternalApplication's versions arrive naming the application and its image.
+        let apps = build_applications(catalog, &b.build_definition_id, &b.container);
         if apps.is_empty() {
             return Err(Rejection::UnknownBuild {
                 build_definition: b.build_definition_id.clone(),
@@ -122,10 +112,7 @@ impl Txn<'_> {
             (Track::PreRelease, DeploymentTrack::PreRelease)
         };
         for app in apps {
-            let key = format!(
-                "{}/{}/{}/{app}",
-                b.build_definition_id, b.container, b.version
-            );
+            let key = dedup_key(&b.build_definition_id, &b.container, &b.version, app);
             if let Some(existing) = self
                 .deployments()
                 .into_iter()

@@ -10,6 +10,7 @@ use super::model::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, EnvVersion, Hold,
     StageStatus, Timestamp, env_key,
 };
+use super::records::{Record, records_of};
 use super::rejection::Rejection;
 use super::{IdSource, Snapshot};
 
@@ -149,14 +150,17 @@ impl Txn<'_> {
             .collect()
     }
 
-    /// The next creation sequence number.
-    pub(super) fn next_sequence(&self) -> u64 {
+    /// The next creation sequence number in an application set: above its record and every
+    /// deployment of the set in view.
+    pub(super) fn next_sequence(&self, application_set: &str) -> u64 {
         self.snap
             .state
             .deployments
             .values()
             .chain(self.work.values())
+            .filter(|d| d.application_set == application_set)
             .map(|d| d.sequence)
+            .chain([self.snap.state.recorded_sequence(application_set)])
             .max()
             .map_or(1, |s| s + 1)
     }
@@ -248,6 +252,8 @@ impl Txn<'_> {
             deployments: subjects,
             ..Decision::default()
         };
+        // Per key, the highest of the records this decision raises.
+        let mut records: BTreeMap<String, Record> = BTreeMap::new();
         for (id, mut d) in work {
             let old = snap.state.deployments.get(&id);
             if old == Some(&d) {
@@ -266,11 +272,31 @@ impl Txn<'_> {
                     decision.effects.push(pending.effect.clone());
                 }
             }
+            // The records this deployment raises, when they changed: they follow from the old
+            // and the new deployment alone, so every snapshot of the same deployment agrees.
+            let before = old.map(records_of).unwrap_or_default();
+            let raised: Vec<_> = records_of(&d)
+                .into_iter()
+                .filter(|r| !before.contains(r))
+                .collect();
             decision.writes.push(StateWrite::PutDeployment {
                 expected_revision: old.map(|o| o.revision),
                 deployment: Box::new(d),
             });
+            for (key, record) in raised {
+                match records.get(&key) {
+                    Some(kept) if kept.rank >= record.rank => {}
+                    _ => {
+                        records.insert(key, record);
+                    }
+                }
+            }
         }
+        decision.writes.extend(
+            records
+                .into_iter()
+                .map(|(key, record)| StateWrite::RaiseRecord { key, record }),
+        );
         for (key, mut value) in envs {
             let old = snap.state.env_versions.get(&key);
             if old.is_some_and(|o| {

@@ -67,6 +67,14 @@ pub enum StateWrite {
         /// The environment.
         environment: String,
     },
+    /// Raise a record (see [`records`](super::records)): kept unless the stored one ranks at
+    /// least as high. Never a conflict.
+    RaiseRecord {
+        /// The record's key.
+        key: String,
+        /// The record.
+        record: super::records::Record,
+    },
     /// Claim or update an application's version in an environment.
     PutEnvVersion {
         /// The new value; its `revision` is `expected_revision + 1` (or 1 when created).
@@ -112,6 +120,7 @@ impl State {
                     let key = super::model::env_key(&value.application, &value.environment);
                     self.env_versions.insert(key, value.clone());
                 }
+                StateWrite::RaiseRecord { key, record } => self.raise_record(key, record),
             }
         }
         Ok(())
@@ -169,7 +178,8 @@ impl State {
                 }
                 StateWrite::AppendChangelog(_)
                 | StateWrite::PutHold { .. }
-                | StateWrite::RemoveHold { .. } => {}
+                | StateWrite::RemoveHold { .. }
+                | StateWrite::RaiseRecord { .. } => {}
             }
         }
         Ok(())

@@ -26,10 +26,11 @@ mod input;
 mod model;
 mod operate;
 mod progress;
+mod reads;
+mod records;
 mod rejection;
 mod release;
 mod report;
-mod scope;
 mod trailer;
 
 use serde::{Deserialize, Serialize};
@@ -45,8 +46,9 @@ pub use model::{
     ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack, EnvVersion, Hold,
     Parked, ReleasePhase, StageRecord, StageStatus, State, Timestamp, env_key,
 };
+pub use reads::{Reads, VersionRange, build_applications, changelog_ranges, dedup_key, reads_for};
+pub use records::{Record, RecordValue, passed_key, records_of, released_key, sequence_key};
 pub use rejection::Rejection;
-pub use scope::{Scope, scope_of};
 pub use trailer::{DEPLOYMENT_TRAILER, ManifestCommit, Promotion, STAGE_TRAILER};
 
 use crate::manifest::Catalog;

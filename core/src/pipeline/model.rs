@@ -357,6 +357,14 @@ impl Deployment {
         self.stages.get(self.current_stage)
     }
 
+    /// Whether a decision may still act on it: not final, or with effects in its outbox (a
+    /// deployment that ended can still owe an event or a commit it already decided). A store
+    /// keeps this beside the deployment so it can load the open ones without reading history.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        !self.status.is_final() || !self.outbox.is_empty()
+    }
+
     /// Applications this deployment writes: the bundle's apps, or its one application.
     #[must_use]
     pub fn applications(&self) -> Vec<&str> {
@@ -518,6 +526,9 @@ pub struct State {
     pub holds: BTreeMap<String, Hold>,
     /// Versions by [`env_key`] of (application, environment).
     pub env_versions: BTreeMap<String, EnvVersion>,
+    /// Records derived from every deployment, by key (see [`records`](super::records)).
+    #[serde(default)]
+    pub records: BTreeMap<String, super::records::Record>,
 }
 
 /// The key of an application's version in an environment.

@@ -1,6 +1,5 @@
 //! The Releaser: release attempts of a bundle, RC tags, release branches, production tags.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::build::stage_records;
@@ -10,7 +9,7 @@ use super::input::ReleaseRequested;
 use super::model::{
     BundleApp, ChangelogRecord, DeploymentId, DeploymentStatus, DeploymentTrack, ReleasePhase,
 };
-use super::progress::version_order;
+use super::reads::changelog_ranges;
 use super::rejection::Rejection;
 use crate::manifest::{Source, Track};
 use crate::version::{next_suffix, production_tag, rc_prefix, rc_tag};
@@ -41,31 +40,16 @@ impl Txn<'_> {
         let mut chosen = BTreeMap::new();
         let mut missing = Vec::new();
         for app in &apps {
-            let passed: Vec<&str> = self
-                .deployments()
-                .into_iter()
-                .filter(|d| {
-                    d.track == DeploymentTrack::PreRelease
-                        && d.application.as_deref() == Some(app.name.as_str())
-                        && d.status == DeploymentStatus::Succeeded
-                })
-                .map(|d| d.version.as_str())
-                .collect();
             match r.versions.get(&app.name) {
-                Some(v) if passed.contains(&v.as_str()) => {
+                Some(v) if self.passed(&app.name, v) => {
                     chosen.insert(app.name.clone(), v.clone());
                 }
                 Some(v) => missing.push((
                     app.name.clone(),
                     format!("{v} has not passed every pre-release stage"),
                 )),
-                None => match passed
-                    .iter()
-                    .copied()
-                    .reduce(|a, b| match version_order(b, a) {
-                        Some(Ordering::Less) => a,
-                        _ => b,
-                    }) {
+                // The best passed build, kept as a record: the history is not read.
+                None => match self.snap.state.recorded_passed(&app.name) {
                     Some(v) => {
                         chosen.insert(app.name.clone(), v.to_string());
                     }
@@ -85,6 +69,17 @@ impl Txn<'_> {
         }
         self.start_attempt(&r.application_set, &r.bundle, chosen, &r.actor);
         Ok(())
+    }
+
+    /// Whether the build `version` of `app` passed its PreRelease stages (a store loads the
+    /// builds of that version by key; see [`Reads::builds`](super::Reads::builds)).
+    fn passed(&self, app: &str, version: &str) -> bool {
+        self.deployments().into_iter().any(|d| {
+            d.track == DeploymentTrack::PreRelease
+                && d.application.as_deref() == Some(app)
+                && d.version == version
+                && d.status == DeploymentStatus::Succeeded
+        })
     }
 
     /// Starts a release attempt, unless a live attempt of the bundle has exactly these versions
@@ -214,29 +209,15 @@ impl Txn<'_> {
             .filter(|v| !v.is_empty())
     }
 
-    /// The union of the apps' changelogs since their previous production release.
+    /// The union of the apps' changelogs since their previous production release: the builds
+    /// of each app whose version is above the one that release carried and not above the one
+    /// chosen, by semver precedence (see [`changelog_range`]).
     fn release_changelog(
         &self,
         set: &str,
         versions: &BTreeMap<String, String>,
     ) -> Vec<super::ChangelogEntry> {
-        // The versions of the set's last successful release, per app.
-        let previous: BTreeMap<String, String> = self
-            .deployments()
-            .into_iter()
-            .rev()
-            .find(|d| {
-                d.track == DeploymentTrack::Release
-                    && d.application_set == set
-                    && d.status == DeploymentStatus::Succeeded
-            })
-            .map(|d| {
-                d.apps
-                    .iter()
-                    .map(|(a, b)| (a.clone(), b.version.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let ranges = changelog_ranges(self.snap.state, set, versions);
         let mut entries = Vec::new();
         for d in self.deployments() {
             let Some(app) = d.application.as_deref() else {
@@ -245,15 +226,10 @@ impl Txn<'_> {
             if d.track != DeploymentTrack::PreRelease {
                 continue;
             }
-            let Some(chosen) = versions.get(app) else {
-                continue;
-            };
-            let newer_than_previous = previous
-                .get(app)
-                .is_none_or(|p| version_order(&d.version, p) == Some(Ordering::Greater));
-            let not_after_chosen =
-                version_order(&d.version, chosen).is_some_and(|o| o != Ordering::Greater);
-            if newer_than_previous && not_after_chosen {
+            let in_range = ranges
+                .iter()
+                .any(|r| r.application == app && r.contains(&d.version));
+            if in_range {
                 entries.extend(
                     self.changelog_of(&d.id)
                         .into_iter()

@@ -3,6 +3,7 @@
 
 mod compute;
 mod conventional;
+mod order_key;
 mod tag;
 
 pub use compute::{
@@ -13,6 +14,7 @@ pub use conventional::{
     ALLOWED_TYPES, CommitError, ConventionalCommit, DEPENDABOT, PrLabels, RELEASE_LABELS,
     TitleVerdict, check_pr_title, parse_header, parse_message,
 };
+pub use order_key::order_key;
 pub use tag::{
     TagError, is_valid_image_tag, next_suffix, production_tag, rc_prefix, rc_tag, release_version,
     suffix_number,

@@ -1,5 +1,6 @@
 use cd_core::version::{
-    Bump, ReleaseType, VersionError, VersionInputs, base_version, compute_version, release_version,
+    Bump, ReleaseType, VersionError, VersionInputs, base_version, compute_version, order_key,
+    release_version,
 };
 use proptest::prelude::*;
 
@@ -176,8 +177,49 @@ fn tag() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A semver version, with pre-release identifiers that stress the ordering rules: numeric ones
+/// of different lengths, alphanumeric ones that are prefixes of each other, hyphens.
+fn semver_text() -> impl Strategy<Value = String> {
+    let identifier = prop_oneof![
+        "0|[1-9][0-9]{0,3}",
+        "[a-zA-Z-][a-zA-Z0-9-]{0,3}",
+        Just("rc".to_string()),
+        Just("rc-1".to_string()),
+    ];
+    (
+        0u64..3,
+        0u64..3,
+        0u64..3,
+        proptest::collection::vec(identifier, 0..4),
+        proptest::option::of("[a-z0-9]{1,4}"),
+        any::<bool>(),
+    )
+        .prop_map(|(a, b, c, pre, build, v)| {
+            let mut text = format!("{}{a}.{b}.{c}", if v { "v" } else { "" });
+            if !pre.is_empty() {
+                text.push('-');
+                text.push_str(&pre.join("."));
+            }
+            if let Some(build) = build {
+                text.push('+');
+                text.push_str(&build);
+            }
+            text
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Order keys sort as semver's precedence, so a store's range scan over them is a version
+    /// range; anything semver does not parse has none.
+    #[test]
+    fn order_keys_sort_as_semver_precedence(a in semver_text(), b in semver_text(), junk in "[a-z]{1,6}") {
+        let parse = |t: &str| semver::Version::parse(t.strip_prefix('v').unwrap_or(t)).unwrap();
+        let (ka, kb) = (order_key(&a).unwrap(), order_key(&b).unwrap());
+        prop_assert_eq!(ka.cmp(&kb), parse(&a).cmp_precedence(&parse(&b)), "{} {}", a, b);
+        prop_assert_eq!(order_key(&junk), None);
+    }
 
     /// Release tags are exactly what semver parses without pre-release or build parts.
     #[test]

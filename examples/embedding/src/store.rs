@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use cd_core::pipeline::{ApplyError, Deployment, DeploymentId, Scope, State, StateWrite};
+use cd_core::pipeline::{ApplyError, Deployment, DeploymentId, Reads, State, StateWrite};
 use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
 
 /// The host's store.
@@ -68,8 +68,8 @@ impl JournalStore {
 
 #[async_trait]
 impl Store for JournalStore {
-    async fn load(&self, scope: &Scope) -> Result<State, StoreError> {
-        Ok(self.lock()?.state.scoped(scope))
+    async fn load(&self, reads: &Reads) -> Result<State, StoreError> {
+        Ok(self.lock()?.state.select(reads))
     }
 
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {

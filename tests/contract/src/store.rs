@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use cd_core::pipeline::{
-    ApprovalAction, ApprovalRecord, ChangelogEntry, ChangelogRecord, Deployment, DeploymentId,
-    DeploymentStatus, DeploymentTrack, EnvVersion, Hold, Scope, StageRecord, StageStatus, State,
-    StateWrite, Timestamp,
+    ApprovalAction, ApprovalRecord, BundleApp, ChangelogEntry, ChangelogRecord, CloudEvent,
+    Deployment, DeploymentId, DeploymentStatus, DeploymentTrack, Effect, EffectKind, EnvVersion,
+    Hold, PendingEffect, Reads, Record, RecordValue, StageRecord, StageStatus, State, StateWrite,
+    Timestamp, VersionRange, records_of,
 };
 use cd_ports::{DeploymentFilter, Store, StoreError};
 
@@ -60,6 +61,14 @@ fn create(d: &Deployment) -> StateWrite {
     }
 }
 
+/// Every open deployment (what these checks write is all open), holds and versions.
+fn everything_open() -> Reads {
+    Reads {
+        all_open: true,
+        ..Reads::default()
+    }
+}
+
 fn approval(id: &str, n: &str, action: ApprovalAction) -> ApprovalRecord {
     ApprovalRecord {
         deployment: DeploymentId(id.into()),
@@ -78,14 +87,15 @@ pub async fn store_contract<S: Store, F: Fn() -> S>(make: F) {
     rejects_stale_revisions_and_duplicates(&make()).await;
     applies_all_or_nothing(&make()).await;
     keeps_the_ledger_append_only(&make()).await;
-    loads_by_scope(&make()).await;
+    loads_by_key(&make()).await;
+    loads_stay_bounded(&make(), 10_000).await;
     lists_with_filters(&make()).await;
 }
 
 async fn creates_and_reads_back(store: &dyn Store) {
     let d = deployment("d1", "shop", "api", Some("k1"));
     store.apply(&[create(&d)]).await.unwrap();
-    let state = store.load(&Scope::All).await.unwrap();
+    let state = store.load(&everything_open()).await.unwrap();
     assert_eq!(
         state.deployments.get(&d.id),
         Some(&d),
@@ -137,7 +147,7 @@ async fn rejects_stale_revisions_and_duplicates(store: &dyn Store) {
         matches!(lost, Err(StoreError::Conflict(_))),
         "a stale revision is a Conflict: {lost:?}"
     );
-    let state = store.load(&Scope::All).await.unwrap();
+    let state = store.load(&everything_open()).await.unwrap();
     assert_eq!(
         state.deployments[&d.id].status,
         DeploymentStatus::InProgress,
@@ -177,7 +187,7 @@ async fn applies_all_or_nothing(store: &dyn Store) {
         store.apply(&writes).await,
         Err(StoreError::Conflict(_))
     ));
-    let state = store.load(&Scope::All).await.unwrap();
+    let state = store.load(&everything_open()).await.unwrap();
     assert!(
         !state.deployments.contains_key(&b.id),
         "a failed decision wrote part of itself"
@@ -211,7 +221,7 @@ async fn applies_all_or_nothing(store: &dyn Store) {
         }])
         .await
         .unwrap();
-    let state = store.load(&Scope::All).await.unwrap();
+    let state = store.load(&everything_open()).await.unwrap();
     assert_eq!(state.env_versions.values().next(), Some(&committed));
 
     let hold = Hold {
@@ -228,7 +238,7 @@ async fn applies_all_or_nothing(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store
-            .load(&Scope::All)
+            .load(&everything_open())
             .await
             .unwrap()
             .holds
@@ -241,7 +251,14 @@ async fn applies_all_or_nothing(store: &dyn Store) {
         }])
         .await
         .unwrap();
-    assert!(store.load(&Scope::All).await.unwrap().holds.is_empty());
+    assert!(
+        store
+            .load(&everything_open())
+            .await
+            .unwrap()
+            .holds
+            .is_empty()
+    );
 }
 
 async fn keeps_the_ledger_append_only(store: &dyn Store) {
@@ -319,9 +336,92 @@ async fn keeps_the_ledger_append_only(store: &dyn Store) {
     assert_eq!(got, [("c9", &entry), ("c1", &later)], "append order");
 }
 
-async fn loads_by_scope(store: &dyn Store) {
-    let a = deployment("a", "shop", "api", None);
-    let b = deployment("b", "books", "catalog", None);
+/// A deployment in a given status, track and version, for the keyed loads.
+fn shaped(
+    id: &str,
+    set: &str,
+    app: &str,
+    version: &str,
+    status: DeploymentStatus,
+    sequence: u64,
+) -> Deployment {
+    Deployment {
+        version: version.into(),
+        status,
+        sequence,
+        dedup_key: Some(format!("key-{id}")),
+        ..deployment(id, set, app, None)
+    }
+}
+
+fn release(id: &str, bundle: &str, status: DeploymentStatus, sequence: u64) -> Deployment {
+    Deployment {
+        track: DeploymentTrack::Release,
+        application: None,
+        bundle: Some(bundle.into()),
+        version: format!("shop-{bundle}-rc.0"),
+        apps: [(
+            "api".to_string(),
+            BundleApp {
+                version: "v1.1.0".into(),
+                image: "api".into(),
+                registries: vec!["containers".into()],
+                repository: None,
+                branch_commit: None,
+                production_tag: None,
+            },
+        )]
+        .into(),
+        status,
+        sequence,
+        ..deployment(id, "shop", "api", None)
+    }
+}
+
+/// `state` with what stores may differ in set aside: approval times are the store's own
+/// (Spanner records its commit time), and ledger rows of different deployments may come in any
+/// order (each deployment's own rows keep theirs).
+fn comparable(mut s: State) -> State {
+    for a in &mut s.approvals {
+        a.at = Timestamp(0);
+    }
+    s.approvals.sort_by(|a, b| a.deployment.cmp(&b.deployment));
+    s.changelogs.sort_by(|a, b| a.deployment.cmp(&b.deployment));
+    s
+}
+
+async fn loads_by_key(store: &dyn Store) {
+    use DeploymentStatus::{Failed, Pending, Succeeded};
+    let mut owing = shaped("owes", "shop", "api", "v0.8.0", Failed, 5);
+    owing.outbox = vec![PendingEffect {
+        effect: Effect {
+            id: "owes/event".into(),
+            deployment: DeploymentId("owes".into()),
+            kind: EffectKind::Publish {
+                event: CloudEvent {
+                    specversion: "1.0".into(),
+                    id: "owes/1".into(),
+                    source: "/test".into(),
+                    event_type: "t".into(),
+                    subject: "owes".into(),
+                    time: Timestamp(0),
+                    datacontenttype: "application/json".into(),
+                    data: serde_json::Value::Null,
+                },
+            },
+        },
+        parked: false,
+    }];
+    let deployments = [
+        shaped("open", "shop", "api", "v1.2.0", Pending, 1),
+        shaped("books", "books", "catalog", "v1.0.0", Pending, 1),
+        shaped("passed", "shop", "api", "v1.1.0", Succeeded, 2),
+        shaped("older", "shop", "api", "v0.9.0", Failed, 3),
+        shaped("latest", "shop", "api", "latest", Succeeded, 4),
+        owing,
+        release("r1", "2026.11", Succeeded, 6),
+        release("r2", "2026.12", Pending, 7),
+    ];
     let env = |app: &str, d: &str| StateWrite::PutEnvVersion {
         value: EnvVersion {
             application: app.into(),
@@ -335,67 +435,211 @@ async fn loads_by_scope(store: &dyn Store) {
         },
         expected_revision: None,
     };
-    let note = |d: &str, id: &str, app: &str| {
+    let note = |d: &str, id: &str| {
         StateWrite::AppendChangelog(ChangelogRecord {
             deployment: DeploymentId(d.into()),
             changelog_id: id.into(),
             entry: ChangelogEntry {
-                application: app.into(),
+                application: "api".into(),
                 version: "v1.0.0".into(),
                 kind: "fix".into(),
                 scope: None,
-                description: format!("fix in {app}"),
+                description: format!("fix in {d}"),
                 breaking: false,
                 commit: None,
                 pr: None,
             },
         })
     };
-    let writes = [
-        vec![create(&a), create(&b)],
-        vec![
-            StateWrite::AppendApproval(approval("a", "x1", ApprovalAction::Approve)),
-            StateWrite::AppendApproval(approval("b", "x2", ApprovalAction::Approve)),
-            StateWrite::PutHold {
-                environment: "production".into(),
-                hold: Hold {
-                    reason: "r".into(),
-                    actor: "jane".into(),
-                    at: Timestamp(1),
-                },
+    let mut writes = vec![deployments.iter().map(create).collect::<Vec<_>>()];
+    writes.push(vec![
+        StateWrite::AppendApproval(approval("passed", "x1", ApprovalAction::Approve)),
+        StateWrite::AppendApproval(approval("open", "x2", ApprovalAction::Approve)),
+        StateWrite::AppendApproval(approval("passed", "x3", ApprovalAction::Reject)),
+        StateWrite::PutHold {
+            environment: "production".into(),
+            hold: Hold {
+                reason: "r".into(),
+                actor: "jane".into(),
+                at: Timestamp(1),
             },
-            env("api", "a"),
-            env("catalog", "b"),
-            note("a", "n1", "api"),
-            note("b", "n2", "catalog"),
-        ],
-    ];
-    // What the store should hold, built without it; approval times are the store's own
-    // (Spanner records its commit time), so they are compared apart.
+        },
+        env("api", "r1"),
+        env("catalog", "books"),
+        note("passed", "n1"),
+        note("open", "n2"),
+        note("passed", "n3"),
+    ]);
+    // Records only rise: the lower of two raises never replaces the higher, in either order.
+    let raise = |rank: &str, sequence: u64| StateWrite::RaiseRecord {
+        key: "sequence/shop".into(),
+        record: Record {
+            rank: rank.into(),
+            value: RecordValue::Sequence { sequence },
+        },
+    };
+    writes.push(vec![raise("00000000000000000009", 9)]);
+    writes.push(vec![raise("00000000000000000008", 8)]);
+    writes.push(
+        deployments
+            .iter()
+            .flat_map(records_of)
+            .map(|(key, record)| StateWrite::RaiseRecord { key, record })
+            .collect(),
+    );
     let mut expected = State::default();
     for w in &writes {
         store.apply(w).await.unwrap();
         expected.apply(w).unwrap();
     }
-    let without_times = |mut s: State| {
-        for a in &mut s.approvals {
-            a.at = Timestamp(0);
-        }
-        s
-    };
-    for scope in [
-        Scope::All,
-        Scope::ApplicationSet("shop".into()),
-        Scope::SetOf(DeploymentId("b".into())),
-        Scope::SetOf(DeploymentId("missing".into())),
-    ] {
-        let got = store.load(&scope).await.unwrap();
+    assert_eq!(
+        expected.recorded_sequence("shop"),
+        9,
+        "the higher raise stays"
+    );
+    let key = |v: &str| cd_core::version::order_key(v).unwrap();
+    let reads = [
+        Reads::default(),
+        Reads {
+            all_open: true,
+            ..Reads::default()
+        },
+        Reads {
+            open_sets: ["shop".to_string()].into(),
+            ..Reads::default()
+        },
+        Reads {
+            deployments: [
+                DeploymentId("passed".into()),
+                DeploymentId("missing".into()),
+            ]
+            .into(),
+            ..Reads::default()
+        },
+        Reads {
+            dedup_keys: ["key-older".to_string(), "key-none".to_string()].into(),
+            ..Reads::default()
+        },
+        Reads {
+            builds: [
+                ("api".to_string(), "v1.1.0".to_string()),
+                ("api".to_string(), "latest".to_string()),
+            ]
+            .into(),
+            ..Reads::default()
+        },
+        Reads {
+            bundles: [("shop".to_string(), "2026.11".to_string())].into(),
+            ..Reads::default()
+        },
+        Reads {
+            ranges: [
+                VersionRange {
+                    application: "api".into(),
+                    after: Some(key("v0.9.0")),
+                    up_to: key("v1.2.0"),
+                },
+                VersionRange {
+                    application: "api".into(),
+                    after: None,
+                    up_to: key("v0.9.0"),
+                },
+            ]
+            .into(),
+            ..Reads::default()
+        },
+        Reads {
+            records: [
+                "sequence/shop".to_string(),
+                "passed/api".to_string(),
+                "released/shop".to_string(),
+                "passed/none".to_string(),
+            ]
+            .into(),
+            ..Reads::default()
+        },
+    ];
+    for r in &reads {
+        let got = store.load(r).await.unwrap();
         assert_eq!(
-            without_times(got),
-            without_times(expected.scoped(&scope)),
-            "load({scope:?}) differs from the writes, scoped"
+            comparable(got),
+            comparable(expected.select(r)),
+            "load({r:?}) differs from the writes, selected"
         );
     }
+    // What the keys found, spelled out, so the reference itself is checked too.
+    let ids = |r: &Reads| {
+        let s = expected.select(r);
+        s.deployments
+            .keys()
+            .map(|d| d.0.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&reads[1]),
+        ["books", "open", "owes", "r2"],
+        "open: not final, or owing an effect"
+    );
+    assert_eq!(
+        ids(&reads[7]),
+        ["older", "open", "owes", "passed"],
+        "(v0.9.0, v1.2.0] and up to v0.9.0"
+    );
+    assert_eq!(
+        expected.recorded_passed("api"),
+        Some("v1.1.0"),
+        "semver ranks above 'latest'"
+    );
+}
+
+/// After `history` finished deployments, the load of a decision's reads returns the open ones
+/// and the keyed few: the same as after a handful.
+async fn loads_stay_bounded(store: &dyn Store, history: usize) {
+    let batch = 500;
+    let reads_of_a_build = |n: usize| Reads {
+        open_sets: ["shop".to_string()].into(),
+        dedup_keys: [format!("key-new-{n}")].into(),
+        records: ["sequence/shop".to_string(), "passed/api".to_string()].into(),
+        ..Reads::default()
+    };
+    let mut sizes = Vec::new();
+    let mut written = 0;
+    for goal in [10, history] {
+        while written < goal {
+            let n = (goal - written).min(batch);
+            let rows: Vec<StateWrite> = (written..written + n)
+                .map(|i| {
+                    let d = shaped(
+                        &format!("h{i:06}"),
+                        "shop",
+                        "api",
+                        &format!("v1.0.{i}"),
+                        DeploymentStatus::Succeeded,
+                        i as u64 + 10,
+                    );
+                    create(&d)
+                })
+                .collect();
+            store.apply(&rows).await.unwrap();
+            written += n;
+        }
+        let open = shaped(
+            &format!("live{goal}"),
+            "shop",
+            "api",
+            "v9.0.0",
+            DeploymentStatus::Pending,
+            1,
+        );
+        store.apply(&[create(&open)]).await.unwrap();
+        let loaded = store.load(&reads_of_a_build(goal)).await.unwrap();
+        sizes.push(loaded.deployments.len());
+    }
+    assert_eq!(
+        sizes[0] + 1,
+        sizes[1],
+        "only the new open deployment is added: {sizes:?}"
+    );
 }
 
 async fn lists_with_filters(store: &dyn Store) {

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use cd_contract::store_contract;
 use cd_core::pipeline::{
-    ApprovalAction, ApprovalRecord, DeploymentId, Scope, StateWrite, Timestamp,
+    ApprovalAction, ApprovalRecord, DeploymentId, Reads, StateWrite, Timestamp,
 };
 use cd_ports::Store;
 use cd_spanner::{Endpoint, SpannerStore};
@@ -23,9 +23,9 @@ use emulator::Emulator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spanner_keeps_the_store_contract() {
     let emulator = Emulator::start().await;
-    // The contract builds six fresh stores: one database each, made up front.
+    // The contract builds seven fresh stores: one database each, made up front.
     let mut stores = Vec::new();
-    for n in 0..6 {
+    for n in 0..7 {
         stores.push(emulator.store(&format!("contract{n}")).await);
     }
     let pool = Mutex::new(stores);
@@ -37,7 +37,8 @@ async fn migrations_apply_once_and_approvals_take_the_commit_time() {
     let emulator = Emulator::start().await;
     let database = emulator.database("migrations").await;
     let endpoint = Endpoint::Emulator(emulator.host());
-    assert!(SpannerStore::migrate(&endpoint, &database).await.unwrap() > 0);
+    let all = SpannerStore::migrate(&endpoint, &database).await.unwrap();
+    assert!(all > 0);
     assert_eq!(
         SpannerStore::migrate(&endpoint, &database).await.unwrap(),
         0,
@@ -48,7 +49,7 @@ async fn migrations_apply_once_and_approvals_take_the_commit_time() {
     emulator.forget_migrations(&database).await;
     assert_eq!(
         SpannerStore::migrate(&endpoint, &database).await.unwrap(),
-        1
+        all
     );
     assert_eq!(
         SpannerStore::migrate(&endpoint, &database).await.unwrap(),
@@ -73,7 +74,13 @@ async fn migrations_apply_once_and_approvals_take_the_commit_time() {
         .apply(&[StateWrite::AppendApproval(approval)])
         .await
         .unwrap();
-    let state = store.load(&Scope::All).await.unwrap();
+    let state = store
+        .load(&Reads {
+            all_open: true,
+            ..Reads::default()
+        })
+        .await
+        .unwrap();
     // The approval's deployment does not exist, so a load leaves it out; read the ledger by id.
     assert!(state.approvals.is_empty());
     let recorded = emulator.approval_time(&database, "d1", "a1").await;

@@ -13,7 +13,7 @@ use std::process::Command;
 use cd_contract::store_contract;
 use cd_core::pipeline::{
     ApprovalAction, ApprovalRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
-    Scope, StateWrite, Timestamp,
+    Reads, StateWrite, Timestamp,
 };
 use cd_ports::{Store, StoreError};
 use cd_sqlite::SqliteStore;
@@ -95,7 +95,13 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     drop(store);
     let again = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        block_on(again.load(&Scope::All)).unwrap().deployments.len(),
+        block_on(again.load(&Reads {
+            all_open: true,
+            ..Reads::default()
+        }))
+        .unwrap()
+        .deployments
+        .len(),
         1,
         "reopening keeps the data"
     );
@@ -126,7 +132,11 @@ fn bump_many(path: &std::path::Path) {
     let id = DeploymentId("shared".into());
     let mut done = 0;
     while done < ROUNDS {
-        let state = block_on(store.load(&Scope::All)).unwrap();
+        let state = block_on(store.load(&Reads {
+            all_open: true,
+            ..Reads::default()
+        }))
+        .unwrap();
         let mut d = state.deployments[&id].clone();
         let expected = d.revision;
         d.revision += 1;
@@ -174,10 +184,80 @@ fn two_processes_never_lose_an_update() {
         .unwrap();
     bump_many(&path);
     assert!(child.wait_with_output().unwrap().status.success());
-    let state = block_on(store.load(&Scope::All)).unwrap();
+    let state = block_on(store.load(&Reads {
+        all_open: true,
+        ..Reads::default()
+    }))
+    .unwrap();
     assert_eq!(
         state.deployments[&DeploymentId("shared".into())].revision,
         1 + 2 * ROUNDS,
         "every update of both processes landed"
     );
+}
+
+/// Rows written before the schema kept `Open`, `VersionKey` and the records (simulated by
+/// clearing them) get them at the next start, and again after a crash half-way (simulated by
+/// clearing them a second time): the keyed loads then find what they would have.
+#[test]
+fn history_written_before_the_keyed_columns_is_backfilled_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cd.db");
+    let passed = Deployment {
+        status: DeploymentStatus::Succeeded,
+        version: "v1.1.0".into(),
+        sequence: 3,
+        ..cd_contract::sample_deployment("passed", "shop", "api", Some("k1"))
+    };
+    let open = Deployment {
+        version: "v1.2.0".into(),
+        sequence: 4,
+        ..cd_contract::sample_deployment("open", "shop", "api", Some("k2"))
+    };
+    let mut expected = cd_core::pipeline::State::default();
+    let writes: Vec<StateWrite> = [&passed, &open]
+        .into_iter()
+        .map(|d| StateWrite::PutDeployment {
+            deployment: Box::new(d.clone()),
+            expected_revision: None,
+        })
+        .collect();
+    expected.apply(&writes).unwrap();
+    expected.rebuild_records();
+    let store = SqliteStore::open(&path).unwrap();
+    block_on(store.apply(&writes)).unwrap();
+    drop(store);
+    let key = |v: &str| cd_core::version::order_key(v).unwrap();
+    let reads = Reads {
+        open_sets: ["shop".to_string()].into(),
+        ranges: [cd_core::pipeline::VersionRange {
+            application: "api".into(),
+            after: None,
+            up_to: key("v1.1.0"),
+        }]
+        .into(),
+        records: ["sequence/shop".into(), "passed/api".into()].into(),
+        ..Reads::default()
+    };
+    for _ in 0..2 {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE PreReleaseDeployments SET Open = NULL, VersionKey = NULL; DELETE FROM Records;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path).unwrap();
+        let got = block_on(store.load(&reads)).unwrap();
+        assert_eq!(got, expected.select(&reads));
+        assert_eq!(
+            got.deployments
+                .keys()
+                .map(|d| d.0.as_str())
+                .collect::<Vec<_>>(),
+            ["open", "passed"],
+            "open by its flag, passed by its version key"
+        );
+        assert_eq!(got.recorded_passed("api"), Some("v1.1.0"));
+        assert_eq!(got.recorded_sequence("shop"), 4);
+    }
 }

@@ -855,3 +855,52 @@ fn a_completed_release_publishes_its_changelog_as_release_notes() {
         "{notes}"
     );
 }
+
+/// Takes a release that reached staging through production.
+fn release_to_production(w: &mut World, id: &cd_core::pipeline::DeploymentId) {
+    w.engine(id, EngineStatus::Success).unwrap();
+    w.settle();
+    w.approve(id, "jane").unwrap();
+    w.approve(id, "omar").unwrap();
+    w.settle();
+    w.engine(id, EngineStatus::Success).unwrap();
+    w.settle();
+    assert_eq!(w.deployment(id).status, D::Succeeded);
+}
+
+#[test]
+fn a_release_may_pin_a_build_older_than_the_last_release_and_finds_it_by_key() {
+    // Every `World::input` also decides on the bounded snapshot (open deployments, keyed
+    // lookups, records) and requires the same decision: here the pinned build is finished and
+    // outside the changelog range, so only the keyed lookup of its version finds it.
+    let mut w = World::new();
+    let first = release_at_staging(&mut w);
+    release_to_production(&mut w, &first);
+    w.all_pass_prerelease("v1.0.1");
+    let pinned = w
+        .input(Input::ReleaseRequested(
+            cd_core::pipeline::ReleaseRequested {
+                application_set: "shop".into(),
+                bundle: "2026.12".into(),
+                actor: "sam".into(),
+                versions: [("shop-api".to_string(), "v1.0.0".to_string())].into(),
+            },
+        ))
+        .unwrap();
+    let id = World::one(&pinned);
+    let apps = &w.deployment(&id).apps;
+    assert_eq!(apps["shop-api"].version, "v1.0.0");
+    assert_eq!(apps["shop-web"].version, "v1.0.1", "the best passed build");
+    // A version that never passed is refused, by the same keyed lookup.
+    let err = w
+        .input(Input::ReleaseRequested(
+            cd_core::pipeline::ReleaseRequested {
+                application_set: "shop".into(),
+                bundle: "2026.13".into(),
+                actor: "sam".into(),
+                versions: [("shop-api".to_string(), "v0.9.0".to_string())].into(),
+            },
+        ))
+        .unwrap_err();
+    assert!(matches!(err, Rejection::ReleaseNotReady { .. }), "{err}");
+}

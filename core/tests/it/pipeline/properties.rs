@@ -26,6 +26,9 @@ enum Step {
     },
     Release {
         bundle: usize,
+        /// Asks for this patch of one app explicitly (which may not have passed, or may be older
+        /// than the last release) instead of each app's best passed build.
+        pin: Option<(usize, u64)>,
     },
     Engine {
         deployment: usize,
@@ -68,7 +71,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (0..3usize, 0..6u64, prop::bool::weighted(0.15)).prop_map(|(app, patch, hotfix)| Step::Push { app, patch, hotfix }),
-        1 => (0..2usize).prop_map(|bundle| Step::Release { bundle }),
+        1 => (0..2usize, prop::option::weighted(0.3, (0..3usize, 0..6u64))).prop_map(|(bundle, pin)| Step::Release { bundle, pin }),
         4 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(deployment, success)| Step::Engine { deployment, success }),
         3 => (any::<usize>(), 0..5usize, prop::bool::weighted(0.2)).prop_map(|(deployment, actor, reject)| Step::Act { deployment, actor, reject }),
         1 => any::<usize>().prop_map(|deployment| Step::Retry { deployment }),
@@ -98,20 +101,38 @@ fn run(w: &mut World, step: &Step, last: &Option<Input>) -> Option<Input> {
                 format!("v1.0.{patch}")
             };
             w.publish_image(APPS[*app], &version);
+            // Every build carries an author and a changelog entry, so releases read both from
+            // the builds they take, and the bounded snapshot must find them.
             Input::BuildNotified(cd_core::pipeline::BuildNotified {
                 build_definition_id: APPS[*app].into(),
                 container: APPS[*app].into(),
+                author: Some(format!("dev-{patch}")),
+                changelog: vec![cd_core::pipeline::ChangelogEntry {
+                    application: String::new(),
+                    version: String::new(),
+                    kind: "fix".into(),
+                    scope: None,
+                    description: format!("fix {patch}"),
+                    breaking: false,
+                    commit: None,
+                    pr: None,
+                }],
                 version,
                 git_ref: "refs/heads/main".into(),
                 ..Default::default()
             })
         }
-        Step::Release { bundle } => Input::ReleaseRequested(cd_core::pipeline::ReleaseRequested {
-            application_set: "shop".into(),
-            bundle: format!("2026.{}", 11 + bundle),
-            actor: "sam".into(),
-            ..Default::default()
-        }),
+        Step::Release { bundle, pin } => {
+            Input::ReleaseRequested(cd_core::pipeline::ReleaseRequested {
+                application_set: "shop".into(),
+                bundle: format!("2026.{}", 11 + bundle),
+                actor: "sam".into(),
+                versions: pin
+                    .iter()
+                    .map(|(app, patch)| (APPS[*app].to_string(), format!("v1.0.{patch}")))
+                    .collect(),
+            })
+        }
         Step::Engine {
             deployment,
             success,

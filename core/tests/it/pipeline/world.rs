@@ -7,21 +7,11 @@ use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
     ApprovalAction, ApprovalRecorded, BuildNotified, Decision, Deployment, DeploymentId,
     DeploymentTrack, Effect, EffectKind, EffectOutcome, EngineStatus, Input, Rejection,
-    ReleaseRequested, SequentialIds, Settings, Snapshot, StageStatus, State, StateWrite,
-    StatusReported, Timestamp, decide, pending_effects, scope_of,
+    ReleaseRequested, SequentialIds, Settings, Snapshot, StageStatus, State, StatusReported,
+    Timestamp, decide, pending_effects,
 };
 
 use crate::example_files;
-
-/// A decision with creation sequence numbers cleared: they count only what the load saw.
-fn normalized(mut d: Decision) -> Decision {
-    for w in &mut d.writes {
-        if let StateWrite::PutDeployment { deployment, .. } = w {
-            deployment.sequence = 0;
-        }
-    }
-    d
-}
 
 /// Orders versions of one app: semver by semver, RC tags of one bundle by number.
 pub(crate) fn version_order(a: &str, b: &str) -> Option<std::cmp::Ordering> {
@@ -120,11 +110,13 @@ impl World {
             settings: &self.settings,
         };
         let before = self.state.clone();
-        // A store may load only the input's scope: the decision must not change.
-        let scoped_state = self.state.scoped(&scope_of(&input, &self.catalog));
-        let scoped = decide(
+        // The oracle: a store loads only what the input's reads name (open deployments, keyed
+        // lookups, records), never the history; the decision must be the one the whole state
+        // gives.
+        let bounded_state = self.state.select_for(&input, &self.catalog);
+        let bounded = decide(
             &Snapshot {
-                state: &scoped_state,
+                state: &bounded_state,
                 ..snapshot
             },
             &input,
@@ -133,10 +125,10 @@ impl World {
         );
         let decision = decide(&snapshot, &input, self.now, &mut self.ids);
         assert_eq!(
-            scoped.map(normalized),
-            decision.clone().map(normalized),
-            "a scoped load changed the decision on {input:?}"
+            bounded, decision,
+            "the bounded snapshot changed the decision on {input:?}"
         );
+
         let decision = decision?;
         self.state
             .apply(&decision.writes)
