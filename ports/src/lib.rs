@@ -33,4 +33,6 @@ pub use notifier::{Notifier, NotifyError};
 pub use registry::{Registry, RegistryError, check_tag};
 pub use repo::{ManifestRepo, RepoError};
 pub use source::{PullRequest, SourceError, SourceHost};
-pub use store::{DeploymentFilter, DeploymentView, Store, StoreError, deployment_tables};
+pub use store::{
+    DeploymentFilter, DeploymentView, ListCursor, MAX_PAGE, Store, StoreError, deployment_tables,
+};

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use cd_core::pipeline::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
-    Reads, State, StateWrite,
+    Reads, State, StateWrite, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +58,71 @@ impl DeploymentView {
     }
 }
 
+/// The most deployments one page of a listing holds: a listing is read page by page over an
+/// index, never whole.
+pub const MAX_PAGE: usize = 500;
+
+/// Where a page of a listing ended: the creation time, sequence and id of its last deployment.
+/// The next page starts strictly after it, in the listing order (newest first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListCursor {
+    /// The last deployment's creation time.
+    pub created_at: Timestamp,
+    /// Its sequence.
+    pub sequence: u64,
+    /// Its id.
+    pub id: DeploymentId,
+}
+
+impl ListCursor {
+    /// The cursor after `d`.
+    #[must_use]
+    pub fn after(d: &Deployment) -> Self {
+        ListCursor {
+            created_at: d.created_at,
+            sequence: d.sequence,
+            id: d.id.clone(),
+        }
+    }
+
+    /// `<created_at>.<sequence>.<id>`, as the API hands it out.
+    ///
+    /// ```
+    /// use cd_core::pipeline::{DeploymentId, Timestamp};
+    /// use cd_ports::ListCursor;
+    ///
+    /// let c = ListCursor { created_at: Timestamp(1_700), sequence: 4, id: DeploymentId("d.9".into()) };
+    /// assert_eq!(c.encode(), "1700.4.d.9");
+    /// assert_eq!(ListCursor::parse("1700.4.d.9"), Some(c));
+    /// assert_eq!(ListCursor::parse("yesterday"), None);
+    /// ```
+    #[must_use]
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.created_at.0, self.sequence, self.id)
+    }
+
+    /// The cursor [`ListCursor::encode`] wrote, or `None` for anything else.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '.');
+        let created_at = parts.next()?.parse().ok()?;
+        let sequence = parts.next()?.parse().ok()?;
+        let id = parts.next().filter(|id| !id.is_empty())?;
+        Some(ListCursor {
+            created_at: Timestamp(created_at),
+            sequence,
+            id: DeploymentId(id.to_string()),
+        })
+    }
+
+    /// Whether `d` comes after this cursor, newest first.
+    #[must_use]
+    pub fn precedes(&self, d: &Deployment) -> bool {
+        (d.created_at, d.sequence, &d.id) < (self.created_at, self.sequence, &self.id)
+    }
+}
+
 /// Which deployments to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -70,8 +135,10 @@ pub struct DeploymentFilter {
     pub track: Option<DeploymentTrack>,
     /// Only this status.
     pub status: Option<DeploymentStatus>,
-    /// At most this many, newest first (0: no limit).
+    /// At most this many, newest first (0, or more than [`MAX_PAGE`]: [`MAX_PAGE`]).
     pub limit: usize,
+    /// Only those after this cursor (the next page).
+    pub after: Option<ListCursor>,
 }
 
 impl DeploymentFilter {
@@ -87,10 +154,22 @@ impl DeploymentFilter {
                 .is_none_or(|a| d.application.as_ref() == Some(a) || d.apps.contains_key(a))
             && self.track.is_none_or(|t| t == d.track)
             && self.status.is_none_or(|s| s == d.status)
+            && self.after.as_ref().is_none_or(|c| c.precedes(d))
+    }
+
+    /// The page size: `limit`, at most [`MAX_PAGE`].
+    #[must_use]
+    pub fn page(&self) -> usize {
+        if self.limit == 0 {
+            MAX_PAGE
+        } else {
+            self.limit.min(MAX_PAGE)
+        }
     }
 
     /// The deployments of `candidates` that pass the filter, newest first (creation time, then
-    /// sequence, then id), at most `limit` of them: the order every store lists in.
+    /// sequence, then id), at most [`page`](DeploymentFilter::page) of them: the order every
+    /// store lists in, and the reference semantics of [`Store::list`].
     #[must_use]
     pub fn select(&self, candidates: impl IntoIterator<Item = Deployment>) -> Vec<Deployment> {
         let mut list: Vec<Deployment> =
@@ -98,9 +177,7 @@ impl DeploymentFilter {
         list.sort_by(|a, b| {
             (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id))
         });
-        if self.limit > 0 {
-            list.truncate(self.limit);
-        }
+        list.truncate(self.page());
         list
     }
 }
@@ -152,7 +229,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentView>, StoreError>;
 
-    /// Deployments passing `filter`, newest first.
+    /// One page of the deployments passing `filter`, newest first (see
+    /// [`DeploymentFilter::select`]), read over an index: never the whole history.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].

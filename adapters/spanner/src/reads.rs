@@ -13,7 +13,7 @@ use google_cloud_spanner::statement::Statement;
 use google_cloud_spanner::transaction::Transaction;
 
 use crate::rows::{approval_of, changelog_of, decode, env_version_of, hold_of};
-use crate::{SpannerStore, corrupt, int, unavailable};
+use crate::{corrupt, int, unavailable};
 
 /// The queries this adapter runs, over read-only and read-write transactions alike.
 #[async_trait]
@@ -222,8 +222,7 @@ pub(crate) async fn deployment_by_id(
     Ok(None)
 }
 
-/// The newest `filter.limit` deployments of each table that pass the set, track and status
-/// filters.
+/// One page of each table's deployments passing `filter`, newest first (the caller merges).
 pub(crate) async fn newest(
     tx: &mut impl Queries,
     filter: &DeploymentFilter,
@@ -248,6 +247,18 @@ pub(crate) async fn newest(
         if filter.track.is_some() && !release {
             clauses.push("Track = @track");
         }
+        if filter.application.is_some() {
+            clauses.push(if release {
+                "DeploymentID IN (SELECT DeploymentID FROM ReleaseBundleApps WHERE AppName = @app)"
+            } else {
+                "Application = @app"
+            });
+        }
+        if filter.after.is_some() {
+            clauses.push(
+                "(CreatedAt < @at OR (CreatedAt = @at AND (Sequence < @seq OR (Sequence = @seq AND DeploymentID < @id))))",
+            );
+        }
         let clause = if clauses.is_empty() {
             String::new()
         } else {
@@ -265,36 +276,19 @@ pub(crate) async fn newest(
         if let Some(track) = filter.track {
             stmt.add_param("track", &track.as_str());
         }
-        stmt.add_param("n", &int(filter.limit)?);
+        if let Some(app) = &filter.application {
+            stmt.add_param("app", app);
+        }
+        if let Some(c) = &filter.after {
+            stmt.add_param("at", &c.created_at.0);
+            stmt.add_param("seq", &int(c.sequence)?);
+            stmt.add_param("id", &c.id.0);
+        }
+        stmt.add_param("n", &int(filter.page())?);
         for row in tx.rows(stmt).await? {
             let body: String = row.column_by_name("Body").map_err(corrupt)?;
             out.push(decode(&body)?);
         }
     }
     Ok(out)
-}
-
-impl SpannerStore {
-    pub(crate) async fn query_bodies(
-        tx: &mut impl Queries,
-        set: Option<&str>,
-    ) -> Result<Vec<Deployment>, StoreError> {
-        let mut out = Vec::new();
-        for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
-            let mut stmt = match set {
-                None => Statement::new(format!("SELECT Body FROM {table}")),
-                Some(_) => Statement::new(format!(
-                    "SELECT Body FROM {table} WHERE ApplicationSet = @set"
-                )),
-            };
-            if let Some(s) = set {
-                stmt.add_param("set", &s);
-            }
-            for row in tx.rows(stmt).await? {
-                let body: String = row.column_by_name("Body").map_err(corrupt)?;
-                out.push(decode(&body)?);
-            }
-        }
-        Ok(out)
-    }
 }

@@ -129,6 +129,9 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX PreReleaseDeploymentsByBuild ON PreReleaseDeployments (Application, Version)",
         "CREATE INDEX PreReleaseDeploymentsByVersionKey ON PreReleaseDeployments (Application, VersionKey)",
         "CREATE INDEX ReleaseDeploymentsByBundle ON ReleaseDeployments (ApplicationSet, Bundle)",
+        // Listings for people, newest first, a page at a time.
+        "CREATE INDEX PreReleaseDeploymentsNewest ON PreReleaseDeployments (CreatedAt DESC, Sequence DESC, DeploymentID DESC)",
+        "CREATE INDEX ReleaseDeploymentsNewest ON ReleaseDeployments (CreatedAt DESC, Sequence DESC, DeploymentID DESC)",
         // Records only rise: a write replaces a row only with a higher Rank.
         "CREATE TABLE Records (
         Key STRING(MAX) NOT NULL,

@@ -533,6 +533,76 @@ fn bodies(
     Ok(())
 }
 
+/// One page of each deployment table, newest first over the `Newest` indexes, merged.
+fn list(conn: &mut Connection, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+    use rusqlite::types::Value;
+    let tx = conn.transaction().map_err(map_err)?;
+    let mut found = BTreeMap::new();
+    for (table, release) in [
+        ("PreReleaseDeployments", false),
+        ("ReleaseDeployments", true),
+    ] {
+        match filter.track {
+            Some(DeploymentTrack::Release) if !release => continue,
+            Some(t) if release && t != DeploymentTrack::Release => continue,
+            _ => {}
+        }
+        let mut clauses = vec!["1 = 1".to_string()];
+        let mut args: Vec<Value> = Vec::new();
+        let mut arg = |clause: &str, value: Value, args: &mut Vec<Value>| {
+            args.push(value);
+            clauses.push(clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(set) = &filter.application_set {
+            arg("ApplicationSet = ?", Value::Text(set.clone()), &mut args);
+        }
+        if let Some(status) = filter.status {
+            arg("Status = ?", Value::Text(status.as_str().into()), &mut args);
+        }
+        if let (Some(track), false) = (filter.track, release) {
+            arg("Track = ?", Value::Text(track.as_str().into()), &mut args);
+        }
+        if let Some(app) = &filter.application {
+            let clause = if release {
+                "DeploymentID IN (SELECT DeploymentID FROM ReleaseBundleApps WHERE AppName = ?)"
+            } else {
+                "Application = ?"
+            };
+            arg(clause, Value::Text(app.clone()), &mut args);
+        }
+        if let Some(c) = &filter.after {
+            args.push(Value::Integer(c.created_at.0));
+            let t = args.len();
+            args.push(Value::Integer(i64::try_from(c.sequence).map_err(corrupt)?));
+            args.push(Value::Text(c.id.0.clone()));
+            clauses.push(format!(
+                "(CreatedAt, Sequence, DeploymentID) < (?{t}, ?{}, ?{})",
+                t + 1,
+                t + 2
+            ));
+        }
+        args.push(Value::Integer(
+            i64::try_from(filter.page()).map_err(corrupt)?,
+        ));
+        let sql = format!(
+            "SELECT Body FROM {table} WHERE {} ORDER BY CreatedAt DESC, Sequence DESC, DeploymentID DESC LIMIT ?{}",
+            clauses.join(" AND "),
+            args.len()
+        );
+        let mut stmt = tx.prepare(&sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(map_err)?;
+        for row in rows {
+            let d = decode(&row.map_err(map_err)?)?;
+            found.insert(d.id.clone(), d);
+        }
+    }
+    Ok(filter.select(found.into_values()))
+}
+
 /// Loads what `reads` names; every query below is answered by an index (schema.rs).
 fn load(conn: &mut Connection, reads: &Reads) -> Result<State, StoreError> {
     // One read transaction: a consistent snapshot across tables.
@@ -679,12 +749,6 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
-        self.with(|conn| {
-            let all = match &filter.application_set {
-                Some(s) => deployments_where(conn, "WHERE ApplicationSet = ?1", Some(s))?,
-                None => deployments_where(conn, "", None)?,
-            };
-            Ok(filter.select(all))
-        })
+        self.with(|conn| list(conn, filter))
     }
 }

@@ -137,6 +137,11 @@ CREATE INDEX ReleaseDeploymentsToBackfill ON ReleaseDeployments (DeploymentID) W
 CREATE INDEX PreReleaseDeploymentsByBuild ON PreReleaseDeployments (Application, Version);
 CREATE INDEX PreReleaseDeploymentsByVersionKey ON PreReleaseDeployments (Application, VersionKey);
 CREATE INDEX ReleaseDeploymentsByBundle ON ReleaseDeployments (ApplicationSet, Bundle);
+-- Listings for people, newest first, a page at a time.
+CREATE INDEX PreReleaseDeploymentsNewest ON PreReleaseDeployments (CreatedAt, Sequence, DeploymentID);
+CREATE INDEX ReleaseDeploymentsNewest ON ReleaseDeployments (CreatedAt, Sequence, DeploymentID);
+CREATE INDEX PreReleaseDeploymentsNewestBySet ON PreReleaseDeployments (ApplicationSet, CreatedAt, Sequence, DeploymentID);
+CREATE INDEX ReleaseDeploymentsNewestBySet ON ReleaseDeployments (ApplicationSet, CreatedAt, Sequence, DeploymentID);
 
 -- Records only rise: a write replaces a row only with a higher Rank (cd_core::pipeline::records).
 CREATE TABLE Records (

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cd_core::pipeline::{DeploymentId, Rejection};
-use cd_ports::DeploymentFilter;
+use cd_ports::{DeploymentFilter, ListCursor};
 
 use super::error::ApiError;
 use super::request::{PathArg, path_value};
@@ -21,27 +21,54 @@ pub(super) async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response,
     Ok(Json(holds).into_response())
 }
 
-/// Lists deployments, newest first.
+/// Lists deployments, newest first, a page at a time: when more follow, the `Link` header names
+/// the next page (`rel="next"`, with the `after` cursor).
 #[utoipa::path(get, path = "/v1/deployments", tag = "queries", params(ListQuery),
-    responses((status = 200, description = "Deployments with their stages", body = Object), (status = 400, body = ApiError)))]
+    responses((status = 200, description = "Deployments with their stages", body = Object,
+        headers(("Link" = String, description = "The next page, when there is one: `</v1/deployments?...&after=...>; rel=\"next\"`"))),
+        (status = 400, body = ApiError)))]
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(mut q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(text) => Some(ListCursor::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "after",
+                format!("'{text}' is not a cursor this service handed out"),
+            )
+        })?),
+    };
     let filter = DeploymentFilter {
-        application_set: q.application_set,
-        application: q.application,
+        application_set: q.application_set.clone(),
+        application: q.application.clone(),
         track: q.track,
         status: q.status,
         limit: q.limit.unwrap_or(100),
+        after,
     };
     let list = shared
         .driver
         .deployments(&filter)
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(list).into_response())
+    let next = match list.last() {
+        Some(last) if list.len() == filter.page() => {
+            q.after = Some(ListCursor::after(last).encode());
+            serde_urlencoded::to_string(&q).ok()
+        }
+        _ => None,
+    };
+    let mut response = Json(list).into_response();
+    if let Some(query) = next
+        && let Ok(link) =
+            header::HeaderValue::from_str(&format!("</v1/deployments?{query}>; rel=\"next\""))
+    {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 /// One deployment with its stages, approvals and changelog.

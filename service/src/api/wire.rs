@@ -112,7 +112,7 @@ pub struct HoldBody {
 }
 
 /// Filters of the deployment list.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -126,6 +126,10 @@ pub struct ListQuery {
     /// PENDING, IN_PROGRESS, AWAITING_APPROVAL, SUCCEEDED, FAILED, REJECTED or SUPERSEDED.
     #[param(value_type = Option<String>)]
     pub(super) status: Option<DeploymentStatus>,
-    /// At most this many, newest first (default 100).
+    /// At most this many, newest first (default 100, at most 500).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) limit: Option<usize>,
+    /// The next page: the cursor the `Link` header of the previous page names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) after: Option<String>,
 }

@@ -10,5 +10,6 @@
 
 mod config;
 mod engine;
+mod listing;
 mod oidc;
 mod robust;

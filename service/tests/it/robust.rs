@@ -14,14 +14,16 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-struct App {
+pub(crate) struct App {
     _dir: tempfile::TempDir,
-    router: axum::Router,
-    secret: Vec<u8>,
+    pub(crate) router: axum::Router,
+    pub(crate) secret: Vec<u8>,
+    pub(crate) driver: Arc<Driver>,
     _queue: tokio::sync::mpsc::UnboundedReceiver<cd_service::Wake>,
 }
 
-fn app() -> App {
+/// The service's router on embedded defaults in a temporary directory (the engine a webhook).
+pub(crate) fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -41,8 +43,10 @@ fn app() -> App {
         RetryPolicy::default(),
         Box::new(RandomIds),
     ));
-    let (shared, queue) = cd_service::Shared::new(&config, driver, opened.secret.clone()).unwrap();
+    let (shared, queue) =
+        cd_service::Shared::new(&config, driver.clone(), opened.secret.clone()).unwrap();
     App {
+        driver,
         _dir: dir,
         router: cd_service::api::router(shared),
         secret: opened.secret,
@@ -61,6 +65,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/holds/ID"),
     ("DELETE", "/v1/holds/ID"),
     ("GET", "/v1/deployments?status=ID&limit=ID"),
+    ("GET", "/v1/deployments?after=ID"),
     ("GET", "/v1/deployments/ID"),
     ("GET", "/v1/holds"),
     ("GET", "/healthz"),

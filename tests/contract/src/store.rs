@@ -8,7 +8,7 @@ use cd_core::pipeline::{
     Hold, PendingEffect, Reads, Record, RecordValue, StageRecord, StageStatus, State, StateWrite,
     Timestamp, VersionRange, records_of,
 };
-use cd_ports::{DeploymentFilter, Store, StoreError};
+use cd_ports::{DeploymentFilter, ListCursor, Store, StoreError};
 
 /// A pending PreRelease deployment with one stage: a row for stores to hold.
 #[must_use]
@@ -707,5 +707,60 @@ async fn lists_with_filters(store: &dyn Store) {
         })
         .await
         .is_empty()
+    );
+    // Pages follow their cursors to the end, in order, each deployment once: here across ties
+    // of creation time (sequence and id break them) and both tables (a release lists under the
+    // apps of its bundle).
+    let mut more = Vec::new();
+    for i in 0..7u64 {
+        let mut d = deployment(&format!("p{i}"), "shop", "api", None);
+        d.created_at = Timestamp(1_500);
+        d.sequence = 10 + i % 3;
+        more.push(create(&d));
+    }
+    more.push(create(&release(
+        "r",
+        "2026.11",
+        DeploymentStatus::Pending,
+        11,
+    )));
+    store.apply(&more).await.unwrap();
+    let everything = only(DeploymentFilter::default()).await;
+    assert_eq!(everything.len(), 10);
+    for application in [None, Some("api".to_string())] {
+        let whole = only(DeploymentFilter {
+            application: application.clone(),
+            ..Default::default()
+        })
+        .await;
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list(&DeploymentFilter {
+                    application: application.clone(),
+                    limit: 3,
+                    after: after.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            after = page.last().map(ListCursor::after);
+            paged.extend(page.iter().map(|d| d.id.0.clone()));
+            if page.len() < 3 {
+                break;
+            }
+        }
+        assert_eq!(paged, whole, "pages of {application:?}");
+    }
+    assert!(
+        only(DeploymentFilter {
+            application: Some("api".into()),
+            track: Some(DeploymentTrack::Release),
+            ..Default::default()
+        })
+        .await
+            == ["r"],
+        "a release lists under its bundle's apps"
     );
 }
