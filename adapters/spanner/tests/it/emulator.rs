@@ -99,6 +99,41 @@ impl Emulator {
         client.close().await;
     }
 
+    /// Makes every deployment look written before migration 2 (its derived columns empty, no
+    /// records) and forgets the applied migrations, so the next start migrates again.
+    pub(crate) async fn forget_derived(&self, database: &str) {
+        use google_cloud_spanner::statement::Statement;
+        let client = self.client(database).await;
+        let result: Result<_, google_cloud_spanner::client::Error> = client
+            .read_write_transaction(|tx| {
+                Box::pin(async move {
+                    for sql in [
+                        "UPDATE PreReleaseDeployments SET OpenSet = NULL, VersionKey = NULL, Backfilled = NULL WHERE TRUE",
+                        "UPDATE ReleaseDeployments SET OpenSet = NULL, Backfilled = NULL WHERE TRUE",
+                    ] {
+                        tx.update(Statement::new(sql)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        result.unwrap();
+        client
+            .apply(vec![
+                google_cloud_spanner::mutation::delete(
+                    "Records",
+                    google_cloud_spanner::key::all_keys(),
+                ),
+                google_cloud_spanner::mutation::delete(
+                    "SchemaMigrations",
+                    google_cloud_spanner::key::all_keys(),
+                ),
+            ])
+            .await
+            .unwrap();
+        client.close().await;
+    }
+
     /// The ledger's recorded time of one approval, in ms since the epoch.
     pub(crate) async fn approval_time(
         &self,
