@@ -51,7 +51,7 @@ pub(crate) struct StatusArgs {
     /// Only this application.
     #[arg(long = "app")]
     pub(crate) application: Option<String>,
-    /// At most this many.
+    /// At most this many, newest first (the service answers at most 500 per page).
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
     /// Print the JSON the service returned.
