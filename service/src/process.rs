@@ -15,7 +15,38 @@ pub fn init_logs() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        .fmt_fields(escaped_fields())
         .try_init();
+}
+
+/// How every log field is written: `name=value`, the value with control characters escaped.
+/// Request fields (a build definition, an application, an environment) reach the log through
+/// values and messages; escaped, a newline in one cannot start a forged log line.
+pub fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = escape_controls(&format!("{value:?}"));
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with every control character written as its Rust escape (`\n`, `\u{1b}`).
+#[must_use]
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

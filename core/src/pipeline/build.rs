@@ -13,7 +13,7 @@ use super::progress::version_order;
 use super::reads::{build_applications, dedup_key};
 use super::rejection::Rejection;
 use crate::manifest::{Stage, Track};
-use crate::version::is_valid_image_tag;
+use crate::version::{is_valid_image_tag, order_key};
 
 /// `release/<appSet>/<bundle>` (with or without `refs/heads/`), as (set, bundle).
 pub(super) fn release_branch(git_ref: &str) -> Option<(&str, &str)> {
@@ -89,6 +89,18 @@ impl Txn<'_> {
             return Err(Rejection::InvalidInput {
                 field: "version",
                 reason: format!("'{}' is not a valid image tag", b.version),
+            });
+        }
+        // Versions never go back, so a build's version must be one the pipeline can order:
+        // semver (what compute-version tags: vX.Y.Z and vX.Y.Z-<type>.<n>). A tag such as
+        // `latest` never reaches a manifest.
+        if order_key(&b.version).is_none() {
+            return Err(Rejection::InvalidInput {
+                field: "version",
+                reason: format!(
+                    "'{}' cannot be ordered against other versions: a build's version is semver (vX.Y.Z, or vX.Y.Z-<pre-release>)",
+                    b.version
+                ),
             });
         }
         let catalog = self.snap.catalog;

@@ -12,7 +12,7 @@ use super::model::{
 use super::reads::changelog_ranges;
 use super::rejection::Rejection;
 use crate::manifest::{Source, Track};
-use crate::version::{next_suffix, production_tag, rc_prefix, rc_tag};
+use crate::version::{check_bundle, next_suffix, production_tag, rc_prefix, rc_tag};
 
 impl Txn<'_> {
     pub(super) fn release_requested(&mut self, r: &ReleaseRequested) -> Result<(), Rejection> {
@@ -20,6 +20,10 @@ impl Txn<'_> {
         if !catalog.application_sets.contains_key(&r.application_set) {
             return Err(Rejection::UnknownApplicationSet(r.application_set.clone()));
         }
+        check_bundle(&r.bundle).map_err(|e| Rejection::InvalidInput {
+            field: "bundle",
+            reason: e.to_string(),
+        })?;
         let none: [&str; 0] = [];
         rc_tag(&r.application_set, &r.bundle, none)
             .map_err(|e| Rejection::InvalidTag(e.to_string()))?;

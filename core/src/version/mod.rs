@@ -16,6 +16,6 @@ pub use conventional::{
 };
 pub use order_key::order_key;
 pub use tag::{
-    TagError, is_valid_image_tag, next_suffix, production_tag, rc_prefix, rc_tag, release_version,
-    suffix_number,
+    BundleError, MAX_BUNDLE, TagError, check_bundle, is_valid_image_tag, next_suffix,
+    production_tag, rc_prefix, rc_tag, release_version, suffix_number,
 };

@@ -70,6 +70,67 @@ pub enum TagError {
     NotRc(String),
 }
 
+/// Why a bundle name was refused: the one grammar of bundle names, which makes each a part of
+/// an image tag (`<appSet>-<bundle>-rc.<N>`) and a segment of a branch (`release/<appSet>/<bundle>`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Empty.
+    #[error("a bundle needs a name")]
+    Empty,
+    /// Longer than [`MAX_BUNDLE`].
+    #[error("'{0}' is longer than 64 characters")]
+    TooLong(String),
+    /// A character outside the grammar, or in a place it may not be.
+    #[error(
+        "'{0}' is not a bundle name: letters, digits, '.', '_' and '-', starting with a letter or digit, without '..' and not ending in '.' or '.lock'"
+    )]
+    Invalid(String),
+}
+
+/// The longest bundle name.
+pub const MAX_BUNDLE: usize = 64;
+
+/// Checks a bundle name against its grammar: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`, without `..`,
+/// not ending in `.` or `.lock` (git refuses those in a branch name).
+///
+/// ```
+/// use cd_core::version::{BundleError, check_bundle};
+///
+/// assert!(check_bundle("2026.11").is_ok());
+/// assert_eq!(check_bundle(""), Err(BundleError::Empty));
+/// assert!(check_bundle("2026/11").is_err());
+/// assert!(check_bundle("-rc").is_err());
+/// assert!(check_bundle("a..b").is_err());
+/// ```
+///
+/// # Errors
+/// The [`BundleError`] saying what is wrong.
+pub fn check_bundle(bundle: &str) -> Result<(), BundleError> {
+    if bundle.is_empty() {
+        return Err(BundleError::Empty);
+    }
+    if bundle.len() > MAX_BUNDLE {
+        return Err(BundleError::TooLong(bundle.to_string()));
+    }
+    let first_ok = bundle
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric());
+    let chars_ok = bundle
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !first_ok
+        || !chars_ok
+        || bundle.contains("..")
+        || bundle.ends_with('.')
+        || bundle.ends_with(".lock")
+    {
+        return Err(BundleError::Invalid(bundle.to_string()));
+    }
+    Ok(())
+}
+
 /// The RC tag prefix of a bundle: `<appSet>-<bundle>-rc.`.
 #[must_use]
 pub fn rc_prefix(application_set: &str, bundle: &str) -> String {

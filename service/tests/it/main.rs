@@ -11,5 +11,6 @@
 mod config;
 mod engine;
 mod listing;
+mod logs;
 mod oidc;
 mod robust;

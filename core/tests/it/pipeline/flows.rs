@@ -631,11 +631,21 @@ fn every_rejection_names_what_is_wrong() {
     };
     let err = release(&mut w, "books", "2026.11", &[]);
     assert_eq!(err, Rejection::UnknownApplicationSet("books".into()));
-    let err = release(&mut w, "shop", "2026/11", &[]);
-    assert!(
-        matches!(&err, Rejection::InvalidTag(t) if t.contains("shop-2026/11-rc.0")),
-        "{err}"
-    );
+    // A bundle name is one segment of a branch and a part of a tag: anything else is invalid
+    // input, named, before anything is written.
+    for bundle in ["2026/11", "", "-rc", "a..b", "x.lock", "2026.11.", "sp ace"] {
+        let err = release(&mut w, "shop", bundle, &[]);
+        assert!(
+            matches!(
+                &err,
+                Rejection::InvalidInput {
+                    field: "bundle",
+                    ..
+                }
+            ),
+            "{bundle:?}: {err}"
+        );
+    }
     let err = release(&mut w, "shop", "2026.11", &[("shop-cart", "v1.0.0")]);
     assert_eq!(err, Rejection::UnknownApplication("shop-cart".into()));
     let err = release(&mut w, "shop", "2026.11", &[("shop-api", "v9.9.9")]);
@@ -654,6 +664,14 @@ fn every_rejection_names_what_is_wrong() {
         .unwrap_err();
     assert_eq!(err, Rejection::UnknownApplication("shop-cart".into()));
 
+    // A version the pipeline cannot order never reaches a manifest.
+    for version in ["latest", "v1.2", "main-abc123"] {
+        let err = w.push("shop-api", version).unwrap_err();
+        assert!(
+            matches!(&err, Rejection::InvalidInput { field: "version", reason } if reason.contains("cannot be ordered")),
+            "{version}: {err}"
+        );
+    }
     let id = World::one(&w.push("shop-api", "v1.0.0").unwrap());
     let err = w
         .input(Input::StatusReported(cd_core::pipeline::StatusReported {
