@@ -347,6 +347,30 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     assert_eq!(code, 422, "{answer}");
     let (code, answer) = svc.get("/v1/deployments?status=SIDEWAYS");
     assert_eq!(code, 400, "{answer}");
+    // A bundle name that is no tag part and no branch segment, and a version nothing can order.
+    for bundle in ["", "2026/12", "..", "x.lock"] {
+        let (code, answer) = svc.as_actor(
+            "jane",
+            "/v1/releases",
+            &json!({ "applicationSet": "shop", "bundle": bundle }),
+        );
+        assert_eq!(
+            (code, answer["field"].as_str()),
+            (400, Some("bundle")),
+            "{bundle:?}: {answer}"
+        );
+    }
+    for version in ["latest", "v1.2"] {
+        let (code, answer) = svc.signed(
+            "/v1/notifications/build",
+            &notification("shop-api", version, "abc"),
+        );
+        assert_eq!(
+            (code, answer["field"].as_str()),
+            (400, Some("version")),
+            "{version}: {answer}"
+        );
+    }
 
     assert_eq!(
         dump(&svc.dir),
