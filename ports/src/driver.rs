@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use cd_core::manifest::{Catalog, Problems};
 use cd_core::pipeline::{
     Decision, Deployment, DeploymentId, Effect, EffectKind, EffectOutcome, Hold, IdSource, Input,
-    ManifestCommit, Promotion, Reads, Rejection, Settings, Snapshot, State, Timestamp, deadlines,
-    decide, pending_effects, reads_for,
+    ManifestCommit, Promotion, ReadPlan, Reads, Rejection, Settings, Snapshot, State, Timestamp,
+    deadlines, decide, pending_effects,
 };
 
 use crate::backoff::Backoff;
@@ -365,23 +365,16 @@ impl Driver {
         }
     }
 
-    /// What deciding `input` reads, loaded round by round as the core plans it (see
-    /// `cd_core::pipeline::reads_for`): one load for most inputs, two or three when a load names
+    /// What deciding `input` reads, loaded round by round as the core plans it
+    /// (`cd_core::pipeline::ReadPlan`): one load for most inputs, two or three when a load names
     /// what to read next (a retried release, its bundle, the builds since the last release).
     async fn snapshot_for(&self, input: &Input, catalog: &Catalog) -> Result<State, StoreError> {
-        let mut done = Reads::default();
-        let mut loaded = State::default();
-        let mut first = true;
-        loop {
-            let more = reads_for(input, catalog, &loaded, &done).minus(&done);
-            // Holds and environment versions come with every load: the first one always runs.
-            if more.is_empty() && !first {
-                return Ok(loaded);
-            }
-            first = false;
-            loaded.merge(self.ports.store.load(&more).await?);
-            done.extend(more);
+        let mut plan = ReadPlan::new(input, catalog);
+        while let Some(reads) = plan.next() {
+            let part = self.ports.store.load(&reads).await?;
+            plan.add(reads, part);
         }
+        Ok(plan.finish())
     }
 
     /// Decides `input` on fresh state and commits the decision's writes. Effects are *not*
@@ -463,11 +456,6 @@ impl Driver {
     #[must_use]
     pub fn now(&self) -> Timestamp {
         self.ports.clock.now()
-    }
-
-    /// Waits `ms` milliseconds on the injected clock.
-    pub async fn sleep(&self, ms: u64) {
-        self.ports.clock.sleep(ms).await;
     }
 
     /// Performs one effect through its port, retrying transient failures with backoff, and

@@ -157,6 +157,20 @@ impl DeploymentFilter {
             && self.after.as_ref().is_none_or(|c| c.precedes(d))
     }
 
+    /// The deployment tables that can hold what this filter passes, each with whether it is the
+    /// releases' table (release deployments live in a table of their own; see
+    /// [`deployment_tables`]): what a store's listing reads.
+    #[must_use]
+    pub fn tables(&self) -> Vec<(&'static str, bool)> {
+        let release = deployment_tables(DeploymentTrack::Release).0;
+        let others = deployment_tables(DeploymentTrack::PreRelease).0;
+        match self.track {
+            None => vec![(others, false), (release, true)],
+            Some(DeploymentTrack::Release) => vec![(release, true)],
+            Some(_) => vec![(others, false)],
+        }
+    }
+
     /// The page size: `limit`, at most [`MAX_PAGE`].
     #[must_use]
     pub fn page(&self) -> usize {

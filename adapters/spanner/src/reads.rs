@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentTrack, EnvVersion, Hold,
-    Reads, Record, State,
+    ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, EnvVersion, Hold, Reads, Record,
+    State,
 };
 use cd_ports::{DeploymentFilter, StoreError};
 use google_cloud_spanner::statement::Statement;
@@ -228,15 +228,7 @@ pub(crate) async fn newest(
     filter: &DeploymentFilter,
 ) -> Result<Vec<Deployment>, StoreError> {
     let mut out = Vec::new();
-    for (table, release) in [
-        ("PreReleaseDeployments", false),
-        ("ReleaseDeployments", true),
-    ] {
-        match filter.track {
-            Some(DeploymentTrack::Release) if !release => continue,
-            Some(t) if release && t != DeploymentTrack::Release => continue,
-            _ => {}
-        }
+    for (table, release) in filter.tables() {
         let mut clauses = Vec::new();
         if filter.application_set.is_some() {
             clauses.push("ApplicationSet = @set");

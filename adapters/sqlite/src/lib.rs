@@ -538,15 +538,7 @@ fn list(conn: &mut Connection, filter: &DeploymentFilter) -> Result<Vec<Deployme
     use rusqlite::types::Value;
     let tx = conn.transaction().map_err(map_err)?;
     let mut found = BTreeMap::new();
-    for (table, release) in [
-        ("PreReleaseDeployments", false),
-        ("ReleaseDeployments", true),
-    ] {
-        match filter.track {
-            Some(DeploymentTrack::Release) if !release => continue,
-            Some(t) if release && t != DeploymentTrack::Release => continue,
-            _ => {}
-        }
+    for (table, release) in filter.tables() {
         let mut clauses = vec!["1 = 1".to_string()];
         let mut args: Vec<Value> = Vec::new();
         let mut arg = |clause: &str, value: Value, args: &mut Vec<Value>| {

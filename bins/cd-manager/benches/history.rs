@@ -82,28 +82,6 @@ impl Store for Counting {
     }
 }
 
-fn manifests() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/manifests");
-    let mut out = Vec::new();
-    let mut dirs = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "yaml") {
-                let rel = p
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.push((rel, std::fs::read_to_string(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
 fn stage(index: usize, env: &str, status: StageStatus) -> StageRecord {
     StageRecord {
         index,
@@ -305,7 +283,7 @@ async fn run(store_name: &str, store: Arc<dyn Store>, n: usize, k: usize, preloa
     let ports = Ports {
         store: counting.clone(),
         registry: registry.clone(),
-        repo: Arc::new(MemoryRepo::new(manifests())),
+        repo: Arc::new(MemoryRepo::new(cd_service::tenant::example_files())),
         source: source.clone(),
         notifier: Arc::new(MemoryNotifier::new()),
         clock: Arc::new(ManualClock::new(Timestamp(1_800_000_000_000))),
@@ -360,15 +338,6 @@ async fn run(store_name: &str, store: Arc<dyn Store>, n: usize, k: usize, preloa
         effects.run_until_idle().await;
     }
 
-    if std::env::var_os("BENCH_DEBUG").is_some() {
-        for id in &ids {
-            let d = driver.deployment(id).await.unwrap().unwrap().deployment;
-            eprintln!(
-                "{id} {:?} {:?} {:?}",
-                d.status, d.stages[0].status, d.reason
-            );
-        }
-    }
     // A release of the new builds, to its production gate.
     let release = driver
         .submit(&Input::ReleaseRequested(ReleaseRequested {

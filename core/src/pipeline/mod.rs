@@ -46,7 +46,9 @@ pub use model::{
     ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack, EnvVersion, Hold,
     Parked, ReleasePhase, StageRecord, StageStatus, State, Timestamp, env_key,
 };
-pub use reads::{Reads, VersionRange, build_applications, changelog_ranges, dedup_key, reads_for};
+pub use reads::{
+    ReadPlan, Reads, VersionRange, build_applications, changelog_ranges, dedup_key, reads_for,
+};
 pub use records::{Record, RecordValue, passed_key, records_of, released_key, sequence_key};
 pub use rejection::Rejection;
 pub use trailer::{DEPLOYMENT_TRAILER, ManifestCommit, Promotion, STAGE_TRAILER};

@@ -9,7 +9,7 @@
 //! versions come whole: they grow with the tenant, not with history.
 //!
 //! [`reads_for`] plans the reads of an input from what is loaded so far; a driver loads what is
-//! missing and asks again until nothing is (two or three rounds at most: a retried release needs
+//! missing ([`ReadPlan`]) and asks again until nothing is (two or three rounds at most: a retried release needs
 //! the release before it knows its bundle). [`State::select`] is the reference semantics of a
 //! store's load, and a property test requires the same decision from the selected state as from
 //! the whole one.
@@ -173,7 +173,7 @@ pub fn build_applications<'a>(
 
 /// What deciding `input` reads, given what `done` asked for and `loaded` holds so far. Asked
 /// again after each load, it only grows; a driver stops when it asks for nothing new (see
-/// [`State::select_for`] for the whole loop over a state).
+/// [`ReadPlan`], which runs the rounds).
 #[must_use]
 pub fn reads_for(input: &Input, catalog: &Catalog, loaded: &State, done: &Reads) -> Reads {
     let mut r = Reads::default();
@@ -293,26 +293,66 @@ fn release_reads(
     }
 }
 
+/// The rounds of loading what deciding one input reads: ask [`ReadPlan::next`] what to load,
+/// hand the loaded part to [`ReadPlan::add`], until `next` asks for nothing; then
+/// [`ReadPlan::finish`] is the snapshot to decide on. A driver runs it over a store, one load per
+/// round; [`State::select_for`] runs it over a whole state.
+#[derive(Debug)]
+pub struct ReadPlan<'a> {
+    input: &'a Input,
+    catalog: &'a Catalog,
+    done: Reads,
+    loaded: State,
+    first: bool,
+}
+
+impl<'a> ReadPlan<'a> {
+    /// The plan for deciding `input` on `catalog`.
+    #[must_use]
+    pub fn new(input: &'a Input, catalog: &'a Catalog) -> Self {
+        ReadPlan {
+            input,
+            catalog,
+            done: Reads::default(),
+            loaded: State::default(),
+            first: true,
+        }
+    }
+
+    /// What to load next, or `None` when everything the decision reads is loaded.
+    #[must_use]
+    pub fn next(&self) -> Option<Reads> {
+        let more = reads_for(self.input, self.catalog, &self.loaded, &self.done).minus(&self.done);
+        // The first load happens even when it names nothing: holds and environment versions
+        // come with every load.
+        (self.first || !more.is_empty()).then_some(more)
+    }
+
+    /// Takes in what a load of `reads` returned.
+    pub fn add(&mut self, reads: Reads, part: State) {
+        self.first = false;
+        self.loaded.merge(part);
+        self.done.extend(reads);
+    }
+
+    /// The snapshot to decide on.
+    #[must_use]
+    pub fn finish(self) -> State {
+        self.loaded
+    }
+}
+
 impl State {
-    /// What a decision of `input` sees when a store holds this state: [`reads_for`] asked and
-    /// [`State::select`] answered until nothing new is asked. A driver does the same over a
-    /// store, one load per round.
+    /// What a decision of `input` sees when a store holds this state: the [`ReadPlan`] of the
+    /// input, each round answered by [`State::select`].
     #[must_use]
     pub fn select_for(&self, input: &Input, catalog: &Catalog) -> State {
-        let mut done = Reads::default();
-        let mut loaded = State::default();
-        let mut first = true;
-        loop {
-            let more = reads_for(input, catalog, &loaded, &done).minus(&done);
-            // The first load happens even when it names nothing: holds and environment
-            // versions come with every load.
-            if more.is_empty() && !first {
-                return loaded;
-            }
-            first = false;
-            loaded.merge(self.select(&more));
-            done.extend(more);
+        let mut plan = ReadPlan::new(input, catalog);
+        while let Some(reads) = plan.next() {
+            let part = self.select(&reads);
+            plan.add(reads, part);
         }
+        plan.finish()
     }
 
     /// The part of this state `reads` names: the reference semantics of a store's load.

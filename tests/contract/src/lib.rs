@@ -21,4 +21,4 @@ mod store;
 pub use registry::{RegistryFixture, registry_contract};
 pub use repo::{RepoFixture, RepoHandle, repo_contract};
 pub use source::{SourceFixture, source_contract};
-pub use store::{deployment as sample_deployment, store_contract};
+pub use store::{BackfillSample, backfill_sample, deployment as sample_deployment, store_contract};

@@ -764,3 +764,68 @@ async fn lists_with_filters(store: &dyn Store) {
         "a release lists under its bundle's apps"
     );
 }
+
+/// History for a store's backfill test: the rows, the reads that find them only through the
+/// keyed columns and records a backfill derives, and what those reads must return.
+#[derive(Debug)]
+pub struct BackfillSample {
+    /// A finished build (found by its version key) and an open one (by its open flag).
+    pub writes: Vec<StateWrite>,
+    /// The open deployments of `shop`, the builds of `api` up to v1.1.0, two records.
+    pub reads: Reads,
+    /// The whole state the writes make, its records rebuilt.
+    pub expected: State,
+}
+
+impl BackfillSample {
+    /// Checks what a store loaded for [`BackfillSample::reads`] after its backfill.
+    pub fn check(&self, got: &State) {
+        assert_eq!(*got, self.expected.select(&self.reads));
+        assert_eq!(
+            got.deployments
+                .keys()
+                .map(|d| d.0.as_str())
+                .collect::<Vec<_>>(),
+            ["open", "passed"],
+            "open by its flag, passed by its version key"
+        );
+        assert_eq!(got.recorded_passed("api"), Some("v1.1.0"));
+        assert_eq!(got.recorded_sequence("shop"), 4);
+    }
+}
+
+/// See [`BackfillSample`].
+#[must_use]
+pub fn backfill_sample() -> BackfillSample {
+    let passed = Deployment {
+        status: DeploymentStatus::Succeeded,
+        version: "v1.1.0".into(),
+        sequence: 3,
+        ..deployment("passed", "shop", "api", Some("k1"))
+    };
+    let open = Deployment {
+        version: "v1.2.0".into(),
+        sequence: 4,
+        ..deployment("open", "shop", "api", Some("k2"))
+    };
+    let writes: Vec<StateWrite> = [&passed, &open].into_iter().map(create).collect();
+    let mut expected = State::default();
+    expected.apply(&writes).unwrap();
+    expected.rebuild_records();
+    let reads = Reads {
+        open_sets: ["shop".to_string()].into(),
+        ranges: [VersionRange {
+            application: "api".into(),
+            after: None,
+            up_to: cd_core::version::order_key("v1.1.0").unwrap(),
+        }]
+        .into(),
+        records: ["sequence/shop".into(), "passed/api".into()].into(),
+        ..Reads::default()
+    };
+    BackfillSample {
+        writes,
+        reads,
+        expected,
+    }
+}

@@ -238,47 +238,18 @@ async fn history_written_before_the_keyed_columns_is_backfilled_by_the_migration
     let database = emulator.database("backfill").await;
     SpannerStore::migrate(&endpoint, &database).await.unwrap();
     let store = SpannerStore::connect(&endpoint, &database).await.unwrap();
-    let passed = cd_core::pipeline::Deployment {
-        status: cd_core::pipeline::DeploymentStatus::Succeeded,
-        version: "v1.1.0".into(),
-        sequence: 3,
-        ..cd_contract::sample_deployment("passed", "shop", "api", Some("k1"))
-    };
-    let open = cd_core::pipeline::Deployment {
-        version: "v1.2.0".into(),
-        sequence: 4,
-        ..cd_contract::sample_deployment("open", "shop", "api", Some("k2"))
-    };
-    let writes: Vec<StateWrite> = [&passed, &open]
-        .into_iter()
-        .map(|d| StateWrite::PutDeployment {
-            deployment: Box::new(d.clone()),
-            expected_revision: None,
-        })
-        .collect();
-    store.apply(&writes).await.unwrap();
-    let mut expected = cd_core::pipeline::State::default();
-    expected.apply(&writes).unwrap();
-    expected.rebuild_records();
-    let reads = Reads {
-        open_sets: ["shop".to_string()].into(),
-        ranges: [cd_core::pipeline::VersionRange {
-            application: "api".into(),
-            after: None,
-            up_to: cd_core::version::order_key("v1.1.0").unwrap(),
-        }]
-        .into(),
-        records: ["sequence/shop".into(), "passed/api".into()].into(),
-        ..Reads::default()
-    };
+    let sample = cd_contract::backfill_sample();
+    store.apply(&sample.writes).await.unwrap();
     emulator.forget_derived(&database).await;
     assert!(
-        store.load(&reads).await.unwrap().deployments.is_empty(),
+        store
+            .load(&sample.reads)
+            .await
+            .unwrap()
+            .deployments
+            .is_empty(),
         "without the columns, no keyed load finds a row"
     );
     SpannerStore::migrate(&endpoint, &database).await.unwrap();
-    let got = store.load(&reads).await.unwrap();
-    assert_eq!(got, expected.select(&reads));
-    assert_eq!(got.deployments.len(), 2);
-    assert_eq!(got.recorded_passed("api"), Some("v1.1.0"));
+    sample.check(&store.load(&sample.reads).await.unwrap());
 }
