@@ -233,6 +233,22 @@ impl Driver {
         Ok(self.ports.store.load(&Reads::default()).await?.holds)
     }
 
+    /// Whether the store can take a decision now (see [`Store::ready`]).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn store_ready(&self) -> Result<(), StoreError> {
+        self.ports.store.ready().await
+    }
+
+    /// Whether the manifest remote answers (see [`ManifestRepo::reachable`]).
+    ///
+    /// # Errors
+    /// The repository's error.
+    pub async fn manifests_reachable(&self) -> Result<(), RepoError> {
+        self.ports.repo.reachable().await
+    }
+
     /// The operator's settings.
     #[must_use]
     pub fn settings(&self) -> &Settings {

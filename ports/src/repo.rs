@@ -88,4 +88,11 @@ pub trait ManifestRepo: Send + Sync + 'static {
     /// # Errors
     /// [`RepoError::NotFound`] when `since` is unknown, [`RepoError::Unavailable`].
     async fn commits_since(&self, since: Option<&str>) -> Result<Vec<String>, RepoError>;
+
+    /// Whether the remote answers and has the branch (readiness): cheaper than a read, since
+    /// nothing is fetched.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] saying what is wrong.
+    async fn reachable(&self) -> Result<(), RepoError>;
 }

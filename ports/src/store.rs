@@ -249,6 +249,14 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError>;
+
+    /// Whether the store can take a decision now: it answers, and it can be written. Readiness
+    /// probes call it, so it is quick (a store that would wait for a lock says so instead) and
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] saying what is wrong.
+    async fn ready(&self) -> Result<(), StoreError>;
 }
 
 /// The seed's tables for a deployment of `track`: (deployments, stages). Both stores keep the

@@ -20,13 +20,21 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The MAC a signature header carries (`sha256=` and 64 hex digits), or `None` when the
+/// header is not of that form: checked before the body is read, so a malformed credential is
+/// refused without reading what it claims to sign.
+#[must_use]
+pub fn parse_signature(header: &str) -> Option<[u8; 32]> {
+    let hex_sig = header.trim().strip_prefix("sha256=")?;
+    let mut sig = [0u8; 32];
+    hex::decode_to_slice(hex_sig, &mut sig).ok()?;
+    Some(sig)
+}
+
 /// Whether `header` is a valid signature of `body` (compared in constant time).
 #[must_use]
 pub fn verify(secret: &[u8], header: &str, body: &[u8]) -> bool {
-    let Some(hex_sig) = header.trim().strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(sig) = hex::decode(hex_sig) else {
+    let Some(sig) = parse_signature(header) else {
         return false;
     };
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {

@@ -79,6 +79,15 @@ impl<T: Store + ?Sized> Store for Blocking<T> {
         )
         .await
     }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        run(
+            &self.0,
+            |e| Err(StoreError::Unavailable(e)),
+            move |s| block_on(s.ready()),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -132,6 +141,15 @@ impl<T: ManifestRepo + ?Sized> ManifestRepo for Blocking<T> {
             &self.0,
             |e| Err(RepoError::Unavailable(e)),
             move |r| block_on(r.commits_since(since.as_deref())),
+        )
+        .await
+    }
+
+    async fn reachable(&self) -> Result<(), RepoError> {
+        run(
+            &self.0,
+            |e| Err(RepoError::Unavailable(e)),
+            move |r| block_on(r.reachable()),
         )
         .await
     }

@@ -242,6 +242,45 @@ impl Default for PipelineConfig {
     }
 }
 
+/// What one HTTP client may take of the service (see `cd_http::Limits`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// The time a request's head may take, and a connection may wait idle for one.
+    pub header_timeout_ms: u64,
+    /// The time a request's body may take once the service starts reading it.
+    pub body_timeout_ms: u64,
+    /// The largest request body read.
+    pub max_body_bytes: usize,
+    /// The most connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        let limits = cd_http::Limits::default();
+        HttpConfig {
+            header_timeout_ms: u64::try_from(limits.header_timeout.as_millis()).unwrap_or(10_000),
+            body_timeout_ms: u64::try_from(limits.body_timeout.as_millis()).unwrap_or(30_000),
+            max_body_bytes: limits.max_body_bytes,
+            max_connections: limits.max_connections,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The listener's limits.
+    #[must_use]
+    pub fn limits(&self) -> cd_http::Limits {
+        cd_http::Limits {
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            body_timeout: std::time::Duration::from_millis(self.body_timeout_ms),
+            max_body_bytes: self.max_body_bytes,
+            max_connections: self.max_connections,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -264,6 +303,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -278,6 +319,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             auth: AuthConfig::default(),
             pipeline: PipelineConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -545,6 +587,16 @@ impl Config {
         }
         if self.engine.command_timeout_ms == 0 {
             return Err(err("engine.command_timeout_ms", "must be at least 1"));
+        }
+        for (field, value) in [
+            ("http.header_timeout_ms", self.http.header_timeout_ms),
+            ("http.body_timeout_ms", self.http.body_timeout_ms),
+            ("http.max_body_bytes", self.http.max_body_bytes as u64),
+            ("http.max_connections", self.http.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(err(field, "must be at least 1"));
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod local;
 pub mod metrics;
 pub mod process;

@@ -32,6 +32,10 @@ pub struct Shared {
     pub sign_notifications: bool,
     /// Metrics.
     pub metrics: Metrics,
+    /// What one HTTP client may take: handlers read bodies within these.
+    pub limits: cd_http::Limits,
+    /// Liveness and readiness: the worker and background components report here.
+    pub health: crate::health::Health,
     work: mpsc::UnboundedSender<Wake>,
 }
 
@@ -67,6 +71,8 @@ impl Shared {
             actor_header: config.auth.actor_header.to_ascii_lowercase(),
             sign_notifications: config.signs_notifications(),
             metrics: Metrics::default(),
+            limits: config.http.limits(),
+            health: crate::health::Health::default(),
             work: tx,
         });
         Ok((shared, rx))
@@ -184,6 +190,7 @@ pub async fn serve(
         }
         EngineKind::Webhook => None,
     };
+    shared.health.worker_spawned();
     let worker = tokio::spawn(crate::worker::run(shared.clone(), rx, stop_rx.clone()));
     let background: Vec<_> = opened
         .background
@@ -205,8 +212,7 @@ pub async fn serve(
     tracing::info!(%addr, trust_actor_header = shared.trust_actor_header, sign_notifications = shared.sign_notifications, "listening");
     on_listen(addr);
     let app = crate::api::router(shared.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let result = cd_http::serve(listener, app, config.http.limits(), shutdown)
         .await
         .map_err(|e| StartError::Io(e.to_string()));
     let _ = stop_tx.send(true);

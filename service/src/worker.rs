@@ -41,6 +41,7 @@ async fn perform_runnable(
             take(shared, effects, wake);
         }
         shared.metrics.queue_set(depth(effects));
+        shared.health.set_backlog(depth(effects));
         if *shutdown.borrow() {
             return false;
         }
@@ -64,6 +65,7 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Wake>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _running = shared.health.worker_started();
     let mut effects = EffectLoop::new(shared.driver.clone(), LoopPolicy::default());
     loop {
         let _ = effects.housekeeping().await;

@@ -554,6 +554,18 @@ impl ManifestRepo for GitRepo {
         )?;
         Ok(list.lines().map(str::to_string).collect())
     }
+
+    /// `git ls-remote` of the branch: no fetch, no lock on the private clone.
+    async fn reachable(&self) -> Result<(), RepoError> {
+        if GitRepo::remote_has_branch(&self.config)? {
+            Ok(())
+        } else {
+            Err(RepoError::Unavailable(format!(
+                "the manifest remote has no branch '{}'",
+                self.config.branch
+            )))
+        }
+    }
 }
 
 impl GitRepo {

@@ -176,6 +176,10 @@ impl<S: Store + ?Sized> Store for Faulty<S> {
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         self.inner.list(filter).await
     }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.inner.ready().await
+    }
 }
 
 #[async_trait]
@@ -239,6 +243,10 @@ impl<M: ManifestRepo + ?Sized> ManifestRepo for Faulty<M> {
 
     async fn commits_since(&self, since: Option<&str>) -> Result<Vec<String>, RepoError> {
         self.inner.commits_since(since).await
+    }
+
+    async fn reachable(&self) -> Result<(), RepoError> {
+        self.inner.reachable().await
     }
 }
 

@@ -273,4 +273,8 @@ impl ManifestRepo for MemoryRepo {
         };
         Ok(s.commits.iter().skip(start).map(|c| c.id.clone()).collect())
     }
+
+    async fn reachable(&self) -> Result<(), RepoError> {
+        lock(&self.state).map(|_| ())
+    }
 }

@@ -53,4 +53,8 @@ impl Store for MemoryStore {
         let state = self.lock()?;
         Ok(filter.select(state.deployments.values().cloned()))
     }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
 }

@@ -257,4 +257,15 @@ impl Store for SpannerStore {
         let page = newest(&mut tx, filter).await?;
         Ok(filter.select(page))
     }
+
+    /// A one-row read: Spanner takes writes whenever it answers reads, and a write probe
+    /// would add a transaction per probe to a shared database.
+    async fn ready(&self) -> Result<(), StoreError> {
+        let mut tx = self.client.single().await.map_err(unavailable)?;
+        let filter = DeploymentFilter {
+            limit: 1,
+            ..DeploymentFilter::default()
+        };
+        newest(&mut tx, &filter).await.map(|_| ())
+    }
 }

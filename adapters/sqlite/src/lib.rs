@@ -26,6 +26,8 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior, params};
 
 /// How long a writer waits for another process's transaction before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a readiness probe waits for the write lock.
+const READY_WAIT: Duration = Duration::from_millis(500);
 
 /// The `Store` on a SQLite database file.
 #[derive(Debug)]
@@ -742,5 +744,24 @@ impl Store for SqliteStore {
 
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         self.with(|conn| list(conn, filter))
+    }
+
+    /// Takes the write lock and lets it go (`BEGIN IMMEDIATE`, `ROLLBACK`), waiting at most
+    /// [`READY_WAIT`] for it: a database another process holds locked is reported at once,
+    /// not after the writers' busy timeout.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.busy_timeout(READY_WAIT).map_err(map_err)?;
+            let probe = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .and_then(Transaction::rollback);
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+            probe.map_err(|e| {
+                unavailable(format!(
+                    "{}: cannot take the write lock: {e}",
+                    self.path.display()
+                ))
+            })
+        })
     }
 }

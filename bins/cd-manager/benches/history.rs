@@ -80,6 +80,10 @@ impl Store for Counting {
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         self.inner.list(filter).await
     }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.inner.ready().await
+    }
 }
 
 fn stage(index: usize, env: &str, status: StageStatus) -> StageRecord {

@@ -155,7 +155,7 @@ async fn burst(client: &reqwest::Client, url: &str, count: usize, offset: usize)
     // Then wait until every effect is done (superseded builds end early: that is the point of
     // a burst).
     loop {
-        let list: Value = get_json(client, &format!("{url}/v1/deployments?limit=0")).await;
+        let list: Value = get_json(client, &format!("{url}/v1/deployments?limit=500")).await;
         let busy =
             list.as_array().unwrap().iter().any(|d| {
                 !d["outbox"].as_array().unwrap().is_empty() || d["status"] == "IN_PROGRESS"

@@ -51,9 +51,9 @@ pub(crate) struct StatusArgs {
     /// Only this application.
     #[arg(long = "app")]
     pub(crate) application: Option<String>,
-    /// At most this many, newest first (the service answers at most 500 per page).
-    #[arg(long, default_value_t = 20)]
-    pub(crate) limit: usize,
+    /// At most this many, newest first (1 to 500: the service answers at most 500 per page).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub(crate) limit: u16,
     /// Print the JSON the service returned.
     #[arg(long)]
     pub(crate) json: bool,

@@ -2,7 +2,7 @@
 //!
 //! The order inside `POST /v1/token` is the security argument: the credential is verified
 //! before the body is read (a request without a valid token gets 401 whatever it carries), the
-//! rate limit is counted on the verified `repository` claim, the body is read up to 64 KiB,
+//! rate limit is counted on the verified `repository` claim, the body is read up to 64 KiB (and within 10 s),
 //! then the policy decides, and only then is GitHub called, with exactly the request's scope.
 
 use std::collections::BTreeMap;
@@ -29,6 +29,14 @@ use crate::policies::{self, Policies, Source};
 
 /// Request bodies larger than this are refused (413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What one client may take: the shared listener's defaults, with the broker's small bodies.
+const LIMITS: cd_http::Limits = cd_http::Limits {
+    header_timeout: Duration::from_secs(10),
+    body_timeout: Duration::from_secs(10),
+    max_body_bytes: MAX_BODY_BYTES,
+    max_connections: 1024,
+};
 /// How long a GitHub reachability answer is reused by `/readyz`.
 const GITHUB_CHECK_TTL: Duration = Duration::from_secs(30);
 
@@ -200,31 +208,28 @@ async fn token(State(broker): State<Arc<Broker>>, headers: HeaderMap, body: Body
         }
         return response;
     }
-    // 3. The body, bounded.
-    let bytes =
-        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES))
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return b.refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                    Some(&claims),
-                    None,
-                );
-            }
-            Err(e) => {
-                return b.refuse(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    &format!("the body could not be read: {e}"),
-                    Some(&claims),
-                    Some("body"),
-                );
-            }
-        };
+    // 3. The body, bounded in size and time.
+    let bytes = match cd_http::read_body(body, &LIMITS).await {
+        Ok(bytes) => bytes,
+        Err(e @ cd_http::BodyError::TooLarge { .. }) => {
+            return b.refuse(
+                e.status(),
+                "body_too_large",
+                &e.to_string(),
+                Some(&claims),
+                None,
+            );
+        }
+        Err(e) => {
+            return b.refuse(
+                e.status(),
+                "bad_request",
+                &e.to_string(),
+                Some(&claims),
+                Some("body"),
+            );
+        }
+    };
     let request = match TokenRequest::parse(&bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -471,8 +476,7 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, issuer = %config.oidc.issuer, owner = %config.github.owner, "token broker listening");
     on_listen(addr);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let served = cd_http::serve(listener, app, LIMITS, shutdown)
         .await
         .map_err(|e| e.to_string());
     reloader.abort();

@@ -272,10 +272,7 @@ impl Txn<'_> {
         actor: &str,
     ) -> Result<(), Rejection> {
         if !self.snap.catalog.environments.contains_key(environment) {
-            return Err(Rejection::InvalidInput {
-                field: "environment",
-                reason: format!("no Environment named '{environment}'"),
-            });
+            return Err(Rejection::NoSuchEnvironment(environment.to_string()));
         }
         if self
             .hold(environment)

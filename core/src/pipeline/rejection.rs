@@ -31,6 +31,9 @@ pub enum Rejection {
     /// No such application.
     #[error("unknown application '{0}'")]
     UnknownApplication(String),
+    /// The tenant has no Environment of that name.
+    #[error("no Environment named '{0}'")]
+    NoSuchEnvironment(String),
     /// The application has no DeploymentConfig for that environment.
     #[error("application '{application}' has no DeploymentConfig for environment '{environment}'")]
     UnknownEnvironment {
@@ -120,6 +123,7 @@ impl Rejection {
                 | Rejection::UnknownApplicationSet(_)
                 | Rejection::UnknownApplication(_)
                 | Rejection::UnknownEnvironment { .. }
+                | Rejection::NoSuchEnvironment(_)
                 | Rejection::UnknownDeployment(_)
                 | Rejection::UnknownStage { .. }
         )

@@ -93,4 +93,8 @@ impl Store for JournalStore {
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         Ok(filter.select(self.lock()?.state.deployments.values().cloned()))
     }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
 }

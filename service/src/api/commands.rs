@@ -4,21 +4,21 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cd_core::pipeline::{
-    ApprovalRecorded, BuildNotified, Decision, DeploymentId, Input, ReleaseRequested,
-    StatusReported,
+    ApprovalRecorded, Decision, DeploymentId, Input, ReleaseRequested, StatusReported,
 };
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::identity::{actor, machine, notifier};
-use super::request::{PathArg, json, parse, path_value};
+use super::request::{PathArg, json, json_read, parse, path_value};
 use super::wire::{
-    Accepted, ApprovalBody, HoldBody, PushEnvelope, ReleaseBody, RollbackBody, StatusBody,
+    Accepted, ApprovalBody, BuildNotification, HoldBody, PushEnvelope, ReleaseBody, RollbackBody,
+    StatusBody,
 };
 use crate::service::Shared;
 
@@ -50,7 +50,7 @@ pub(super) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decisio
     let result = task.await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             e.to_string(),
         )
     })?;
@@ -70,63 +70,67 @@ pub(super) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decisio
 
 /// Receives a CI build notification (the seed's HandlePush).
 #[utoipa::path(post, path = "/v1/notifications/build", tag = "notifications",
-    request_body(content = Object, description = "A BuildNotified: buildDefinitionId, container, version, commitSha, repository, ref, digest, author, changelog"),
+    request_body = BuildNotification,
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted),
-        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 422, description = "Unknown build", body = ApiError)))]
+        (status = 400, body = ApiError), (status = 422, description = "Unknown build", body = ApiError)))]
 pub(super) async fn notify_build(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    notifier(&shared, &headers, &body).await?;
-    let n: BuildNotified = json(&headers, &body)?;
-    submit(&shared, Input::BuildNotified(n)).await
+    let body = notifier(&shared, &headers, body).await?;
+    let n: BuildNotification = json_read(&headers, &body)?;
+    submit(&shared, Input::BuildNotified(n.into())).await
 }
 
 /// Receives a build notification pushed by a Pub/Sub push subscription. Redeliveries are
 /// harmless: the notification is deduplicated like any repeat.
 #[utoipa::path(post, path = "/v1/notifications/pubsub", tag = "notifications", request_body = PushEnvelope,
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted),
-        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+        (status = 400, body = ApiError), (status = 422, body = ApiError)))]
 pub(super) async fn notify_pubsub(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    notifier(&shared, &headers, &body).await?;
-    let envelope: PushEnvelope = json(&headers, &body)?;
+    let body = notifier(&shared, &headers, body).await?;
+    let envelope: PushEnvelope = json_read(&headers, &body)?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(envelope.message.data.trim())
         .map_err(|e| ApiError::invalid("message.data", format!("not base64: {e}")))?;
-    let n: BuildNotified = parse(&data, "message.data.")?;
+    let n: BuildNotification = parse(&data, "message.data.")?;
     tracing::debug!(message_id = %envelope.message.message_id, "pubsub push");
-    submit(&shared, Input::BuildNotified(n)).await
+    submit(&shared, Input::BuildNotified(n.into())).await
 }
 
 /// The engine's status webhook (the seed's HandleDeploymentStatus). Signed.
 #[utoipa::path(post, path = "/v1/deployments/{id}/status", tag = "engine", request_body = StatusBody,
     params(("id" = String, Path, description = "The deployment")),
-    responses((status = 202, body = Accepted), (status = 200, body = Accepted), (status = 400, body = ApiError),
-        (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
+        (status = 404, description = "No such deployment", body = ApiError), (status = 409, body = ApiError),
+        (status = 422, description = "No such stage, or the body names another deployment than the path", body = ApiError)))]
 pub(super) async fn status(
     State(shared): State<Arc<Shared>>,
     id: PathArg,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    machine(&shared, &headers, &body).await?;
+    let body = machine(&shared, &headers, body).await?;
     let id = path_value(id, "id")?;
-    let b: StatusBody = json(&headers, &body)?;
+    let b: StatusBody = json_read(&headers, &body)?;
     // The signature covers the body only: naming the deployment inside it stops a signed
     // report from being replayed against another deployment.
     if b.deployment != id {
-        return Err(ApiError::invalid(
-            "deployment",
+        // Well formed, and signed, but about another deployment than the one addressed.
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequest,
             format!(
-                "'{}' does not match the deployment in the path, '{id}'",
+                "deployment: '{}' does not match the deployment in the path, '{id}'",
                 b.deployment
             ),
-        ));
+        )
+        .on_field("deployment"));
     }
     let deployment = DeploymentId(id);
     let decision = decide(
@@ -134,7 +138,7 @@ pub(super) async fn status(
         Input::StatusReported(StatusReported {
             deployment: deployment.clone(),
             stage_index: b.stage_index,
-            status: b.status,
+            status: b.status.into(),
             run_id: b.run_id,
             commit_sha: b.commit_sha,
             message: b.message,
@@ -148,26 +152,26 @@ pub(super) async fn status(
 /// Approves or rejects a gated stage. The actor is the authenticated caller.
 #[utoipa::path(post, path = "/v1/deployments/{id}/approvals", tag = "operators", request_body = ApprovalBody,
     params(("id" = String, Path, description = "The deployment")),
-    responses((status = 202, body = Accepted), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, description = "Not a stakeholder, or the change's author", body = ApiError),
+    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
+        (status = 403, description = "Not a stakeholder, or the change's author; or not a person the tenant knows", body = ApiError),
         (status = 404, body = ApiError), (status = 409, body = ApiError),
         (status = 422, description = "No such stage", body = ApiError)))]
 pub(super) async fn approve(
     State(shared): State<Arc<Shared>>,
     id: PathArg,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
     let id = path_value(id, "id")?;
-    let b: ApprovalBody = json(&headers, &body)?;
+    let b: ApprovalBody = json(&shared, &headers, body).await?;
     submit(
         &shared,
         Input::ApprovalRecorded(ApprovalRecorded {
             deployment: DeploymentId(id),
             stage_index: b.stage_index,
             actor,
-            action: b.action,
+            action: b.action.into(),
             comment: b.comment,
         }),
     )
@@ -176,15 +180,16 @@ pub(super) async fn approve(
 
 /// Releases a bundle of an application set.
 #[utoipa::path(post, path = "/v1/releases", tag = "operators", request_body = ReleaseBody,
-    responses((status = 202, body = Accepted), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 409, description = "Not ready", body = ApiError), (status = 422, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
+        (status = 409, description = "Not ready", body = ApiError),
+        (status = 422, description = "No such application set or application", body = ApiError)))]
 pub(super) async fn release(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
-    let b: ReleaseBody = json(&headers, &body)?;
+    let b: ReleaseBody = json(&shared, &headers, body).await?;
     submit(
         &shared,
         Input::ReleaseRequested(ReleaseRequested {
@@ -200,7 +205,8 @@ pub(super) async fn release(
 /// Retries a deployment waiting on a failed side effect, or a failed release.
 #[utoipa::path(post, path = "/v1/deployments/{id}/retry", tag = "operators",
     params(("id" = String, Path, description = "The deployment")),
-    responses((status = 202, body = Accepted), (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
+        (status = 404, description = "No such deployment", body = ApiError), (status = 409, description = "Not retryable", body = ApiError)))]
 pub(super) async fn retry(
     State(shared): State<Arc<Shared>>,
     id: PathArg,
@@ -220,14 +226,15 @@ pub(super) async fn retry(
 
 /// Redeploys an earlier version of an application into one environment.
 #[utoipa::path(post, path = "/v1/rollbacks", tag = "operators", request_body = RollbackBody,
-    responses((status = 202, body = Accepted), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
+        (status = 422, description = "No such application, or no DeploymentConfig in that environment", body = ApiError)))]
 pub(super) async fn rollback(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
-    let b: RollbackBody = json(&headers, &body)?;
+    let b: RollbackBody = json(&shared, &headers, body).await?;
     submit(
         &shared,
         Input::RollbackRequested {
@@ -243,24 +250,17 @@ pub(super) async fn rollback(
 /// Holds an environment: promotions into it wait as HELD.
 #[utoipa::path(put, path = "/v1/holds/{environment}", tag = "operators", request_body = HoldBody,
     params(("environment" = String, Path, description = "The environment")),
-    responses((status = 202, body = Accepted), (status = 200, body = Accepted),
-        (status = 400, description = "No such environment", body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError)))]
+    responses((status = 202, body = Accepted), (status = 200, description = "Already held", body = Accepted),
+        (status = 400, body = ApiError), (status = 422, description = "No such environment", body = ApiError)))]
 pub(super) async fn hold(
     State(shared): State<Arc<Shared>>,
     environment: PathArg,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let actor = actor(&shared, &headers).await?;
     let environment = path_value(environment, "environment")?;
-    let b: HoldBody = if body.is_empty() {
-        HoldBody {
-            reason: String::new(),
-        }
-    } else {
-        json(&headers, &body)?
-    };
+    let b: HoldBody = json(&shared, &headers, body).await?;
     submit(
         &shared,
         Input::HoldPlaced {
@@ -276,7 +276,7 @@ pub(super) async fn hold(
 #[utoipa::path(delete, path = "/v1/holds/{environment}", tag = "operators",
     params(("environment" = String, Path, description = "The environment")),
     responses((status = 202, body = Accepted), (status = 200, description = "Nothing was held", body = Accepted),
-        (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+        (status = 400, body = ApiError)))]
 pub(super) async fn unhold(
     State(shared): State<Arc<Shared>>,
     environment: PathArg,

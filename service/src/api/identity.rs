@@ -1,9 +1,11 @@
 //! Who is calling: machines (the engine, CI) by signature or OIDC token, people by OIDC token or
 //! the trusted header, and only people the tenant's manifests know.
 
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use super::request::read;
 use crate::auth;
 use crate::service::Shared;
 
@@ -15,16 +17,25 @@ pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// A machine caller (the engine, CI): a valid HMAC of the body, or a valid OIDC token.
+/// A machine caller (the engine, CI): a valid HMAC of the body, or a valid OIDC token. The
+/// body, which a signature covers, is read only once a credential is present and well formed;
+/// it is returned for the handler to parse.
 pub(super) async fn machine(
     shared: &Shared,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), ApiError> {
+    body: Body,
+) -> Result<Bytes, ApiError> {
     if let Some(sig) = headers.get(auth::SIGNATURE_HEADER) {
         let sig = sig.to_str().unwrap_or_default();
-        return if auth::verify(&shared.secret, sig, body) {
-            Ok(())
+        if auth::parse_signature(sig).is_none() {
+            return Err(ApiError::unauthorized(format!(
+                "{} must be sha256= and 64 hex digits",
+                auth::SIGNATURE_HEADER
+            )));
+        }
+        let body = read(shared, body).await?;
+        return if auth::verify(&shared.secret, sig, &body) {
+            Ok(body)
         } else {
             Err(ApiError::unauthorized(
                 "the signature does not match the body",
@@ -32,11 +43,10 @@ pub(super) async fn machine(
         };
     }
     match (bearer(headers), &shared.oidc) {
-        (Some(token), Some(oidc)) => oidc
-            .machine(token)
-            .await
-            .map(|_| ())
-            .map_err(ApiError::unauthorized),
+        (Some(token), Some(oidc)) => {
+            oidc.machine(token).await.map_err(ApiError::unauthorized)?;
+            read(shared, body).await
+        }
         _ => Err(ApiError::unauthorized(format!(
             "sign the body ({}: sha256=<hex>){}",
             auth::SIGNATURE_HEADER,
@@ -65,7 +75,7 @@ pub(super) async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String
     } else {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("'{actor}' is not an OrganizationUser of this tenant"),
         ))
     }
@@ -94,14 +104,15 @@ pub(super) async fn identified(shared: &Shared, headers: &HeaderMap) -> Result<S
 }
 
 /// Checks who sends a build notification: CI's signature, unless the service accepts unsigned
-/// notifications (loopback only).
+/// notifications (loopback only). The body, read once the sender is known.
 pub(super) async fn notifier(
     shared: &Shared,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), ApiError> {
+    body: Body,
+) -> Result<Bytes, ApiError> {
     if shared.sign_notifications {
-        machine(shared, headers, body).await?;
+        machine(shared, headers, body).await
+    } else {
+        read(shared, body).await
     }
-    Ok(())
 }

@@ -7,6 +7,7 @@
 //! and its OpenAPI document from them.
 
 mod commands;
+mod document;
 mod error;
 mod identity;
 mod queries;
@@ -16,6 +17,7 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::http::StatusCode;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,10 +28,10 @@ use commands::{
     __path_retry, __path_rollback, __path_status, __path_unhold, approve, hold, notify_build,
     notify_pubsub, release, retry, rollback, status, unhold,
 };
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 use queries::{
-    __path_healthz, __path_holds, __path_list, __path_metrics, __path_show, healthz, holds, list,
-    metrics, show,
+    __path_healthz, __path_holds, __path_list, __path_metrics, __path_readyz, __path_show, healthz,
+    holds, list, metrics, readyz, show,
 };
 pub use wire::{
     Accepted, ApprovalBody, HoldBody, ListQuery, PushEnvelope, PushMessage, ReleaseBody,
@@ -37,7 +39,11 @@ pub use wire::{
 };
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Infrastream CD", description = "The CD Manager's HTTP API"))]
+#[openapi(
+    info(title = "Infrastream CD", description = "The CD Manager's HTTP API"),
+    // Types the routes name only through query parameters, which do not register them.
+    components(schemas(wire::Status, wire::Track))
+)]
 struct ApiDoc;
 
 /// The router, and the OpenAPI document generated from the same routes.
@@ -55,16 +61,34 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .routes(routes!(list))
         .routes(routes!(show))
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(metrics))
-        .with_state(shared)
+        .with_state(shared.clone())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    document::complete(&mut doc, &shared);
     let doc = Arc::new(doc);
-    router.route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
-        }),
-    )
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        // Unknown routes and methods answer in the same JSON form as every other error.
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::Unknown,
+                "no such route (see /openapi.json)",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "this route does not take this method (the Allow header lists those it takes)",
+            )
+        })
 }

@@ -1,10 +1,12 @@
 //! The reads: holds, deployments (listed and one by one), health and metrics.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cd_core::pipeline::{DeploymentId, Rejection};
 use cd_ports::{DeploymentFilter, ListCursor};
@@ -12,10 +14,12 @@ use cd_ports::{DeploymentFilter, ListCursor};
 use super::error::ApiError;
 use super::request::{PathArg, path_value};
 use super::wire::ListQuery;
+use crate::health::{Check, Report, ReportStatus};
 use crate::service::Shared;
 
 /// The holds in force, by environment.
-#[utoipa::path(get, path = "/v1/holds", tag = "queries", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/v1/holds", tag = "queries",
+    responses((status = 200, description = "Each held environment and its hold", body = BTreeMap<String, Object>)))]
 pub(super) async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let holds = shared.driver.holds().await.map_err(ApiError::from_store)?;
     Ok(Json(holds).into_response())
@@ -24,7 +28,7 @@ pub(super) async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response,
 /// Lists deployments, newest first, a page at a time: when more follow, the `Link` header names
 /// the next page (`rel="next"`, with the `after` cursor).
 #[utoipa::path(get, path = "/v1/deployments", tag = "queries", params(ListQuery),
-    responses((status = 200, description = "Deployments with their stages", body = Object,
+    responses((status = 200, description = "Deployments with their stages", body = Vec<Object>,
         headers(("Link" = String, description = "The next page, when there is one: `</v1/deployments?...&after=...>; rel=\"next\"`"))),
         (status = 400, body = ApiError)))]
 pub(super) async fn list(
@@ -41,12 +45,22 @@ pub(super) async fn list(
             )
         })?),
     };
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=500) => usize::from(n),
+        Some(n) => {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("{n} is not between 1 and 500"),
+            ));
+        }
+    };
     let filter = DeploymentFilter {
         application_set: q.application_set.clone(),
         application: q.application.clone(),
-        track: q.track,
-        status: q.status,
-        limit: q.limit.unwrap_or(100),
+        track: q.track.map(Into::into),
+        status: q.status.map(Into::into),
+        limit,
         after,
     };
     let list = shared
@@ -74,7 +88,8 @@ pub(super) async fn list(
 /// One deployment with its stages, approvals and changelog.
 #[utoipa::path(get, path = "/v1/deployments/{id}", tag = "queries",
     params(("id" = String, Path, description = "The deployment")),
-    responses((status = 200, body = Object), (status = 404, body = ApiError)))]
+    responses((status = 200, description = "The deployment with its approvals and changelog", body = Object),
+        (status = 400, body = ApiError), (status = 404, body = ApiError)))]
 pub(super) async fn show(
     State(shared): State<Arc<Shared>>,
     id: PathArg,
@@ -87,19 +102,59 @@ pub(super) async fn show(
     }
 }
 
-/// Liveness and readiness: the store answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = ApiError)))]
-pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
-    let filter = DeploymentFilter {
-        limit: 1,
-        ..DeploymentFilter::default()
+/// How long a readiness check may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn answer(report: Report) -> Response {
+    let status = match report.status {
+        ReportStatus::Ok => StatusCode::OK,
+        ReportStatus::Failing => StatusCode::SERVICE_UNAVAILABLE,
     };
-    shared
-        .driver
-        .deployments(&filter)
-        .await
-        .map_err(ApiError::from_store)?;
-    Ok(Json(serde_json::json!({ "status": "ok" })).into_response())
+    (status, Json(report)).into_response()
+}
+
+/// Liveness: the effect worker runs. 503 means the process should be restarted.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Report),
+        (status = 503, description = "The worker has stopped: restart the process", body = Report)))]
+pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    answer(Report::of(vec![shared.health.worker()]))
+}
+
+/// One readiness check, bounded by [`PROBE_TIMEOUT`].
+async fn probe<E: std::fmt::Display>(
+    name: &str,
+    detail: &str,
+    check: impl Future<Output = Result<(), E>>,
+) -> Check {
+    match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+        Ok(Ok(())) => Check::pass(name, detail.to_string()),
+        Ok(Err(e)) => Check::fail(name, e.to_string()),
+        Err(_) => Check::fail(
+            name,
+            format!("no answer within {} ms", PROBE_TIMEOUT.as_millis()),
+        ),
+    }
+}
+
+/// Readiness: the store takes a write, the manifest remote answers, background components
+/// are connected, and the worker runs. 503 means requests should go elsewhere for now.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Report),
+        (status = 503, description = "A check failed: the report says which", body = Report)))]
+pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let (store, manifests) = tokio::join!(
+        probe("store", "writable", shared.driver.store_ready()),
+        probe(
+            "manifests",
+            "the remote answers",
+            shared.driver.manifests_reachable()
+        ),
+    );
+    let mut checks = vec![store, manifests];
+    checks.extend(shared.health.components());
+    checks.push(shared.health.worker());
+    answer(Report::of(checks))
 }
 
 /// Prometheus metrics.

@@ -1,11 +1,22 @@
-//! Reading a request: JSON bodies (declared as such), path segments, and the field a bad one
-//! gets wrong.
+//! Reading a request: bodies (within the listener's limits, and only once the caller is
+//! authenticated), JSON (declared as such), path segments, and the field a bad one gets wrong.
 
+use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use crate::service::Shared;
+
+/// Reads a request body within the service's size and time limits. Handlers call it after
+/// they have checked the credentials a header carries: an unauthenticated caller's body is
+/// never read.
+pub(super) async fn read(shared: &Shared, body: Body) -> Result<Bytes, ApiError> {
+    cd_http::read_body(body, &shared.limits)
+        .await
+        .map_err(|e| ApiError::from_body(&e))
+}
 
 pub(super) fn parse<T: for<'de> Deserialize<'de>>(
     body: &[u8],
@@ -43,10 +54,19 @@ pub(super) fn path_value(p: PathArg, name: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::invalid(name, e.body_text()))
 }
 
-/// Bodies are JSON, declared as such: a browser cannot send that across origins without
-/// asking first, so a page cannot post to a service on the user's machine.
-/// A JSON request body: declared as JSON (or not declared), and of type `T`.
-pub(super) fn json<T: for<'de> Deserialize<'de>>(
+/// A JSON request body of type `T`, declared as JSON, read within the limits: 415 before the
+/// body is read when it is not declared so.
+pub(super) async fn json<T: for<'de> Deserialize<'de>>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    json_body(headers)?;
+    parse(&read(shared, body).await?, "")
+}
+
+/// A body already read (by a credential check that covers it) as JSON of type `T`.
+pub(super) fn json_read<T: for<'de> Deserialize<'de>>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, ApiError> {
@@ -54,6 +74,8 @@ pub(super) fn json<T: for<'de> Deserialize<'de>>(
     parse(body, "")
 }
 
+/// Bodies are JSON, declared as such: a browser cannot send that across origins without
+/// asking first, so a page cannot post to a service on the user's machine.
 pub(super) fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_TYPE)
@@ -65,7 +87,7 @@ pub(super) fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("content-type must be application/json, not '{declared}'"),
         )
         .on_field("content-type"))

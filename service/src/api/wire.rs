@@ -3,9 +3,264 @@
 
 use std::collections::BTreeMap;
 
-use cd_core::pipeline::{ApprovalAction, DeploymentStatus, DeploymentTrack, EngineStatus};
+use cd_core::pipeline::{
+    ApprovalAction, BuildNotified, ChangelogEntry, DeploymentStatus, DeploymentTrack, EngineStatus,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+/// Integers as JSON Schema counts them: `3` and `3.0` are the same integer there, and a client
+/// that writes numbers as doubles (JavaScript) sends the second. serde reads only the first
+/// into an integer type; these read both, and refuse a fraction or a value out of range.
+mod integral {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    /// The largest integer a double holds exactly.
+    const EXACT: f64 = 9_007_199_254_740_991.0;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(u64),
+        Float(f64),
+    }
+
+    fn whole<E: serde::de::Error>(n: Number, max: u64) -> Result<u64, E> {
+        let value = match n {
+            Number::Int(i) => i,
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Number::Float(f) if f.is_finite() && f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => {
+                f as u64
+            }
+            Number::Float(f) => {
+                return Err(E::custom(format!(
+                    "{f} is not a whole number from 0 to {max}"
+                )));
+            }
+        };
+        if value > max {
+            return Err(E::custom(format!("{value} is larger than {max}")));
+        }
+        Ok(value)
+    }
+
+    /// A stage index: 0 to 65 535.
+    pub(super) fn index<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        let n = Number::deserialize(d)?;
+        whole(n, u64::from(u16::MAX)).and_then(|v| usize::try_from(v).map_err(D::Error::custom))
+    }
+
+    /// An optional count: 0 to 2^53 - 1, or null.
+    pub(super) fn optional_number<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<u64>, D::Error> {
+        match Option::<Number>::deserialize(d)? {
+            None => Ok(None),
+            Some(n) => whole(n, 9_007_199_254_740_991).map(Some),
+        }
+    }
+}
+
+/// A CI build notification: the body of `POST /v1/notifications/build`, and the document a
+/// Pub/Sub message carries.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildNotification {
+    /// The BuildDefinition that built it, or the ExternalApplication it is a version of.
+    #[schema(example = "shop-api")]
+    pub build_definition_id: String,
+    /// The image name (`containerize.name`; for an ExternalApplication, its image).
+    #[schema(example = "shop-api")]
+    pub container: String,
+    /// The image tag: semver, e.g. `v1.4.2` or `v1.4.1-hotfix.0`.
+    // The pattern is the core's rule (an image tag that `order_key` can order: semver with or
+    // without `v`, no build metadata since tags cannot hold `+`), with each number kept to 19
+    // digits, which always fit the 64 bits semver allows.
+    #[schema(
+        example = "v1.4.2",
+        pattern = r"^v?(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?$",
+        max_length = 128
+    )]
+    pub version: String,
+    /// The commit built.
+    #[serde(default)]
+    pub commit_sha: String,
+    /// The source repository.
+    #[serde(default)]
+    pub repository: String,
+    /// The git ref built.
+    #[serde(default, rename = "ref")]
+    pub git_ref: String,
+    /// The image digest, when known.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// The author of the change, when known.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Changelog entries CI computed for this version.
+    #[serde(default)]
+    pub changelog: Vec<ChangelogItem>,
+}
+
+impl From<BuildNotification> for BuildNotified {
+    fn from(n: BuildNotification) -> Self {
+        BuildNotified {
+            build_definition_id: n.build_definition_id,
+            container: n.container,
+            version: n.version,
+            commit_sha: n.commit_sha,
+            repository: n.repository,
+            git_ref: n.git_ref,
+            digest: n.digest,
+            author: n.author,
+            changelog: n.changelog.into_iter().map(ChangelogEntry::from).collect(),
+        }
+    }
+}
+
+/// One conventional commit of a build's changelog.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangelogItem {
+    /// The application it is about (filled in from the build when empty).
+    #[serde(default)]
+    pub application: String,
+    /// The version that carries it (filled in from the build when empty).
+    #[serde(default)]
+    pub version: String,
+    /// The conventional-commit type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The scope, if any.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The description.
+    pub description: String,
+    /// A breaking change.
+    pub breaking: bool,
+    /// The commit.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// The pull request number.
+    #[serde(default, deserialize_with = "integral::optional_number")]
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
+    pub pr: Option<u64>,
+}
+
+impl From<ChangelogItem> for ChangelogEntry {
+    fn from(c: ChangelogItem) -> Self {
+        ChangelogEntry {
+            application: c.application,
+            version: c.version,
+            kind: c.kind,
+            scope: c.scope,
+            description: c.description,
+            breaking: c.breaking,
+            commit: c.commit,
+            pr: c.pr,
+        }
+    }
+}
+
+/// What the engine reports of a stage.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EngineOutcome {
+    /// The stage reconciled.
+    Success,
+    /// The stage failed.
+    Failed,
+}
+
+impl From<EngineOutcome> for EngineStatus {
+    fn from(o: EngineOutcome) -> Self {
+        match o {
+            EngineOutcome::Success => EngineStatus::Success,
+            EngineOutcome::Failed => EngineStatus::Failed,
+        }
+    }
+}
+
+/// An approver's decision.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// Counts toward the quorum.
+    Approve,
+    /// Stops the stage (a later approval may resume it).
+    Reject,
+}
+
+impl From<Verdict> for ApprovalAction {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Approve => ApprovalAction::Approve,
+            Verdict::Reject => ApprovalAction::Reject,
+        }
+    }
+}
+
+/// Why a deployment exists.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Track {
+    /// A build promoted through development environments.
+    PreRelease,
+    /// A release bundle.
+    Release,
+    /// A hotfix.
+    Hotfix,
+    /// A rollback.
+    Rollback,
+}
+
+impl From<Track> for DeploymentTrack {
+    fn from(t: Track) -> Self {
+        match t {
+            Track::PreRelease => DeploymentTrack::PreRelease,
+            Track::Release => DeploymentTrack::Release,
+            Track::Hotfix => DeploymentTrack::Hotfix,
+            Track::Rollback => DeploymentTrack::Rollback,
+        }
+    }
+}
+
+/// Where a deployment stands.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Created, or waiting to retry a failed side effect.
+    Pending,
+    /// Side effects or a stage under way.
+    InProgress,
+    /// Waiting for an approval quorum.
+    AwaitingApproval,
+    /// Every stage succeeded.
+    Succeeded,
+    /// A stage or a side effect failed for good.
+    Failed,
+    /// The current stage was rejected.
+    Rejected,
+    /// A newer version replaced it before it was promoted.
+    Superseded,
+    /// A newer attempt of the same release replaced it.
+    Cancelled,
+}
+
+impl From<Status> for DeploymentStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Pending => DeploymentStatus::Pending,
+            Status::InProgress => DeploymentStatus::InProgress,
+            Status::AwaitingApproval => DeploymentStatus::AwaitingApproval,
+            Status::Succeeded => DeploymentStatus::Succeeded,
+            Status::Failed => DeploymentStatus::Failed,
+            Status::Rejected => DeploymentStatus::Rejected,
+            Status::Superseded => DeploymentStatus::Superseded,
+            Status::Cancelled => DeploymentStatus::Cancelled,
+        }
+    }
+}
 
 /// What a mutation did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -49,10 +304,11 @@ pub struct StatusBody {
     /// The deployment (the commit's `Infrastream-Deployment` trailer); must match the path.
     pub deployment: String,
     /// The stage (the commit's `Infrastream-Stage` trailer).
+    #[serde(deserialize_with = "integral::index")]
+    #[schema(minimum = 0, maximum = 65535)]
     pub stage_index: usize,
-    /// `SUCCESS` or `FAILED`.
-    #[schema(value_type = String)]
-    pub status: EngineStatus,
+    /// What the engine saw.
+    pub status: EngineOutcome,
     /// The commit reconciled.
     pub commit_sha: String,
     /// The engine run.
@@ -68,10 +324,11 @@ pub struct StatusBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalBody {
     /// The gated stage.
+    #[serde(deserialize_with = "integral::index")]
+    #[schema(minimum = 0, maximum = 65535)]
     pub stage_index: usize,
-    /// `APPROVE` or `REJECT`.
-    #[schema(value_type = String)]
-    pub action: ApprovalAction,
+    /// The decision.
+    pub action: Verdict,
     /// Why.
     #[serde(default)]
     pub comment: String,
@@ -82,8 +339,16 @@ pub struct ApprovalBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseBody {
     /// The application set.
+    #[schema(example = "shop")]
     pub application_set: String,
     /// The bundle name, e.g. `2026.11`.
+    // `cd_core::version::check_bundle`'s grammar; it also refuses a name ending in `.lock`,
+    // which git refuses as a branch name and a pattern without look-behind cannot say.
+    #[schema(
+        example = "2026.11",
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$",
+        max_length = 64
+    )]
     pub bundle: String,
     /// Versions per application; others take their latest fully succeeded PreRelease.
     #[serde(default)]
@@ -95,10 +360,13 @@ pub struct ReleaseBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RollbackBody {
     /// The application.
+    #[schema(example = "shop-api")]
     pub application: String,
     /// The environment.
+    #[schema(example = "development")]
     pub environment: String,
     /// An existing image tag.
+    #[schema(example = "v1.0.0", pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     pub version: String,
 }
 
@@ -120,16 +388,18 @@ pub struct ListQuery {
     pub(super) application_set: Option<String>,
     /// Only this application (or bundles containing it).
     pub(super) application: Option<String>,
-    /// PRE_RELEASE, RELEASE, HOTFIX or ROLLBACK.
-    #[param(value_type = Option<String>)]
-    pub(super) track: Option<DeploymentTrack>,
-    /// PENDING, IN_PROGRESS, AWAITING_APPROVAL, SUCCEEDED, FAILED, REJECTED or SUPERSEDED.
-    #[param(value_type = Option<String>)]
-    pub(super) status: Option<DeploymentStatus>,
-    /// At most this many, newest first (default 100, at most 500).
+    /// Only this track.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) limit: Option<usize>,
+    pub(super) track: Option<Track>,
+    /// Only this status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) status: Option<Status>,
+    /// At most this many, newest first (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub(super) limit: Option<u16>,
     /// The next page: the cursor the `Link` header of the previous page names.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(pattern = r"^[0-9]{1,18}\.[0-9]{1,18}\..+$")]
     pub(super) after: Option<String>,
 }

@@ -10,6 +10,7 @@
 
 mod config;
 mod engine;
+mod hardening;
 mod listing;
 mod logs;
 mod oidc;

@@ -168,7 +168,7 @@ impl Service {
     pub(crate) fn settle(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let (_, list) = self.get("/v1/deployments?limit=0");
+            let (_, list) = self.get("/v1/deployments?limit=500");
             let busy = list
                 .as_array()
                 .unwrap()
