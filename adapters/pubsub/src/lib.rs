@@ -274,6 +274,12 @@ pub enum Handled {
 pub trait Handler: Send + Sync {
     /// Handles one notification.
     async fn handle(&self, notification: BuildNotified, message_id: &str) -> Handled;
+
+    /// The stream's state, each time it changes: `Ok` once the stream is open, `Err` saying
+    /// why not while it is not (a service reports it in its readiness).
+    fn stream_state(&self, state: Result<(), String>) {
+        let _ = state;
+    }
 }
 
 /// The longest pause before a message that could not be stored is handed back.
@@ -292,11 +298,18 @@ pub async fn subscribe(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut wait = Duration::from_secs(1);
+    handler.stream_state(Err(format!("opening the stream of {subscription}")));
     loop {
         match stream_once(pubsub, subscription, &handler, &mut stop).await {
             Ok(()) if *stop.borrow() => return,
-            Ok(()) => tracing::error!(subscription, "the Pub/Sub stream ended; opening it again"),
+            Ok(()) => {
+                handler.stream_state(Err(format!(
+                    "the stream of {subscription} ended; opening it again"
+                )));
+                tracing::error!(subscription, "the Pub/Sub stream ended; opening it again");
+            }
             Err(e) => {
+                handler.stream_state(Err(format!("cannot stream {subscription}: {e}")));
                 tracing::error!(subscription, error = %e, retry_in_s = wait.as_secs(), "cannot stream the Pub/Sub subscription; will retry")
             }
         }
@@ -316,6 +329,7 @@ async fn stream_once(
 ) -> Result<(), String> {
     let sub = pubsub.client().subscription(subscription);
     let mut stream = sub.subscribe(None).await.map_err(|e| e.to_string())?;
+    handler.stream_state(Ok(()));
     let mut pause = Duration::ZERO;
     loop {
         let message = tokio::select! {

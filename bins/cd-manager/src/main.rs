@@ -161,6 +161,10 @@ impl Handler for Subscriber {
             }
         }
     }
+
+    fn stream_state(&self, state: Result<(), String>) {
+        self.0.health.report("subscriber", state);
+    }
 }
 
 /// The production adapters the configuration names, in place of the local ones.

@@ -206,6 +206,23 @@ notifications_subscription = "cd-manager"
     );
     assert!(!data.join("state.db").exists(), "the state is in Spanner");
 
+    // Ready: Spanner answers, the manifest remote answers, the subscriber is streaming.
+    let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let report: Value = ready.json().await.unwrap();
+    let names: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == true)
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["store", "manifests", "subscriber", "worker"],
+        "{report:#}"
+    );
+
     // The pipeline's CloudEvents reached the topic.
     let raw = google_cloud_pubsub::client::Client::new(google_cloud_pubsub::client::ClientConfig {
         project_id: Some("p".into()),
