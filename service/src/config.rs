@@ -67,6 +67,20 @@ pub struct StoreConfig {
     pub path: Option<PathBuf>,
     /// The Spanner database, `projects/P/instances/I/databases/D`.
     pub database: Option<String>,
+    /// SQLite only: `full` (the default: an acknowledged decision survives a power loss) or
+    /// `normal` (faster commits; the last ones before a power loss can be lost).
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` setting (see `cd_sqlite::Durability`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Every commit synced before it is acknowledged.
+    #[default]
+    Full,
+    /// Commits synced at checkpoints.
+    Normal,
 }
 
 /// The manifest repository.

@@ -1,10 +1,12 @@
 //! `cd-sqlite`: the pipeline's `Store` on SQLite, the embedded default.
 //!
 //! SQLite is built in (`rusqlite` with `bundled`), so nothing is needed on the machine. The
-//! database runs in WAL mode; every decision is applied in one `BEGIN IMMEDIATE` transaction that
-//! checks revisions, so several processes can share one database file safely: writers serialize
-//! on SQLite's lock, and a writer whose revisions are stale gets `Conflict`. Calls block briefly
-//! on the calling thread (a local file, milliseconds), which keeps the adapter runtime-agnostic.
+//! database runs in WAL mode, with `synchronous = FULL` unless told otherwise (see
+//! [`Durability`]): a decision acknowledged is on disk. Every decision is applied in one
+//! `BEGIN IMMEDIATE` transaction that checks revisions, so several processes can share one
+//! database file safely: writers serialize on SQLite's lock, and a writer whose revisions are
+//! stale gets `Conflict`. Calls block briefly on the calling thread (a local file,
+//! milliseconds), which keeps the adapter runtime-agnostic.
 
 #![deny(missing_docs)]
 
@@ -28,6 +30,27 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior, params};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a readiness probe waits for the write lock.
 const READY_WAIT: Duration = Duration::from_millis(500);
+
+/// When a committed transaction reaches the disk: SQLite's `synchronous` setting in WAL mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `FULL`: every commit is synced to disk before it returns, so a decision the API
+    /// acknowledged (an approval, a release request) survives a power loss. The default.
+    #[default]
+    Full,
+    /// `NORMAL`: commits are synced at checkpoints only. Faster; the database stays consistent
+    /// after a power loss, but the last commits before it can be lost although acknowledged.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
 
 /// The `Store` on a SQLite database file.
 #[derive(Debug)]
@@ -56,17 +79,26 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` with [`Durability::Full`] and applies
+    /// pending migrations.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened; [`StoreError::Corrupt`] when
     /// it is not a database of ours or a migration fails.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        SqliteStore::open_with(path, Durability::Full)
+    }
+
+    /// Opens the database at `path` with `durability`.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(map_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", durability.pragma())
             .map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(map_err)?;
@@ -82,6 +114,17 @@ impl SqliteStore {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The `synchronous` setting in force, as SQLite reports it (0 off, 1 normal, 2 full).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn synchronous(&self) -> Result<i64, StoreError> {
+        self.with(|conn| {
+            conn.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .map_err(map_err)
+        })
     }
 
     fn with<T>(

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use cd_git::{GitConfig, GitRepo, LocalSourceHost};
 use cd_oci::{Auth, Endpoint, OciLayout, OciRegistry};
 use cd_ports::{Notifier, Ports, Registry, SourceHost, Store};
-use cd_sqlite::SqliteStore;
+use cd_sqlite::{Durability, SqliteStore};
 
 pub use clock::SystemClock;
 pub use events::JsonlNotifier;
@@ -25,7 +25,7 @@ pub use ids::RandomIds;
 pub use secret::webhook_secret;
 
 use crate::blocking::Blocking;
-use crate::config::{Config, RegistryKind, StoreKind};
+use crate::config::{Config, RegistryKind, StoreKind, Synchronous};
 use crate::error::StartError;
 
 fn is_local_path(remote: &str) -> bool {
@@ -213,9 +213,16 @@ pub fn open(
         .map_err(|e| StartError::Io(format!("{}: {e}", config.data_dir.display())))?;
     let store: Arc<dyn Store> = match (overrides.store, config.store.kind) {
         (Some(store), _) => store,
-        (None, StoreKind::Sqlite) => Arc::new(Blocking(Arc::new(SqliteStore::open(
-            &config.under_data(config.store.path.as_ref(), "state.db"),
-        )?))),
+        (None, StoreKind::Sqlite) => {
+            let durability = match config.store.synchronous {
+                Synchronous::Full => Durability::Full,
+                Synchronous::Normal => Durability::Normal,
+            };
+            Arc::new(Blocking(Arc::new(SqliteStore::open_with(
+                &config.under_data(config.store.path.as_ref(), "state.db"),
+                durability,
+            )?)))
+        }
         (None, StoreKind::Spanner) => {
             return Err(StartError::Unsupported(
                 "store.kind = \"spanner\" needs the cd-manager binary".into(),

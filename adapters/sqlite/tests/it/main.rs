@@ -16,7 +16,7 @@ use cd_core::pipeline::{
     Reads, StateWrite, Timestamp,
 };
 use cd_ports::{Store, StoreError};
-use cd_sqlite::SqliteStore;
+use cd_sqlite::{Durability, SqliteStore};
 use futures_executor::block_on;
 
 #[test]
@@ -27,6 +27,45 @@ fn sqlite_keeps_the_store_contract() {
         n.set(n.get() + 1);
         SqliteStore::open(&dir.path().join(format!("contract-{}.db", n.get()))).unwrap()
     }));
+}
+
+#[test]
+fn an_acknowledged_write_is_synced_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 is FULL: every commit is synced to disk before apply returns.
+    let store = SqliteStore::open(&dir.path().join("full.db")).unwrap();
+    assert_eq!(store.synchronous().unwrap(), 2);
+    let normal = SqliteStore::open_with(&dir.path().join("normal.db"), Durability::Normal).unwrap();
+    assert_eq!(normal.synchronous().unwrap(), 1);
+}
+
+#[test]
+fn ready_reports_a_write_lock_held_elsewhere_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).unwrap();
+    block_on(store.ready()).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let err = block_on(store.ready()).unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("write lock"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    other.execute_batch("ROLLBACK").unwrap();
+    block_on(store.ready()).unwrap();
+    // The probe leaves the writers' patience as it was: a write waits out a short lock.
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        other.execute_batch("ROLLBACK").unwrap();
+    });
+    block_on(store.apply(&[StateWrite::PutDeployment {
+        deployment: Box::new(deployment("after-probe")),
+        expected_revision: None,
+    }]))
+    .unwrap();
+    release.join().unwrap();
 }
 
 fn deployment(id: &str) -> Deployment {
