@@ -26,6 +26,7 @@ use cd_core::manifest::{Catalog, Selector, set_version};
 use cd_core::pipeline::{ManifestCommit, ManifestEdit, Promotion};
 use cd_ports::{ManifestRepo, RepoError};
 
+pub mod output;
 mod source;
 mod tree;
 pub use source::LocalSourceHost;
@@ -123,20 +124,7 @@ fn run_git(dir: Option<&Path>, token: Option<&str>, args: &[&str]) -> Result<Out
 }
 
 fn failed(what: &str, out: &Output) -> RepoError {
-    let stderr = text(&out.stderr);
-    let unreachable = [
-        "Could not read from remote",
-        "unable to access",
-        "Connection refused",
-        "Could not resolve host",
-        "timed out",
-        "does not appear to be a git repository",
-    ];
-    if unreachable.iter().any(|m| stderr.contains(m)) {
-        RepoError::Unavailable(format!("{what}: {stderr}"))
-    } else {
-        RepoError::Invalid(format!("{what}: {stderr}"))
-    }
+    output::failure(what, &text(&out.stderr))
 }
 
 /// The `spec.version` of the DeploymentConfig `application`/`environment` in `text`.
@@ -270,15 +258,7 @@ impl GitRepo {
                 &remote,
             ],
         )?;
-        for entry in list.split('\x1e') {
-            let Some((commit, message)) = entry.trim_start().split_once('\x1f') else {
-                continue;
-            };
-            if Promotion::parse(message).as_ref() == Some(promotion) {
-                return Ok(Some(commit.to_string()));
-            }
-        }
-        Ok(None)
+        Ok(output::promotion_commit(&list, promotion))
     }
 
     fn read_file(&self, path: &str) -> Result<String, RepoError> {
@@ -475,9 +455,9 @@ impl ManifestRepo for GitRepo {
         let head = self.sync()?;
         let listing = self.git_ok("git ls-files", &["ls-files", "-z"])?;
         let mut files = Vec::new();
-        for path in listing.split('\0').filter(|p| !p.is_empty()) {
+        for path in output::nul_paths(&listing) {
             if path.ends_with(".yaml") || path.ends_with(".yml") {
-                files.push((path.to_string(), self.read_file(path)?));
+                files.push((path.clone(), self.read_file(&path)?));
             }
         }
         Ok((head, files))
@@ -509,7 +489,7 @@ impl ManifestRepo for GitRepo {
             "git rev-list",
             &["rev-list", "--parents", "-n", "1", commit],
         )?;
-        let has_parent = parents.split_whitespace().count() > 1;
+        let has_parent = output::has_parent(&parents);
         // -z: paths as they are, never quoted (a quoted non-ASCII path would miss its file).
         let list = if has_parent {
             let range = format!("{commit}^1");
@@ -523,12 +503,7 @@ impl ManifestRepo for GitRepo {
                 &["show", "-z", "--name-only", "--format=", commit],
             )?
         };
-        Ok(list
-            .split('\0')
-            .map(|l| l.trim_start_matches('\n'))
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect())
+        Ok(output::nul_paths(&list))
     }
 
     async fn message(&self, commit: &str) -> Result<String, RepoError> {

@@ -12,11 +12,12 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cd_ports::{Registry, RegistryError};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::MANIFEST_TYPES;
+use crate::answers::{self, Challenge, parse_challenge};
 
 /// Credentials that change over time (short-lived access tokens), asked for at each use.
 #[async_trait]
@@ -113,71 +114,6 @@ pub struct OciRegistry {
     /// issued it, even when two registries hold repositories of the same name.
     tokens: Mutex<BTreeMap<(String, String), String>>,
     page_size: usize,
-}
-
-/// A `WWW-Authenticate` challenge.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Challenge {
-    pub(crate) scheme: String,
-    pub(crate) params: BTreeMap<String, String>,
-}
-
-/// Parses `Bearer realm="...",service="...",scope="..."`.
-pub(crate) fn parse_challenge(header: &str) -> Challenge {
-    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
-    let mut params = BTreeMap::new();
-    let mut rest = rest.trim();
-    while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else {
-            break;
-        };
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            match quoted.find('"') {
-                Some(end) => (
-                    quoted.get(..end).unwrap_or_default(),
-                    quoted.get(end + 1..).unwrap_or_default(),
-                ),
-                None => (quoted, ""),
-            }
-        } else {
-            match after.find(',') {
-                Some(end) => (
-                    after.get(..end).unwrap_or_default(),
-                    after.get(end..).unwrap_or_default(),
-                ),
-                None => (after, ""),
-            }
-        };
-        params.insert(key, value.to_string());
-        rest = next.trim_start_matches([',', ' ']);
-    }
-    Challenge {
-        scheme: scheme.to_ascii_lowercase(),
-        params,
-    }
-}
-
-/// The next page from a `Link: </v2/...>; rel="next"` header, made absolute.
-fn next_page(headers: &HeaderMap, base: &str) -> Option<String> {
-    let link = headers.get(LINK)?.to_str().ok()?;
-    let part = link.split(',').find(|p| p.contains("rel=\"next\""))?;
-    let url = part
-        .split(';')
-        .next()?
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    Some(if url.starts_with("http") {
-        url.to_string()
-    } else {
-        format!("{}{url}", base.trim_end_matches('/'))
-    })
 }
 
 fn transport(e: &reqwest::Error) -> RegistryError {
@@ -320,19 +256,11 @@ impl OciRegistry {
         if !response.status().is_success() {
             return Err(failure("token request", response).await);
         }
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let body: TokenResponse = response
-            .json()
+        let body = response
+            .bytes()
             .await
             .map_err(|e| RegistryError::Denied(format!("token response: {e}")))?;
-        let token = body
-            .token
-            .or(body.access_token)
-            .ok_or_else(|| RegistryError::Denied("token response without a token".into()))?;
+        let token = answers::token_answer(&body)?;
         if let Ok(mut t) = self.tokens.lock() {
             t.insert((endpoint.url.clone(), scope.to_string()), token.clone());
         }
@@ -484,16 +412,15 @@ impl Registry for OciRegistry {
             if !response.status().is_success() {
                 return Err(failure(&format!("list tags of {repository}"), response).await);
             }
-            url = next_page(response.headers(), base);
-            #[derive(serde::Deserialize)]
-            struct TagList {
-                tags: Option<Vec<String>>,
-            }
-            let list: TagList = response
-                .json()
-                .await
-                .map_err(|e| RegistryError::Invalid(format!("tag list of {repository}: {e}")))?;
-            tags.extend(list.tags.unwrap_or_default());
+            url = response
+                .headers()
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|link| answers::next_page(link, base));
+            let body = response.bytes().await.map_err(|e| transport(&e))?;
+            let page = answers::tag_list(&body)
+                .map_err(|e| RegistryError::Invalid(format!("{repository}: {e}")))?;
+            tags.extend(page);
         }
         tags.retain(|t| t.starts_with(prefix));
         tags.sort();
@@ -529,7 +456,7 @@ impl Registry for OciRegistry {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
         {
-            return Ok(d.to_string());
+            return answers::digest(d);
         }
         // Registries that omit the header: hash the manifest itself.
         Ok(self.manifest(endpoint, &repository, tag).await?.2)
@@ -588,49 +515,5 @@ impl Registry for OciRegistry {
             Ok(existing) => Err(RegistryError::AlreadyExists { digest: existing }),
             Err(_) => Err(error),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_bearer_and_basic_challenges() {
-        let c = parse_challenge(
-            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
-        );
-        assert_eq!(c.scheme, "bearer");
-        assert_eq!(c.params["realm"], "https://auth.example/token");
-        assert_eq!(c.params["service"], "registry.example");
-        assert_eq!(c.params["scope"], "repository:a/b:pull,push");
-        let c = parse_challenge(r#"Basic realm="Registry Realm""#);
-        assert_eq!(c.scheme, "basic");
-        assert_eq!(c.params["realm"], "Registry Realm");
-        assert_eq!(parse_challenge("").scheme, "");
-    }
-
-    #[test]
-    fn follows_relative_and_absolute_next_links() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            LINK,
-            "</v2/app/tags/list?last=t-099&n=100>; rel=\"next\""
-                .parse()
-                .unwrap(),
-        );
-        assert_eq!(
-            next_page(&h, "http://r:5000/").as_deref(),
-            Some("http://r:5000/v2/app/tags/list?last=t-099&n=100")
-        );
-        h.insert(
-            LINK,
-            "<https://r/v2/x?last=a>; rel=\"next\"".parse().unwrap(),
-        );
-        assert_eq!(
-            next_page(&h, "http://ignored").as_deref(),
-            Some("https://r/v2/x?last=a")
-        );
-        assert_eq!(next_page(&HeaderMap::new(), "x"), None);
     }
 }

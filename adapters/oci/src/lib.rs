@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod answers;
 mod distribution;
 mod layout;
 

@@ -282,6 +282,11 @@ pub trait Handler: Send + Sync {
     }
 }
 
+/// Reads a message's data as a build notification, or says why it is not one: the service's
+/// own reader, so a notification means the same whether it arrives over HTTP, pushed by
+/// Pub/Sub or streamed from a subscription.
+pub type Parse = fn(&[u8]) -> Result<BuildNotified, String>;
+
 /// The longest pause before a message that could not be stored is handed back.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
@@ -294,13 +299,14 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 pub async fn subscribe(
     pubsub: &PubSub,
     subscription: &str,
+    parse: Parse,
     handler: Arc<dyn Handler>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut wait = Duration::from_secs(1);
     handler.stream_state(Err(format!("opening the stream of {subscription}")));
     loop {
-        match stream_once(pubsub, subscription, &handler, &mut stop).await {
+        match stream_once(pubsub, subscription, parse, &handler, &mut stop).await {
             Ok(()) if *stop.borrow() => return,
             Ok(()) => {
                 handler.stream_state(Err(format!(
@@ -324,6 +330,7 @@ pub async fn subscribe(
 async fn stream_once(
     pubsub: &PubSub,
     subscription: &str,
+    parse: Parse,
     handler: &Arc<dyn Handler>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
@@ -338,7 +345,7 @@ async fn stream_once(
         };
         let Some(message) = message else { break };
         let id = message.message.message_id.clone();
-        let verdict = match serde_json::from_slice::<BuildNotified>(&message.message.data) {
+        let verdict = match parse(&message.message.data) {
             Ok(n) => {
                 // In a task of its own: a panic while deciding becomes a retry, not the end of
                 // the subscriber.

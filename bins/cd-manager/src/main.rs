@@ -222,7 +222,14 @@ async fn production_adapters(
             overrides.background.push(Box::new(move |shared, stop| {
                 Box::pin(async move {
                     let handler = Arc::new(Subscriber(shared));
-                    subscribe(&pubsub, &subscription, handler, stop).await;
+                    subscribe(
+                        &pubsub,
+                        &subscription,
+                        cd_service::api::parse_notification,
+                        handler,
+                        stop,
+                    )
+                    .await;
                 })
             }));
         }

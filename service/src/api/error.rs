@@ -50,6 +50,24 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The status answered.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What is wrong, for people.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The field at fault, when one is.
+    #[must_use]
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
     /// The same error, naming the field at fault.
     pub(super) fn on_field(mut self, field: &str) -> Self {
         self.field = Some(field.to_string());

@@ -34,9 +34,29 @@ use queries::{
     holds, list, metrics, readyz, show,
 };
 pub use wire::{
-    Accepted, ApprovalBody, HoldBody, ListQuery, PushEnvelope, PushMessage, ReleaseBody,
-    RollbackBody, StatusBody,
+    Accepted, ApprovalBody, BuildNotification, ChangelogItem, EngineOutcome, HoldBody, ListQuery,
+    PushEnvelope, PushMessage, ReleaseBody, RollbackBody, Status, StatusBody, Track, Verdict,
 };
+
+/// Reads a build notification document (what CI posts, and what a Pub/Sub message carries) as
+/// the API does: the one reader for every path a notification arrives by.
+///
+/// # Errors
+/// What is wrong, naming the field.
+pub fn parse_notification(data: &[u8]) -> Result<cd_core::pipeline::BuildNotified, String> {
+    request::parse::<wire::BuildNotification>(data, "")
+        .map(Into::into)
+        .map_err(|e| e.message().to_string())
+}
+
+/// Reads a request body of type `T` as the API does (for the fuzz targets: the same reader,
+/// the same errors).
+///
+/// # Errors
+/// The [`ApiError`] the API would answer.
+pub fn parse_body<T: for<'de> serde::Deserialize<'de>>(data: &[u8]) -> Result<T, ApiError> {
+    request::parse(data, "")
+}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -35,6 +35,10 @@ fn build(version: &str) -> BuildNotified {
     }
 }
 
+fn parse(data: &[u8]) -> Result<BuildNotified, String> {
+    serde_json::from_slice(data).map_err(|e| e.to_string())
+}
+
 #[derive(Default)]
 struct Seen {
     deliveries: Mutex<Vec<String>>,
@@ -84,7 +88,7 @@ async fn notifications_are_acked_once_stored_and_redelivered_when_not() {
     let task = {
         let pubsub = pubsub.clone();
         let handler = Arc::new(FailsFirst(seen.clone()));
-        tokio::spawn(async move { subscribe(&pubsub, "cd-manager", handler, stop_rx).await })
+        tokio::spawn(async move { subscribe(&pubsub, "cd-manager", parse, handler, stop_rx).await })
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
