@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: every crate's unit, property and integration tests, plus a build of the
-# fuzz targets so they never rot. Prints how long it took.
+# The whole test suite: every crate's unit, property and integration tests, the API judged by
+# schemathesis, every fuzz target run briefly, and the random simulation. Prints how long it
+# took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,7 +57,14 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-cargo build --manifest-path fuzz/Cargo.toml --locked --quiet
+# Every fuzz target, a few seconds each on its checked-in seeds (docs/FUZZING.md), with
+# cargo-fuzz installed when missing. The lock file is checked first: cargo-fuzz has no --locked.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz 0.13.2 (crates.io)"
+  cargo install --quiet --locked cargo-fuzz --version 0.13.2
+fi
+cargo metadata --manifest-path fuzz/Cargo.toml --locked --format-version 1 >/dev/null
+FUZZ_SECONDS="${FUZZ_SECONDS:-4}" ./scripts/fuzz.sh
 
 cargo build --locked --quiet -p infrastream
 # The API against its OpenAPI document, judged by schemathesis on the live service.
