@@ -25,6 +25,17 @@ impl Txn<'_> {
             stage: a.stage_index,
         })?;
         if d.status.is_final() || !stage.status.is_gated() {
+            // A redelivered action (a client's retry, a request sent to two replicas) after
+            // the gate opened: the ledger already holds it, and the stage cannot change.
+            let who = catalog.identity(&a.actor);
+            let recorded = self
+                .approvals_of(&a.deployment, a.stage_index)
+                .iter()
+                .any(|r| catalog.identity(&r.actor) == who && r.action == a.action);
+            if recorded {
+                self.subjects.push(a.deployment.clone());
+                return Ok(());
+            }
             return Err(Rejection::NotAwaitingApproval {
                 deployment: a.deployment.clone(),
                 stage: a.stage_index,

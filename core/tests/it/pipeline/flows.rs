@@ -613,6 +613,62 @@ fn approvals_are_checked_before_anything_is_appended() {
 }
 
 #[test]
+fn an_approval_repeated_after_its_gate_opened_changes_nothing() {
+    let mut w = World::new();
+    let id = release_at_staging(&mut w);
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    let gate = w.deployment(&id).current_stage;
+    w.approve(&id, "jane").unwrap();
+    w.approve(&id, "omar").unwrap();
+    assert_ne!(
+        w.deployment(&id).stages[gate].status,
+        S::AwaitingApproval,
+        "the quorum of two opened the gate"
+    );
+    let ledger = w.state.approvals.len();
+    // The same approvals again (a client's retry, or one sent to two replicas): harmless.
+    for actor in ["jane", "omar"] {
+        let again = w
+            .input(Input::ApprovalRecorded(
+                cd_core::pipeline::ApprovalRecorded {
+                    deployment: id.clone(),
+                    stage_index: gate,
+                    actor: actor.into(),
+                    action: ApprovalAction::Approve,
+                    comment: String::new(),
+                },
+            ))
+            .unwrap();
+        assert!(again.is_noop(), "{again:?}");
+        assert_eq!(again.deployments, [id.clone()]);
+    }
+    assert_eq!(w.state.approvals.len(), ledger);
+    // Someone who did not approve, or a different action, is still refused: the gate is past.
+    for (actor, action) in [
+        ("li", ApprovalAction::Approve),
+        ("jane", ApprovalAction::Reject),
+    ] {
+        let late = w
+            .input(Input::ApprovalRecorded(
+                cd_core::pipeline::ApprovalRecorded {
+                    deployment: id.clone(),
+                    stage_index: gate,
+                    actor: actor.into(),
+                    action,
+                    comment: String::new(),
+                },
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(late, Rejection::NotAwaitingApproval { .. }),
+            "{late}"
+        );
+    }
+    assert_eq!(w.state.approvals.len(), ledger);
+}
+
+#[test]
 fn every_rejection_names_what_is_wrong() {
     let mut w = World::new();
     let release = |w: &mut World, set: &str, bundle: &str, versions: &[(&str, &str)]| {
