@@ -641,7 +641,7 @@ fn an_approval_repeated_after_its_gate_opened_changes_nothing() {
             ))
             .unwrap();
         assert!(again.is_noop(), "{again:?}");
-        assert_eq!(again.deployments, [id.clone()]);
+        assert_eq!(again.deployments, std::slice::from_ref(&id));
     }
     assert_eq!(w.state.approvals.len(), ledger);
     // Someone who did not approve, or a different action, is still refused: the gate is past.
