@@ -7,10 +7,15 @@
 //! every 20 commits, a release tag every 50, a pre-release tag every 25, 20 unmerged side
 //! branches carrying higher tags, and six commits and a merge after the last release), under
 //! `target/bench-repo-<COMMITS>-v2`, and reused. Two cases: HEAD on the last release tag
-//! (detached, as CI checks out a tag) and HEAD on `main`, seven commits past it (a push).
-//! The commands run as processes, in turn, round after round.
+//! (detached, as CI checks out a tag) and HEAD on `main`, seven commits past it (a push); each
+//! with a commit-graph and without one (a clone with full history, as `actions/checkout` with
+//! `fetch-depth: 0` makes, has none). The commands run as processes, in turn, round after round.
 //!
-//! Run: `cargo bench -p infrastream-ci --bench versions` (COMMITS=n, ROUNDS=n).
+//! With `REPO=<path>`, also a real repository (git/git's history, say): cloned under `target/`
+//! once, HEAD on its default branch, without and then with a commit-graph (REAL_ROUNDS rounds,
+//! default 20).
+//!
+//! Run: `cargo bench -p infrastream-ci --bench versions` (COMMITS=n, ROUNDS=n, REPO=path).
 //! Recorded results: docs/PERFORMANCE.md.
 
 #![allow(
@@ -263,6 +268,106 @@ fn time(rounds: usize, mut f: impl FnMut() -> String) -> (String, f64, f64) {
     race(rounds, &mut [&mut f]).remove(0)
 }
 
+/// Writes the commit-graph of `repo`, or removes it (as a fresh clone has none).
+fn set_commit_graph(repo: &Path, present: bool) {
+    if present {
+        git(repo, &["commit-graph", "write", "--reachable"]);
+    } else {
+        let info = repo.join(".git/objects/info");
+        let _ = std::fs::remove_file(info.join("commit-graph"));
+        let _ = std::fs::remove_dir_all(info.join("commit-graphs"));
+    }
+}
+
+/// A clone of `source` under `target/`, made once and reused: full history, refs packed with
+/// their peeled values (as `git clone` leaves them), no automatic maintenance.
+fn real_clone(source: &Path) -> PathBuf {
+    let name = source
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>();
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/bench-real{name}"));
+    if !dir.join(".git").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new("git")
+            .args(["clone", "--quiet", "--no-checkout"])
+            .arg(source)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git clone: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        git(&dir, &["config", "gc.auto", "0"]);
+        git(&dir, &["config", "maintenance.auto", "false"]);
+    }
+    dir
+}
+
+/// Races compute-version, `git describe` and the original pipeline on `repo` as it is checked
+/// out, and prints each one's answer and times, and the ratios.
+fn compare(repo: &Path, case: &str, rounds: usize) {
+    let exe = env!("CARGO_BIN_EXE_infrastream-ci");
+    let repo_arg = repo.to_string_lossy().to_string();
+    let mut ours = || {
+        let out = Command::new(exe)
+            .args([
+                "compute-version",
+                "--repo",
+                &repo_arg,
+                "--release-type",
+                "NONE",
+            ])
+            .env_remove("GITHUB_OUTPUT")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("current_version=").map(str::to_string))
+            .unwrap_or_default()
+    };
+    let mut describe = || git(repo, &["describe", "--tags", "--abbrev=0"]);
+    let mut pipeline = || {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("git tag -l 'v*' --sort=-version:refname --merged HEAD | grep -E '^v[0-9]+\\.[0-9]+\\.[0-9]+$' | head -n 1")
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let results = race(rounds, &mut [&mut ours, &mut describe, &mut pipeline]);
+    println!("\n{case}: {rounds} rounds");
+    println!(
+        "{:<38} {:>12} {:>9} {:>9}",
+        "", "answer", "p50 ms", "p90 ms"
+    );
+    for (name, r) in [
+        "infrastream-ci compute-version",
+        "git describe --tags --abbrev=0",
+        "original pipeline (tag --merged)",
+    ]
+    .iter()
+    .zip(&results)
+    {
+        println!("{name:<38} {:>12} {:>9.2} {:>9.2}", r.0, r.1, r.2);
+    }
+    let [ours, describe, pipeline] = [&results[0], &results[1], &results[2]];
+    assert_eq!(
+        ours.0, pipeline.0,
+        "compute-version must give the pipeline's answer"
+    );
+    println!(
+        "ratios (p50): {:.2}x git describe's speed, {:.2}x the original pipeline's",
+        describe.1 / ours.1,
+        pipeline.1 / ours.1
+    );
+}
+
 fn main() {
     let commits = env_usize("COMMITS", 50_000);
     let rounds = env_usize("ROUNDS", 100);
@@ -279,8 +384,6 @@ fn main() {
         .unwrap()
         .to_string();
 
-    let exe = env!("CARGO_BIN_EXE_infrastream-ci");
-    let repo_arg = repo.to_string_lossy().to_string();
     let cases = [
         (
             format!("HEAD on {last_release}"),
@@ -288,66 +391,71 @@ fn main() {
         ),
         ("HEAD 7 commits past it".to_string(), "main".to_string()),
     ];
-    for (case, checkout) in cases {
-        if checkout == "main" {
-            git(&repo, &["checkout", "--quiet", "main"]);
-        } else {
-            git(&repo, &["checkout", "--quiet", "--detach", &checkout]);
+    for graph in [true, false] {
+        set_commit_graph(&repo, graph);
+        for (case, checkout) in &cases {
+            if checkout == "main" {
+                git(&repo, &["checkout", "--quiet", "main"]);
+            } else {
+                git(&repo, &["checkout", "--quiet", "--detach", checkout]);
+            }
+            let with = if graph {
+                "a commit-graph"
+            } else {
+                "no commit-graph"
+            };
+            compare(&repo, &format!("{case}, {with}"), rounds);
         }
-        let mut ours = || {
-            let out = Command::new(exe)
-                .args([
-                    "compute-version",
-                    "--repo",
-                    &repo_arg,
-                    "--release-type",
-                    "NONE",
-                ])
-                .env_remove("GITHUB_OUTPUT")
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .find_map(|l| l.strip_prefix("current_version=").map(str::to_string))
-                .unwrap_or_default()
-        };
-        let mut describe = || git(&repo, &["describe", "--tags", "--abbrev=0"]);
-        let mut pipeline = || {
-            let out = Command::new("sh")
-                .arg("-c")
-                .arg("git tag -l 'v*' --sort=-version:refname --merged HEAD | grep -E '^v[0-9]+\\.[0-9]+\\.[0-9]+$' | head -n 1")
-                .current_dir(&repo)
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
-        let results = race(rounds, &mut [&mut ours, &mut describe, &mut pipeline]);
-        println!("\n{case}: {rounds} rounds");
-        println!(
-            "{:<38} {:>12} {:>9} {:>9}",
-            "", "answer", "p50 ms", "p90 ms"
-        );
-        for (name, r) in [
-            "infrastream-ci compute-version",
-            "git describe --tags --abbrev=0",
-            "original pipeline (tag --merged)",
-        ]
-        .iter()
-        .zip(&results)
-        {
-            println!("{name:<38} {:>12} {:>9.2} {:>9.2}", r.0, r.1, r.2);
-        }
-        let [ours, describe, pipeline] = [&results[0], &results[1], &results[2]];
-        assert_eq!(
-            ours.0, pipeline.0,
-            "compute-version must give the pipeline's answer"
-        );
-        println!(
-            "ratios (p50): {:.2}x git describe's speed, {:.2}x the original pipeline's",
-            describe.1 / ours.1,
-            pipeline.1 / ours.1
-        );
     }
+    set_commit_graph(&repo, true);
+    git(&repo, &["checkout", "--quiet", "main"]);
+
+    // A real repository, when one is given: cloned as CI clones (full history, refs packed,
+    // no commit-graph), then with a commit-graph written.
+    if let Some(source) = std::env::var_os("REPO") {
+        let real = real_clone(Path::new(&source));
+        let real_rounds = env_usize("REAL_ROUNDS", 20);
+        let total = git(&real, &["rev-list", "--count", "HEAD"]);
+        let tags = git(&real, &["tag", "-l"]).lines().count();
+        println!(
+            "\nreal repository {}: {total} commits reachable from HEAD, {tags} tags",
+            Path::new(&source).display()
+        );
+        for graph in [false, true] {
+            set_commit_graph(&real, graph);
+            let with = if graph {
+                "a commit-graph"
+            } else {
+                "no commit-graph (a fresh clone)"
+            };
+            compare(
+                &real,
+                &format!("real repository, HEAD on its default branch, {with}"),
+                real_rounds,
+            );
+        }
+        // A build of the release before the last (a hotfix): the last release is not merged,
+        // and proving it takes a longer walk.
+        set_commit_graph(&real, false);
+        let releases = git(&real, &["tag", "-l", "v*", "--sort=-version:refname"]);
+        let mut releases = releases.lines().filter(|t| {
+            t.strip_prefix('v').is_some_and(|v| {
+                v.split('.').count() == 3 && v.split('.').all(|p| p.parse::<u64>().is_ok())
+            })
+        });
+        if let (Some(_), Some(previous)) = (releases.next(), releases.next()) {
+            git(&real, &["checkout", "--quiet", "--detach", previous]);
+            compare(
+                &real,
+                &format!(
+                    "real repository, HEAD on {previous} (the release before the last), no commit-graph"
+                ),
+                real_rounds,
+            );
+            git(&real, &["checkout", "--quiet", "-"]);
+        }
+    }
+
     git(&repo, &["checkout", "--quiet", "main"]);
 
     // The changelog of the last 50 releases.
@@ -373,6 +481,8 @@ fn main() {
         .to_string();
     let range_commits = git(&repo, &["rev-list", "--count", &format!("{from}..{to}")]);
     println!("\nchangelog {from}..{to}: {range_commits} commits");
+    let exe = env!("CARGO_BIN_EXE_infrastream-ci");
+    let repo_arg = repo.to_string_lossy().to_string();
     let mut ours = || {
         let out = Command::new(exe)
             .args([

@@ -79,7 +79,7 @@ fn be64(data: &[u8], at: usize) -> Option<u64> {
 
 /// A commit id, SHA-1 (20 bytes) or SHA-256 (32), kept inline: repositories have thousands
 /// of tags, and CI reads them all on every build.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Oid {
     bytes: [u8; 32],
     len: u8,

@@ -8,6 +8,7 @@
 //! (the full CLI links the service, the adapters and the simulator).
 
 mod actions;
+mod ancestry;
 mod commit_graph;
 pub mod commits;
 pub mod compute_version;
@@ -18,7 +19,8 @@ pub mod token;
 
 use std::process::ExitCode;
 
-/// Entry points for the fuzz targets (`fuzz/`): the parsers of repository files, on bytes.
+/// Entry points for the fuzz targets (`fuzz/`): the parsers of repository files and of git's
+/// answers, on bytes.
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::commit_graph::{Graph, Oid};
@@ -41,6 +43,29 @@ pub mod fuzzing {
             if let Some((head, tags)) = ids.split_first() {
                 let _ = graph.first_merged(head, tags);
             }
+        }
+    }
+
+    /// Reads `data` as commit objects separated by NUL bytes (object `n` has the id `n` in
+    /// hex) and asks the walk of a repository without a commit-graph which of objects 1 to 5
+    /// object 0 reaches: where it answers, it must answer as a search of every parent does.
+    pub fn commit_objects(data: &[u8]) {
+        use crate::ancestry::{Memory, Walker, first_reached, parse_commit};
+        let id = |n: usize| Oid::from_hex(format!("{n:040x}").as_bytes());
+        let commits: std::collections::HashMap<Oid, _> = data
+            .split(|b| *b == 0)
+            .take(256)
+            .enumerate()
+            .filter_map(|(n, object)| Some((id(n)?, parse_commit(object)?)))
+            .collect();
+        let Some(head) = id(0) else {
+            return;
+        };
+        let tags: Vec<Oid> = (1..6).filter_map(id).collect();
+        let expected = first_reached(&commits, head, &tags);
+        let walked = Walker::new(Memory(commits), head, 4096).first_merged(&tags);
+        if let (Ok(walked), Some(expected)) = (walked, expected) {
+            assert_eq!(walked, expected, "the walk and the search disagree");
         }
     }
 
