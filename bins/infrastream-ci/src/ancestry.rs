@@ -515,4 +515,33 @@ mod tests {
         let mut walker = Walker::new(Memory(memory), head, 1_000);
         assert_eq!(walker.first_merged(&[id(10)]), Err(Unsettled::Missing));
     }
+
+    #[test]
+    fn a_cycle_which_git_cannot_make_still_ends_the_walk() {
+        // 0 -> 2 -> 5 -> 3 -> 4 -> {1, 2}, 1 -> 4: found by the fuzzer (a history git cannot
+        // hold, since an id hashes the parents' ids); the walk must end, whatever it answers.
+        let edges: [(usize, &[usize], i64); 6] = [
+            (0, &[2], 0),
+            (1, &[4], 200),
+            (2, &[5], 95),
+            (3, &[4], 200),
+            (4, &[1, 2], 100),
+            (5, &[3], 90),
+        ];
+        let memory = edges
+            .iter()
+            .map(|(n, parents, time)| {
+                let parents = parents.iter().map(|p| id(*p)).collect();
+                (
+                    id(*n),
+                    Commit {
+                        parents,
+                        time: *time,
+                    },
+                )
+            })
+            .collect();
+        let mut walker = Walker::new(Memory(memory), id(0), 1_000);
+        assert!(walker.first_merged(&[id(1), id(2), id(3)]).is_ok());
+    }
 }
