@@ -86,8 +86,26 @@ impl std::fmt::Debug for GitConfig {
 #[derive(Debug)]
 pub struct GitRepo {
     config: GitConfig,
-    lock: Mutex<()>,
+    /// Held for every use of the private clone.
+    lock: Mutex<CloneState>,
 }
+
+/// What this process knows of its private clone.
+#[derive(Debug, Default)]
+struct CloneState {
+    /// The commit that the clone's HEAD and the remote branch were both at after this
+    /// process's last fetch or push, with nothing changed in the working tree since: a write
+    /// may then skip the fetch (a push that finds the remote moved loses the race, and the
+    /// next attempt fetches). `None` when unknown: every failure forgets it.
+    synced: Option<String>,
+    /// Commits made since git's own housekeeping last ran (see `WRITES_PER_MAINTENANCE`).
+    writes: u32,
+}
+
+/// How many commits the private clone takes between runs of `git maintenance run --auto`.
+/// Git would run it after every commit and fetch (a process each time, about 2 ms, that
+/// almost always finds nothing to do); here it runs once per this many writes.
+const WRITES_PER_MAINTENANCE: u32 = 64;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).trim().to_string()
@@ -145,7 +163,7 @@ impl GitRepo {
     pub fn open(config: GitConfig) -> Result<Self, RepoError> {
         let repo = GitRepo {
             config,
-            lock: Mutex::new(()),
+            lock: Mutex::new(CloneState::default()),
         };
         let workdir = &repo.config.workdir;
         if workdir.join(".git").is_dir() {
@@ -217,7 +235,15 @@ impl GitRepo {
         );
         self.git_ok(
             "git fetch",
-            &["fetch", "--quiet", "--no-tags", "origin", &refspec],
+            &[
+                "-c",
+                "maintenance.auto=false",
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "origin",
+                &refspec,
+            ],
         )?;
         let remote = self.remote_ref();
         // We only ever edit tracked files, so a hard reset restores the clone exactly.
@@ -228,22 +254,41 @@ impl GitRepo {
     /// Like `fetch_reset`, and returns the head.
     fn sync(&self) -> Result<String, RepoError> {
         self.fetch_reset()?;
+        self.head_commit()
+    }
+
+    /// HEAD's commit, read from the branch's ref file, which `git commit` and `git reset`
+    /// write (a process saved per write); git answers when HEAD is not that branch or the ref
+    /// is not a plain file (packed, or in a reftable).
+    fn head_commit(&self) -> Result<String, RepoError> {
+        let git_dir = self.config.workdir.join(".git");
+        let on_branch = std::fs::read_to_string(git_dir.join("HEAD"))
+            .is_ok_and(|h| h.trim() == format!("ref: refs/heads/{}", self.config.branch));
+        if on_branch
+            && let Ok(id) =
+                std::fs::read_to_string(git_dir.join("refs/heads").join(&self.config.branch))
+        {
+            let id = id.trim();
+            if (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(id.to_string());
+            }
+        }
         Ok(self
             .git_ok("git rev-parse", &["rev-parse", "HEAD"])?
             .trim()
             .to_string())
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, RepoError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, CloneState>, RepoError> {
         self.lock
             .lock()
             .map_err(|_| RepoError::Unavailable("repository lock poisoned".into()))
     }
 
-    /// A commit on the branch that is `promotion` (by its trailers).
+    /// A commit on the branch that is `promotion` (by its trailers), searched from HEAD, which
+    /// is the remote branch's head when this is asked (just reset to it, or known in sync).
     fn find_promotion(&self, promotion: &Promotion) -> Result<Option<String>, RepoError> {
         let [deployment, stage] = promotion.trailer_lines();
-        let remote = self.remote_ref();
         // Each candidate with its message, in one process (the grep also matches near misses,
         // such as stage 10 for stage 1: the trailers decide).
         let list = self.git_ok(
@@ -255,7 +300,7 @@ impl GitRepo {
                 "--all-match",
                 &format!("--grep={deployment}"),
                 &format!("--grep={stage}"),
-                &remote,
+                "HEAD",
             ],
         )?;
         Ok(output::promotion_commit(&list, promotion))
@@ -331,13 +376,18 @@ impl GitRepo {
         Ok(!text(&out.stdout).is_empty())
     }
 
+    /// One attempt at a write: from the remote's head (fetched, unless `in_sync`), the edits
+    /// applied, committed and pushed.
     fn write_once(
         &self,
         edits: &[ManifestEdit],
         commit: &ManifestCommit,
         seen: &mut BTreeMap<String, Option<String>>,
+        in_sync: bool,
     ) -> Result<Attempt, RepoError> {
-        self.fetch_reset()?;
+        if !in_sync {
+            self.fetch_reset()?;
+        }
         let message = commit.message.as_str();
         if let Some(promotion) = &commit.promotion
             && let Some(commit) = self.find_promotion(promotion)?
@@ -403,6 +453,8 @@ impl GitRepo {
                 &name,
                 "-c",
                 &email,
+                "-c",
+                "maintenance.auto=false",
                 "commit",
                 "--quiet",
                 "--no-verify",
@@ -411,10 +463,7 @@ impl GitRepo {
                 message,
             ],
         )?;
-        let commit = self
-            .git_ok("git rev-parse", &["rev-parse", "HEAD"])?
-            .trim()
-            .to_string();
+        let commit = self.head_commit()?;
         let target = format!("HEAD:refs/heads/{}", self.config.branch);
         let out = self.git(&["push", "--quiet", "--porcelain", "origin", &target])?;
         if out.status.success() {
@@ -451,8 +500,10 @@ fn backoff(attempt: u32) -> std::time::Duration {
 #[async_trait]
 impl ManifestRepo for GitRepo {
     async fn read(&self) -> Result<(String, Vec<(String, String)>), RepoError> {
-        let _guard = self.lock()?;
+        let mut clone = self.lock()?;
+        clone.synced = None;
         let head = self.sync()?;
+        clone.synced = Some(head.clone());
         let listing = self.git_ok("git ls-files", &["ls-files", "-z"])?;
         let mut files = Vec::new();
         for path in output::nul_paths(&listing) {
@@ -468,11 +519,30 @@ impl ManifestRepo for GitRepo {
         edits: &[ManifestEdit],
         commit: &ManifestCommit,
     ) -> Result<Option<String>, RepoError> {
-        let _guard = self.lock()?;
+        let mut clone = self.lock()?;
         let mut seen = BTreeMap::new();
         for attempt in 0..self.config.push_attempts.max(1) {
-            match self.write_once(edits, commit, &mut seen)? {
-                Attempt::Done(commit) => return Ok(commit),
+            // Forgotten until this attempt ends well: a failure may leave the tree edited.
+            let synced = clone.synced.take();
+            // The clone's HEAD is still the commit this process last fetched or pushed: the
+            // first attempt starts from it, and a push that finds the remote moved loses the
+            // race like any other. Later attempts fetch.
+            let in_sync = attempt == 0
+                && synced.is_some()
+                && synced.as_deref() == self.head_commit().ok().as_deref();
+            match self.write_once(edits, commit, &mut seen, in_sync)? {
+                Attempt::Done(made) => {
+                    clone.synced = Some(self.head_commit()?);
+                    if made.is_some() {
+                        clone.writes += 1;
+                        if clone.writes >= WRITES_PER_MAINTENANCE {
+                            clone.writes = 0;
+                            // Housekeeping only: a failure here is git's to report next time.
+                            let _ = self.git(&["maintenance", "run", "--auto", "--quiet"]);
+                        }
+                    }
+                    return Ok(made);
+                }
                 Attempt::LostRace => std::thread::sleep(backoff(attempt)),
             }
         }

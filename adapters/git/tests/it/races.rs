@@ -192,3 +192,82 @@ fn an_unreachable_remote_is_unavailable_not_a_panic() {
     .unwrap_err();
     assert!(matches!(err, RepoError::Unavailable(_)), "{err:?}");
 }
+
+#[test]
+fn a_clone_that_skips_the_fetch_still_finds_a_promotion_another_writer_pushed() {
+    // Two replicas: A writes d1 and so knows its clone is at the remote's head; B then
+    // performs d2's promotion. A, asked for d2 too (the same effect, performed twice), starts
+    // from its own head without fetching, loses the push race, fetches, and finds B's commit.
+    let remotes = Remotes::new();
+    let (url, bare) = remotes.create(&[
+        ("apps/a.yaml".to_string(), dc("a", "dev", "v0")),
+        ("apps/b.yaml".to_string(), dc("b", "dev", "v0")),
+    ]);
+    let a = remotes.open(&url);
+    let b = remotes.open(&url);
+    block_on(a.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
+        .unwrap()
+        .unwrap();
+    let by_b = block_on(b.write(&[edit("apps/b.yaml", "b", "dev", "v1")], &message("d2", 0)))
+        .unwrap()
+        .unwrap();
+    let by_a = block_on(a.write(&[edit("apps/b.yaml", "b", "dev", "v1")], &message("d2", 0)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_a, by_b, "the promotion B pushed is the answer");
+    let log = git(&bare, &["log", "--format=%B", "main"]);
+    assert_eq!(
+        log.matches("Infrastream-Deployment: d2").count(),
+        1,
+        "{log}"
+    );
+    // And A's next write lands on top of B's.
+    let d3 = block_on(a.write(&[edit("apps/a.yaml", "a", "dev", "v2")], &message("d3", 0)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(git(&bare, &["rev-parse", "main"]).trim(), d3);
+    assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), by_b);
+}
+
+#[test]
+fn a_write_that_failed_leaves_nothing_behind_for_the_next() {
+    // The first push fails (a hook refuses it): its edit and commit stay in the clone, and the
+    // next write must start from the remote again, not from them.
+    let remotes = Remotes::new();
+    let (url, bare) = remotes.create(&[
+        ("apps/a.yaml".to_string(), dc("a", "dev", "v0")),
+        ("apps/b.yaml".to_string(), dc("b", "dev", "v0")),
+    ]);
+    let repo = remotes.open(&url);
+    block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
+        .unwrap()
+        .unwrap();
+    before_first_push(&repo, &remotes.root().join("refused"), "exit 1");
+    let refused = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v9")], &message("d2", 0)));
+    assert!(refused.is_err(), "{refused:?}");
+    block_on(repo.write(&[edit("apps/b.yaml", "b", "dev", "v1")], &message("d3", 0)))
+        .unwrap()
+        .unwrap();
+    let everything = git(&bare, &["log", "-p", "--format=%B", "main"]);
+    assert!(!everything.contains("v9"), "{everything}");
+    assert!(
+        !everything.contains("Infrastream-Deployment: d2"),
+        "{everything}"
+    );
+    assert!(git(&bare, &["show", "main:apps/a.yaml"]).contains("version: v1"));
+    assert!(git(&bare, &["show", "main:apps/b.yaml"]).contains("version: v1"));
+
+    // A commit that fails (git's index is locked) leaves the edited file in the tree: the
+    // next write must not commit it.
+    let lock = repo.config().workdir.join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let failed = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v8")], &message("d4", 0)));
+    assert!(failed.is_err(), "{failed:?}");
+    std::fs::remove_file(&lock).unwrap();
+    block_on(repo.write(&[edit("apps/b.yaml", "b", "dev", "v2")], &message("d5", 0)))
+        .unwrap()
+        .unwrap();
+    let everything = git(&bare, &["log", "-p", "--format=%B", "main"]);
+    assert!(!everything.contains("v8"), "{everything}");
+    assert!(git(&bare, &["show", "main:apps/b.yaml"]).contains("version: v2"));
+}
