@@ -1,11 +1,11 @@
 //! Any text as what git prints for the manifest adapter: a NUL-separated path list, the
-//! promotion search's log listing, `rev-list --parents`, a failed command's standard error.
-//! Read without a panic; paths are never empty and never hold a NUL; a promotion found is one
-//! whose message carries exactly its trailers.
+//! promotion index's log listing, `rev-list --parents`, a failed command's standard error.
+//! Read without a panic; paths are never empty and never hold a NUL; every promotion listed is
+//! one whose message carries exactly its trailers.
 #![no_main]
 
-use cd_core::pipeline::{DeploymentId, Promotion};
-use cd_git::output::{failure, has_parent, nul_paths, promotion_commit};
+use cd_core::pipeline::Promotion;
+use cd_git::output::{failure, has_parent, nul_paths, promotions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,11 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!path.is_empty() && !path.contains('\0'));
     }
     let _ = has_parent(&text);
-    let promotion = Promotion {
-        deployment: DeploymentId("d-1".into()),
-        stage: 1,
-    };
-    if let Some(commit) = promotion_commit(&text, &promotion) {
+    for (promotion, commit) in promotions(&text) {
         assert!(!commit.contains('\x1f') && !commit.contains('\x1e'));
         // Some entry of that commit carries exactly the promotion's trailers.
         assert!(text.split('\x1e').any(|e| {

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cd_core::manifest::{Catalog, Selector, set_version};
-use cd_core::pipeline::{ManifestCommit, ManifestEdit, Promotion};
+use cd_core::pipeline::{DEPLOYMENT_TRAILER, ManifestCommit, ManifestEdit, Promotion};
 use cd_ports::{ManifestRepo, RepoError};
 
 pub mod output;
@@ -100,6 +100,18 @@ struct CloneState {
     synced: Option<String>,
     /// Commits made since git's own housekeeping last ran (see `WRITES_PER_MAINTENANCE`).
     writes: u32,
+    /// The promotions already on the branch, as of some head.
+    promotions: Promotions,
+}
+
+/// The promotions in the history of one commit, by their trailers. What a commit's history
+/// holds never changes (ids hash it), so this is kept, and extended as the branch grows.
+#[derive(Debug, Default)]
+struct Promotions {
+    /// The commit whose history this describes.
+    upto: Option<String>,
+    /// Each promotion's commit.
+    commits: std::collections::HashMap<Promotion, String>,
 }
 
 /// How many commits the private clone takes between runs of `git maintenance run --auto`.
@@ -287,23 +299,45 @@ impl GitRepo {
 
     /// A commit on the branch that is `promotion` (by its trailers), searched from HEAD, which
     /// is the remote branch's head when this is asked (just reset to it, or known in sync).
-    fn find_promotion(&self, promotion: &Promotion) -> Result<Option<String>, RepoError> {
-        let [deployment, stage] = promotion.trailer_lines();
-        // Each candidate with its message, in one process (the grep also matches near misses,
-        // such as stage 10 for stage 1: the trailers decide).
-        let list = self.git_ok(
-            "git log",
-            &[
-                "log",
-                "--format=%H%x1f%B%x1e",
-                "--fixed-strings",
-                "--all-match",
-                &format!("--grep={deployment}"),
-                &format!("--grep={stage}"),
-                "HEAD",
-            ],
-        )?;
-        Ok(output::promotion_commit(&list, promotion))
+    /// `known` holds the promotions of an earlier head: only the commits since are read (none
+    /// when HEAD has not moved), so the lookup does not grow with the branch's history.
+    fn find_promotion(
+        &self,
+        known: &mut Promotions,
+        promotion: &Promotion,
+    ) -> Result<Option<String>, RepoError> {
+        let head = self.head_commit()?;
+        if known.upto.as_deref() != Some(head.as_str()) {
+            let range = match known.upto.as_deref() {
+                Some(upto) if self.is_ancestor(upto, &head)? => format!("{upto}..{head}"),
+                // History was rewritten (or nothing is known yet): read it all.
+                _ => {
+                    known.commits.clear();
+                    head.clone()
+                }
+            };
+            let listing = self.git_ok(
+                "git log",
+                &[
+                    "log",
+                    "--format=%H%x1f%B%x1e",
+                    "--fixed-strings",
+                    &format!("--grep={DEPLOYMENT_TRAILER}: "),
+                    &range,
+                ],
+            )?;
+            // Oldest first, so that of two commits of one promotion the newest is kept.
+            let found: Vec<(Promotion, String)> = output::promotions(&listing).collect();
+            known.commits.extend(found.into_iter().rev());
+            known.upto = Some(head);
+        }
+        Ok(known.commits.get(promotion).cloned())
+    }
+
+    /// Whether `ancestor` is in the history of `commit` (false when git does not know it).
+    fn is_ancestor(&self, ancestor: &str, commit: &str) -> Result<bool, RepoError> {
+        let out = self.git(&["merge-base", "--is-ancestor", ancestor, commit])?;
+        Ok(out.status.success())
     }
 
     fn read_file(&self, path: &str) -> Result<String, RepoError> {
@@ -380,6 +414,7 @@ impl GitRepo {
     /// applied, committed and pushed.
     fn write_once(
         &self,
+        known: &mut Promotions,
         edits: &[ManifestEdit],
         commit: &ManifestCommit,
         seen: &mut BTreeMap<String, Option<String>>,
@@ -389,11 +424,19 @@ impl GitRepo {
             self.fetch_reset()?;
         }
         let message = commit.message.as_str();
-        if let Some(promotion) = &commit.promotion
-            && let Some(commit) = self.find_promotion(promotion)?
-        {
-            return Ok(Attempt::Done(Some(commit)));
+        if let Some(promotion) = &commit.promotion {
+            let mut found = self.find_promotion(known, promotion)?;
+            if found.is_some() && in_sync {
+                // A repeat: only the remote can say that commit is still on the branch (a
+                // force push may have taken it away), so ask it.
+                self.fetch_reset()?;
+                found = self.find_promotion(known, promotion)?;
+            }
+            if let Some(commit) = found {
+                return Ok(Attempt::Done(Some(commit)));
+            }
         }
+        let parent = self.head_commit()?;
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut originals: BTreeMap<String, String> = BTreeMap::new();
         for e in edits {
@@ -463,11 +506,18 @@ impl GitRepo {
                 message,
             ],
         )?;
-        let commit = self.head_commit()?;
+        let made = self.head_commit()?;
         let target = format!("HEAD:refs/heads/{}", self.config.branch);
         let out = self.git(&["push", "--quiet", "--porcelain", "origin", &target])?;
         if out.status.success() {
-            return Ok(Attempt::Done(Some(commit)));
+            // The new head's promotions are the parent's and this one.
+            if known.upto.as_deref() == Some(parent.as_str()) {
+                if let Some(promotion) = &commit.promotion {
+                    known.commits.insert(promotion.clone(), made.clone());
+                }
+                known.upto = Some(made.clone());
+            }
+            return Ok(Attempt::Done(Some(made)));
         }
         let report = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
         if report.contains("[rejected]")
@@ -530,7 +580,7 @@ impl ManifestRepo for GitRepo {
             let in_sync = attempt == 0
                 && synced.is_some()
                 && synced.as_deref() == self.head_commit().ok().as_deref();
-            match self.write_once(edits, commit, &mut seen, in_sync)? {
+            match self.write_once(&mut clone.promotions, edits, commit, &mut seen, in_sync)? {
                 Attempt::Done(made) => {
                     clone.synced = Some(self.head_commit()?);
                     if made.is_some() {

@@ -24,14 +24,12 @@ pub fn has_parent(rev_list: &str) -> bool {
     rev_list.split_whitespace().count() > 1
 }
 
-/// The commit of a `log --format=%H%x1f%B%x1e` listing whose message's trailers are
-/// `promotion`. The listing comes from a `--grep` that also matches near misses (stage 10 for
-/// stage 1): the trailers decide.
-#[must_use]
-pub fn promotion_commit(listing: &str, promotion: &Promotion) -> Option<String> {
-    listing.split('\x1e').find_map(|entry| {
+/// Every commit of a `log --format=%H%x1f%B%x1e` listing that is a promotion, with the
+/// promotion, in the listing's order.
+pub fn promotions(listing: &str) -> impl Iterator<Item = (Promotion, String)> + '_ {
+    listing.split('\x1e').filter_map(|entry| {
         let (commit, message) = entry.trim_start().split_once('\x1f')?;
-        (Promotion::parse(message).as_ref() == Some(promotion)).then(|| commit.to_string())
+        Some((Promotion::parse(message)?, commit.to_string()))
     })
 }
 
@@ -81,7 +79,11 @@ mod tests {
             .join("\n"),
             p.trailer_lines().join("\n")
         );
-        assert_eq!(promotion_commit(&listing, &p).as_deref(), Some("c1"));
+        // Near misses (stage 10 for stage 1) are their own promotions.
+        let found: Vec<(Promotion, String)> = promotions(&listing).collect();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1], (p.clone(), "c1".to_string()));
+        assert_eq!(found[0].0.stage, 10);
         assert!(matches!(
             failure("git push", "fatal: unable to access 'x'"),
             RepoError::Unavailable(_)

@@ -271,3 +271,30 @@ fn a_write_that_failed_leaves_nothing_behind_for_the_next() {
     assert!(!everything.contains("v8"), "{everything}");
     assert!(git(&bare, &["show", "main:apps/b.yaml"]).contains("version: v2"));
 }
+
+#[test]
+fn a_promotion_a_force_push_took_away_is_written_again() {
+    // The remote is rewound past d1 by hand: asked for d1 again, the writer must not answer
+    // with the commit it remembers, but write it anew on the remote's head.
+    let remotes = Remotes::new();
+    let (url, bare) = remotes.create(&[("apps/a.yaml".to_string(), dc("a", "dev", "v0"))]);
+    let seed = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let repo = remotes.open(&url);
+    let first = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
+        .unwrap()
+        .unwrap();
+    block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v2")], &message("d2", 0)))
+        .unwrap()
+        .unwrap();
+    git(&bare, &["update-ref", "refs/heads/main", &seed]);
+    let again = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        again, first,
+        "the remembered commit is gone from the branch"
+    );
+    assert_eq!(git(&bare, &["rev-parse", "main"]).trim(), again);
+    assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), seed);
+    assert!(git(&bare, &["show", "main:apps/a.yaml"]).contains("version: v1"));
+}
