@@ -18,62 +18,15 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+use common::{env_usize, percentile, raw_git, serve};
+
 const APPS: [&str; 3] = ["shop-api", "shop-web", "shop-worker"];
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path) -> (Served, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_infrastream"))
-        .args(["serve", "--dir"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    (Served(child), url)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn notification(app: &str, n: usize) -> Value {
     json!({
@@ -168,66 +121,6 @@ async fn burst(client: &reqwest::Client, url: &str, count: usize, offset: usize)
     (accepted, start.elapsed().as_secs_f64())
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-}
-
-/// Raw `git commit -a && git push` of a one-line change, per round.
-fn raw_git(root: &Path, rounds: usize) -> Vec<f64> {
-    let bare = root.join("raw.git");
-    Command::new("git")
-        .args(["init", "--quiet", "--bare", "-b", "main"])
-        .arg(&bare)
-        .status()
-        .unwrap();
-    let work = root.join("raw");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "--quiet", "-b", "main"]);
-    git(&work, &["config", "user.name", "bench"]);
-    git(&work, &["config", "user.email", "bench@example.invalid"]);
-    git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
-    for (path, text) in infrastream_tenant() {
-        let full = work.join(&path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, text).unwrap();
-    }
-    git(&work, &["add", "--all"]);
-    git(&work, &["commit", "--quiet", "-m", "seed"]);
-    git(
-        &work,
-        &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
-    );
-    let file = work.join("apps/shop-api/deploy/development.yaml");
-    let original = std::fs::read_to_string(&file).unwrap();
-    let mut samples = Vec::new();
-    for n in 0..rounds {
-        let start = Instant::now();
-        std::fs::write(
-            &file,
-            original.replace("version: v0.0.0", &format!("version: v1.{n}.0")),
-        )
-        .unwrap();
-        git(&work, &["commit", "--quiet", "-a", "-m", "deploy"]);
-        git(
-            &work,
-            &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
-        );
-        samples.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    samples.sort_by(f64::total_cmp);
-    samples
-}
-
 fn infrastream_tenant() -> Vec<(String, String)> {
     cd_service::tenant::example_files()
 }
@@ -236,7 +129,7 @@ fn main() {
     let rounds = env_usize("ROUNDS", 150);
     let count = env_usize("BURST", 300);
     let tmp = tempfile::tempdir().unwrap();
-    let (_served, url) = serve(&tmp.path().join("svc"));
+    let (_served, url) = serve(&tmp.path().join("svc"), None);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -248,7 +141,8 @@ fn main() {
         let b = burst(&client, &url, count, rounds + 1).await;
         (lat, b)
     });
-    let raw = raw_git(tmp.path(), rounds);
+    let mut raw = raw_git(tmp.path(), &infrastream_tenant(), rounds);
+    raw.sort_by(f64::total_cmp);
     #[allow(clippy::cast_precision_loss)]
     let rate = count as f64 / accepted;
     #[allow(clippy::cast_precision_loss)]

@@ -25,23 +25,17 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+mod common;
+use common::{env_usize, git, percentile, raw_git, serve};
+
 /// How long the bench waits for every deployment to end.
 const WAIT: Duration = Duration::from_secs(600);
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn now_ms() -> f64 {
     SystemTime::now()
@@ -49,15 +43,6 @@ fn now_ms() -> f64 {
         .unwrap()
         .as_secs_f64()
         * 1000.0
-}
-
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The example tenant with its three applications, and `apps - 3` more made from
@@ -86,49 +71,6 @@ fn tenant(dir: &Path, apps: usize) -> Vec<String> {
         names.push(name);
     }
     names
-}
-
-fn serve(data: &Path, manifests: &Path) -> (Served, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_infrastream"))
-        .args(["serve", "--dir"])
-        .arg(data)
-        .arg("--manifests")
-        .arg(manifests)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_string();
-    (Served(child), url)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The events the service wrote so far: (type, deployment, time in ms, data).
@@ -209,65 +151,6 @@ async fn send(
     std::mem::take(&mut *sent.lock().unwrap())
 }
 
-/// 1 000 (`rounds`) serial `git commit -a && git push` of a one-line change.
-fn raw_git(root: &Path, tenant: &Path, rounds: usize) -> Vec<f64> {
-    let bare = root.join("raw.git");
-    git(
-        root,
-        &[
-            "init",
-            "--quiet",
-            "--bare",
-            "-b",
-            "main",
-            &bare.to_string_lossy(),
-        ],
-    );
-    let work = root.join("raw");
-    git(
-        root,
-        &[
-            "clone",
-            "--quiet",
-            &bare.to_string_lossy(),
-            &work.to_string_lossy(),
-        ],
-    );
-    git(&work, &["config", "user.name", "bench"]);
-    git(&work, &["config", "user.email", "bench@example.invalid"]);
-    let copy = Command::new("cp")
-        .arg("-r")
-        .arg(tenant.join("."))
-        .arg(&work)
-        .status()
-        .unwrap();
-    assert!(copy.success());
-    git(&work, &["add", "--all"]);
-    git(&work, &["commit", "--quiet", "-m", "seed"]);
-    git(
-        &work,
-        &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
-    );
-    let file = work.join("apps/shop-api/deploy/development.yaml");
-    let original = std::fs::read_to_string(&file).unwrap();
-    let mut samples = Vec::with_capacity(rounds);
-    for n in 0..rounds {
-        let start = Instant::now();
-        std::fs::write(
-            &file,
-            original.replace("version: v0.0.0", &format!("version: v1.{n}.0")),
-        )
-        .unwrap();
-        git(&work, &["commit", "--quiet", "-a", "-m", "deploy"]);
-        git(
-            &work,
-            &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
-        );
-        samples.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    samples
-}
-
 fn main() {
     let count = env_usize("NOTIFICATIONS", 1000);
     let apps = env_usize("APPS", 50);
@@ -276,7 +159,7 @@ fn main() {
     let manifests = tmp.path().join("tenant");
     let names = tenant(&manifests, apps);
     let data = tmp.path().join("svc");
-    let (served, url) = serve(&data, &manifests);
+    let (served, url) = serve(&data, Some(&manifests));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -372,7 +255,8 @@ fn main() {
         );
     }
 
-    let raw = raw_git(tmp.path(), &manifests, count);
+    let files = cd_service::tenant::read_tree(&manifests).unwrap();
+    let raw = raw_git(tmp.path(), &files, count);
     let raw_total: f64 = raw.iter().sum();
     let mut raw_sorted = raw.clone();
     raw_sorted.sort_by(f64::total_cmp);
