@@ -280,7 +280,7 @@ fn a_promotion_a_force_push_took_away_is_written_again() {
     let (url, bare) = remotes.create(&[("apps/a.yaml".to_string(), dc("a", "dev", "v0"))]);
     let seed = git(&bare, &["rev-parse", "main"]).trim().to_string();
     let repo = remotes.open(&url);
-    let first = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
+    block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
         .unwrap()
         .unwrap();
     block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v2")], &message("d2", 0)))
@@ -290,10 +290,8 @@ fn a_promotion_a_force_push_took_away_is_written_again() {
     let again = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v1")], &message("d1", 0)))
         .unwrap()
         .unwrap();
-    assert_ne!(
-        again, first,
-        "the remembered commit is gone from the branch"
-    );
+    // Pushed again (the same commit as the first, byte for byte, when made within the same
+    // second: so what counts is what the remote holds).
     assert_eq!(git(&bare, &["rev-parse", "main"]).trim(), again);
     assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), seed);
     assert!(git(&bare, &["show", "main:apps/a.yaml"]).contains("version: v1"));
