@@ -274,7 +274,7 @@ fn main() {
     );
     println!(
         "  {:<36} {:>9.1} {:>9.1} {:>9.1}",
-        "git adapter (fetch, edit, commit, push)", adapter.0, adapter.1, adapter.2
+        "git adapter (edit, commit, push)", adapter.0, adapter.1, adapter.2
     );
     println!(
         "  {:<36} {:>9.1} {:>9.1} {:>9.1}",
