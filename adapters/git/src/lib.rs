@@ -115,8 +115,9 @@ struct Promotions {
 }
 
 /// How many commits the private clone takes between runs of `git maintenance run --auto`.
-/// Git would run it after every commit and fetch (a process each time, about 2 ms, that
-/// almost always finds nothing to do); here it runs once per this many writes.
+/// Git would run it after every commit (a process each time, about 2 ms, that almost always
+/// finds nothing to do); here it runs once per this many writes. Fetches keep git's own
+/// housekeeping: a clone that only reads (the engine's) still gets it.
 const WRITES_PER_MAINTENANCE: u32 = 64;
 
 fn text(bytes: &[u8]) -> String {
@@ -247,15 +248,7 @@ impl GitRepo {
         );
         self.git_ok(
             "git fetch",
-            &[
-                "-c",
-                "maintenance.auto=false",
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "origin",
-                &refspec,
-            ],
+            &["fetch", "--quiet", "--no-tags", "origin", &refspec],
         )?;
         let remote = self.remote_ref();
         // We only ever edit tracked files, so a hard reset restores the clone exactly.
@@ -450,7 +443,10 @@ impl GitRepo {
             };
             let now = version_in(&e.path, &current, &e.application, &e.environment);
             let key = format!("{}#{}@{}", e.path, e.application, e.environment);
-            match seen.get(&key) {
+            // Only a tree just fetched says what the remote holds: a trusted clone may be
+            // behind, and what it read would make a later attempt's fetch look like a conflict.
+            let remembered = if in_sync { None } else { seen.get(&key) };
+            match remembered {
                 // Another writer changed this very line since our first attempt read it.
                 Some(before) if *before != now && now.as_deref() != Some(e.version.as_str()) => {
                     return Err(RepoError::Conflict(format!(
@@ -463,6 +459,7 @@ impl GitRepo {
                     )));
                 }
                 Some(_) => {}
+                None if in_sync => {}
                 None => {
                     seen.insert(key, now);
                 }
@@ -484,7 +481,13 @@ impl GitRepo {
             }
         }
         if !changed {
-            return Ok(Attempt::Done(None));
+            // Nothing to change in a clone trusted without a fetch may only mean it is behind
+            // (another writer set the line back): only the remote's head can say.
+            return Ok(if in_sync {
+                Attempt::Refetch
+            } else {
+                Attempt::Done(None)
+            });
         }
         // Only the edited files differ from the freshly reset head, so `-a` commits exactly them.
         let name = format!("user.name={}", self.config.author_name);
@@ -508,7 +511,14 @@ impl GitRepo {
         )?;
         let made = self.head_commit()?;
         let target = format!("HEAD:refs/heads/{}", self.config.branch);
-        let out = self.git(&["push", "--quiet", "--porcelain", "origin", &target])?;
+        // Only onto the head this commit was made on: a remote that moved, backwards too (a
+        // force push that took commits away), refuses it, and the next attempt fetches. A plain
+        // push would fast-forward a rewound branch and bring the removed commits back.
+        let lease = format!(
+            "--force-with-lease=refs/heads/{}:{parent}",
+            self.config.branch
+        );
+        let out = self.git(&["push", "--quiet", "--porcelain", &lease, "origin", &target])?;
         if out.status.success() {
             // The new head's promotions are the parent's and this one.
             if known.upto.as_deref() == Some(parent.as_str()) {
@@ -535,6 +545,8 @@ impl GitRepo {
 enum Attempt {
     Done(Option<String>),
     LostRace,
+    /// A clone trusted without a fetch could not settle the write: fetch and try again.
+    Refetch,
 }
 
 /// A random wait before re-applying after a lost race, growing with each attempt, so writers
@@ -582,7 +594,7 @@ impl ManifestRepo for GitRepo {
                 && synced.as_deref() == self.head_commit().ok().as_deref();
             match self.write_once(&mut clone.promotions, edits, commit, &mut seen, in_sync)? {
                 Attempt::Done(made) => {
-                    clone.synced = Some(self.head_commit()?);
+                    clone.synced = self.head_commit().ok();
                     if made.is_some() {
                         clone.writes += 1;
                         if clone.writes >= WRITES_PER_MAINTENANCE {
@@ -594,6 +606,7 @@ impl ManifestRepo for GitRepo {
                     return Ok(made);
                 }
                 Attempt::LostRace => std::thread::sleep(backoff(attempt)),
+                Attempt::Refetch => {}
             }
         }
         Err(RepoError::Conflict(format!(
@@ -603,8 +616,8 @@ impl ManifestRepo for GitRepo {
     }
 
     async fn changed_files(&self, commit: &str) -> Result<Vec<String>, RepoError> {
-        let _guard = self.lock()?;
-        self.ensure_commit(commit)?;
+        let mut clone = self.lock()?;
+        self.have_commit(&mut clone, commit)?;
         let parents = self.git_ok(
             "git rev-list",
             &["rev-list", "--parents", "-n", "1", commit],
@@ -627,18 +640,20 @@ impl ManifestRepo for GitRepo {
     }
 
     async fn message(&self, commit: &str) -> Result<String, RepoError> {
-        let _guard = self.lock()?;
-        self.ensure_commit(commit)?;
+        let mut clone = self.lock()?;
+        self.have_commit(&mut clone, commit)?;
         self.git_ok("git log", &["log", "-1", "--format=%B", commit])
     }
 
     async fn commits_since(&self, since: Option<&str>) -> Result<Vec<String>, RepoError> {
-        let _guard = self.lock()?;
-        self.sync()?;
+        let mut clone = self.lock()?;
+        // A fetch and reset that fail halfway may leave the tree changed: forgotten until done.
+        clone.synced = None;
+        clone.synced = Some(self.sync()?);
         let remote = self.remote_ref();
         let range = match since {
             Some(s) => {
-                self.ensure_commit(s)?;
+                self.have_commit(&mut clone, s)?;
                 format!("{s}..{remote}")
             }
             None => remote,
@@ -669,8 +684,8 @@ impl GitRepo {
     /// # Errors
     /// [`RepoError::NotFound`] when the commit or the file does not exist there.
     pub fn file_at(&self, commit: &str, path: &str) -> Result<String, RepoError> {
-        let _guard = self.lock()?;
-        self.ensure_commit(commit)?;
+        let mut clone = self.lock()?;
+        self.have_commit(&mut clone, commit)?;
         let spec = format!("{commit}:{path}");
         let out = self.git(&["show", &spec])?;
         if out.status.success() {
@@ -680,8 +695,22 @@ impl GitRepo {
         }
     }
 
-    /// Makes sure `commit` is in the clone (fetching once), or reports it missing.
-    fn ensure_commit(&self, commit: &str) -> Result<(), RepoError> {
+    /// `ensure_commit`, keeping what is known of the clone true: a fetch and reset that fail
+    /// halfway may leave the tree changed, and one that succeeds leaves it at the remote's head.
+    fn have_commit(&self, clone: &mut CloneState, commit: &str) -> Result<(), RepoError> {
+        let synced = clone.synced.take();
+        let fetched = self.ensure_commit(commit)?;
+        clone.synced = if fetched {
+            self.head_commit().ok()
+        } else {
+            synced
+        };
+        Ok(())
+    }
+
+    /// Makes sure `commit` is in the clone (fetching once), or reports it missing; whether it
+    /// fetched (and so reset the clone to the remote's head).
+    fn ensure_commit(&self, commit: &str) -> Result<bool, RepoError> {
         let valid = !commit.is_empty() && commit.chars().all(|c| c.is_ascii_hexdigit());
         if !valid {
             return Err(RepoError::NotFound(format!(
@@ -690,11 +719,11 @@ impl GitRepo {
         }
         let object = format!("{commit}^{{commit}}");
         if self.git(&["cat-file", "-e", &object])?.status.success() {
-            return Ok(());
+            return Ok(false);
         }
         self.sync()?;
         if self.git(&["cat-file", "-e", &object])?.status.success() {
-            Ok(())
+            Ok(true)
         } else {
             Err(RepoError::NotFound(format!("commit {commit}")))
         }

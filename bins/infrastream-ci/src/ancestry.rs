@@ -67,6 +67,9 @@ pub(crate) trait Objects {
     fn commits(&mut self, ids: &[Oid]) -> Result<Vec<Option<Commit>>, String>;
 }
 
+/// The most objects asked for in one round trip: their requests (about 18 KiB) fit in a pipe.
+const BATCH: usize = 256;
+
 /// One `git cat-file --batch-command` process, asked for a few objects at a time.
 pub(crate) struct CatFile {
     child: Child,
@@ -145,18 +148,24 @@ impl CatFile {
 
 impl Objects for CatFile {
     fn commits(&mut self, ids: &[Oid]) -> Result<Vec<Option<Commit>>, String> {
-        // All the requests, then all the answers: one round trip. The requests (under 75
-        // bytes each, a few dozen of them) fit in the pipe, so git never waits on its output
-        // while this waits to write.
+        // All the requests of a batch, then all the answers: one round trip. A batch's requests
+        // (under 75 bytes each) fit in the pipe, so git never waits on its output while this
+        // waits to write.
         let broken = |e: std::io::Error| format!("git cat-file: {e}");
-        let mut requests = String::with_capacity(ids.len() * 75 + 6);
-        for id in ids {
-            let _ = writeln!(requests, "contents {id:?}");
+        let mut answers = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(BATCH) {
+            let mut requests = String::with_capacity(batch.len() * 75 + 6);
+            for id in batch {
+                let _ = writeln!(requests, "contents {id:?}");
+            }
+            requests.push_str("flush\n");
+            self.input.write_all(requests.as_bytes()).map_err(broken)?;
+            self.input.flush().map_err(broken)?;
+            for _ in batch {
+                answers.push(self.answer()?);
+            }
         }
-        requests.push_str("flush\n");
-        self.input.write_all(requests.as_bytes()).map_err(broken)?;
-        self.input.flush().map_err(broken)?;
-        ids.iter().map(|_| self.answer()).collect()
+        Ok(answers)
     }
 }
 

@@ -416,11 +416,13 @@ impl MergedTags {
         Ok(MergedTags { child: Some(child) })
     }
 
-    /// Whether git has finished (its answer, a few kilobytes, waits in the pipe).
+    /// Whether git has answered: finished well, its answer waiting in the pipe. (A failure is
+    /// not an answer: the walk goes on. An answer too large for the pipe, tens of thousands of
+    /// tags, keeps git waiting until it is read, after the walk gives up.)
     fn answered(&mut self) -> bool {
         self.child
             .as_mut()
-            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(status)) if status.success()))
     }
 
     fn answer(mut self) -> Result<std::collections::HashSet<String>, String> {

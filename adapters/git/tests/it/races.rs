@@ -296,3 +296,56 @@ fn a_promotion_a_force_push_took_away_is_written_again() {
     assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), seed);
     assert!(git(&bare, &["show", "main:apps/a.yaml"]).contains("version: v1"));
 }
+
+#[test]
+fn a_clone_trusted_without_a_fetch_never_answers_from_behind() {
+    let remotes = Remotes::new();
+    let (url, bare) = remotes.create(&[
+        ("apps/a.yaml".to_string(), dc("a", "dev", "v0")),
+        ("apps/b.yaml".to_string(), dc("b", "dev", "v0")),
+    ]);
+    let repo = remotes.open(&url);
+    block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v2")], &message("d1", 0)))
+        .unwrap()
+        .unwrap();
+    let scratch = remotes.root().join("human");
+
+    // Someone sets the line back to v1: the writer's own tree still says v2, but asked for v2
+    // again (a new promotion) it must change the remote, not answer "nothing to do".
+    commit_as_other(
+        &url,
+        &scratch,
+        "apps/a.yaml",
+        &dc("a", "dev", "v1"),
+        "revert a",
+    );
+    let d2 =
+        block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v2")], &message("d2", 0))).unwrap();
+    assert!(d2.is_some(), "a commit was needed");
+    assert!(git(&bare, &["show", "main:apps/a.yaml"]).contains("version: v2"));
+
+    // Someone changes the line the writer is about to change: what its stale tree said is no
+    // evidence of a conflict, and the write lands on the new head.
+    commit_as_other(
+        &url,
+        &scratch,
+        "apps/a.yaml",
+        &dc("a", "dev", "v5"),
+        "bump a",
+    );
+    let d3 = block_on(repo.write(&[edit("apps/a.yaml", "a", "dev", "v6")], &message("d3", 0)));
+    assert!(matches!(d3, Ok(Some(_))), "{d3:?}");
+    assert!(git(&bare, &["show", "main:apps/a.yaml"]).contains("version: v6"));
+
+    // The branch is rewound past d3 by hand: the next write must not bring d3 back by
+    // fast-forwarding the remote onto the clone's old head.
+    let d2 = d2.unwrap();
+    git(&bare, &["update-ref", "refs/heads/main", &d2]);
+    block_on(repo.write(&[edit("apps/b.yaml", "b", "dev", "v1")], &message("d4", 0)))
+        .unwrap()
+        .unwrap();
+    let log = git(&bare, &["log", "--format=%B", "main"]);
+    assert!(!log.contains("Infrastream-Deployment: d3"), "{log}");
+    assert!(log.contains("Infrastream-Deployment: d4"), "{log}");
+    assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), d2);
+}
