@@ -298,15 +298,15 @@ impl GitRepo {
         &self,
         known: &mut Promotions,
         promotion: &Promotion,
+        head: &str,
     ) -> Result<Option<String>, RepoError> {
-        let head = self.head_commit()?;
-        if known.upto.as_deref() != Some(head.as_str()) {
+        if known.upto.as_deref() != Some(head) {
             let range = match known.upto.as_deref() {
-                Some(upto) if self.is_ancestor(upto, &head)? => format!("{upto}..{head}"),
+                Some(upto) if self.is_ancestor(upto, head)? => format!("{upto}..{head}"),
                 // History was rewritten (or nothing is known yet): read it all.
                 _ => {
                     known.commits.clear();
-                    head.clone()
+                    head.to_string()
                 }
             };
             let listing = self.git_ok(
@@ -322,7 +322,7 @@ impl GitRepo {
             // Oldest first, so that of two commits of one promotion the newest is kept.
             let found: Vec<(Promotion, String)> = output::promotions(&listing).collect();
             known.commits.extend(found.into_iter().rev());
-            known.upto = Some(head);
+            known.upto = Some(head.to_string());
         }
         Ok(known.commits.get(promotion).cloned())
     }
@@ -404,7 +404,8 @@ impl GitRepo {
     }
 
     /// One attempt at a write: from the remote's head (fetched, unless `in_sync`), the edits
-    /// applied, committed and pushed.
+    /// applied, committed and pushed. A clone trusted without a fetch that finds the promotion
+    /// already made, or nothing to change, may be behind: it is fetched and asked again.
     fn write_once(
         &self,
         known: &mut Promotions,
@@ -417,19 +418,17 @@ impl GitRepo {
             self.fetch_reset()?;
         }
         let message = commit.message.as_str();
-        if let Some(promotion) = &commit.promotion {
-            let mut found = self.find_promotion(known, promotion)?;
-            if found.is_some() && in_sync {
-                // A repeat: only the remote can say that commit is still on the branch (a
-                // force push may have taken it away), so ask it.
-                self.fetch_reset()?;
-                found = self.find_promotion(known, promotion)?;
-            }
-            if let Some(commit) = found {
-                return Ok(Attempt::Done(Some(commit)));
-            }
-        }
         let parent = self.head_commit()?;
+        if let Some(promotion) = &commit.promotion
+            && let Some(found) = self.find_promotion(known, promotion, &parent)?
+        {
+            // A repeat found in a clone trusted without a fetch: only the remote can say that
+            // commit is still on the branch (a force push may have taken it away).
+            if in_sync {
+                return self.write_once(known, edits, commit, seen, false);
+            }
+            return Ok(Attempt::Done(Some(found)));
+        }
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut originals: BTreeMap<String, String> = BTreeMap::new();
         for e in edits {
@@ -483,11 +482,11 @@ impl GitRepo {
         if !changed {
             // Nothing to change in a clone trusted without a fetch may only mean it is behind
             // (another writer set the line back): only the remote's head can say.
-            return Ok(if in_sync {
-                Attempt::Refetch
+            return if in_sync {
+                self.write_once(known, edits, commit, seen, false)
             } else {
-                Attempt::Done(None)
-            });
+                Ok(Attempt::Done(None))
+            };
         }
         // Only the edited files differ from the freshly reset head, so `-a` commits exactly them.
         let name = format!("user.name={}", self.config.author_name);
@@ -545,8 +544,6 @@ impl GitRepo {
 enum Attempt {
     Done(Option<String>),
     LostRace,
-    /// A clone trusted without a fetch could not settle the write: fetch and try again.
-    Refetch,
 }
 
 /// A random wait before re-applying after a lost race, growing with each attempt, so writers
@@ -606,7 +603,6 @@ impl ManifestRepo for GitRepo {
                     return Ok(made);
                 }
                 Attempt::LostRace => std::thread::sleep(backoff(attempt)),
-                Attempt::Refetch => {}
             }
         }
         Err(RepoError::Conflict(format!(

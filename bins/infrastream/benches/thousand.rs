@@ -236,15 +236,13 @@ fn main() {
     assert_eq!(promotions, pushed.len(), "one commit per promotion");
     let last_build = count.div_ceil(names.len());
     for (k, name) in names.iter().enumerate() {
-        let sent_builds = (0..count).filter(|i| i % names.len() == k).count();
-        if sent_builds == 0 {
-            continue;
-        }
-        let newest = (0..count)
+        let Some(newest) = (0..count)
             .filter(|i| i % names.len() == k)
             .map(|i| i / names.len() + 1)
             .max()
-            .unwrap();
+        else {
+            continue;
+        };
         let file = git(
             &bare,
             &["show", &format!("main:apps/{name}/deploy/development.yaml")],
