@@ -74,6 +74,14 @@ pub trait SourceHost: Send + Sync + 'static {
         notes: &str,
     ) -> Result<(), SourceError>;
 
+    /// The commit `tag` of `repository` names (an annotated tag followed to its commit), or
+    /// `None` when the repository has no such tag. Asked before a release is accepted: its
+    /// branches start at these tags.
+    ///
+    /// # Errors
+    /// [`SourceError::NotFound`] when the repository does not exist; `Unavailable`, `Denied`.
+    async fn tag_commit(&self, repository: &str, tag: &str) -> Result<Option<String>, SourceError>;
+
     /// The pull request that produced `commit`, if any.
     ///
     /// # Errors

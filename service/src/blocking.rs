@@ -252,6 +252,16 @@ impl<T: SourceHost + ?Sized> SourceHost for Blocking<T> {
         .await
     }
 
+    async fn tag_commit(&self, repository: &str, tag: &str) -> Result<Option<String>, SourceError> {
+        let (repository, tag) = (repository.to_string(), tag.to_string());
+        run(
+            &self.0,
+            |e| Err(SourceError::Unavailable(e)),
+            move |s| block_on(s.tag_commit(&repository, &tag)),
+        )
+        .await
+    }
+
     async fn pull_request_of(
         &self,
         repository: &str,

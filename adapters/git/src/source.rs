@@ -138,6 +138,14 @@ impl SourceHost for LocalSourceHost {
         Ok(())
     }
 
+    async fn tag_commit(&self, repository: &str, tag: &str) -> Result<Option<String>, SourceError> {
+        let dir = self.existing(repository)?;
+        if tag.starts_with('-') {
+            return Ok(None); // Never an option to git; no tag starts with it either.
+        }
+        Self::rev(&dir, &format!("refs/tags/{tag}^{{commit}}"))
+    }
+
     async fn pull_request_of(
         &self,
         repository: &str,

@@ -143,6 +143,17 @@ impl SourceHost for GithubSourceHost {
         }
     }
 
+    async fn tag_commit(&self, repository: &str, tag: &str) -> Result<Option<String>, SourceError> {
+        let repo = self.repo_path(repository)?;
+        match api::commit_of_tag(&self.api, &repo, repository, tag).await {
+            Ok(sha) => Ok(Some(sha)),
+            // GitHub answers 404 alike for a missing tag and a missing repository: the
+            // repository's absence shows when its branch is created.
+            Err(SourceError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_release(
         &self,
         repository: &str,

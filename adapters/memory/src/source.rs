@@ -126,6 +126,17 @@ impl SourceHost for MemorySourceHost {
         Ok(())
     }
 
+    async fn tag_commit(&self, repository: &str, tag: &str) -> Result<Option<String>, SourceError> {
+        let repos = self
+            .repos
+            .lock()
+            .map_err(|_| SourceError::Unavailable("lock poisoned".into()))?;
+        let repo = repos
+            .get(repository)
+            .ok_or_else(|| SourceError::NotFound(format!("repository {repository}")))?;
+        Ok(repo.tags.get(tag).cloned())
+    }
+
     async fn pull_request_of(
         &self,
         repository: &str,

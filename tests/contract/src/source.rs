@@ -29,7 +29,27 @@ pub async fn source_contract(f: &dyn SourceFixture) {
         Ok(commit.clone()),
         "creating it again is success"
     );
+    assert_eq!(
+        host.tag_commit(&repo, &tag).await,
+        Ok(Some(commit.clone())),
+        "a tag names its commit"
+    );
+    assert_eq!(
+        host.tag_commit(&repo, "v9.9.9").await,
+        Ok(None),
+        "a missing tag is none, not an error"
+    );
+    let no_repo = host.tag_commit("no-such-repo", &tag).await;
+    assert!(
+        matches!(no_repo, Ok(None) | Err(SourceError::NotFound(_))),
+        "a missing repository has no tags: {no_repo:?}"
+    );
     let (later_tag, later) = f.advance().await;
+    assert_eq!(
+        host.tag_commit(&repo, &later_tag).await,
+        Ok(Some(later.clone())),
+        "a new tag is seen at once"
+    );
     assert_ne!(later, commit);
     assert_eq!(
         host.create_branch(&repo, branch, &later_tag).await,
