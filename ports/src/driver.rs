@@ -6,14 +6,14 @@
 //! restart, [`Driver::outstanding`] says what the stored outboxes still hold; the
 //! [`EffectLoop`](crate::EffectLoop) performs it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use cd_core::manifest::{Catalog, Problems};
 use cd_core::pipeline::{
     Decision, Deployment, DeploymentId, Effect, EffectKind, EffectOutcome, Hold, IdSource, Input,
-    ManifestCommit, Promotion, ReadPlan, Reads, Rejection, Settings, Snapshot, State, Timestamp,
-    deadlines, decide, pending_effects,
+    ManifestCommit, Promotion, ReadPlan, Reads, Rejection, Requirement, Settings, Snapshot, State,
+    Timestamp, deadlines, decide, pending_effects, requirements,
 };
 
 use crate::backoff::Backoff;
@@ -98,6 +98,15 @@ pub enum DriverError {
     /// The manifest repository could not be read.
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// What a new deployment names could not be checked: the registry or the source host did
+    /// not answer. Nothing was written; the sender should try again (Pub/Sub redelivers).
+    #[error("cannot check that the {what} exists: {error}")]
+    Unverified {
+        /// What was to be checked.
+        what: String,
+        /// The last error.
+        error: String,
+    },
     /// Concurrent writers kept changing the same deployments.
     #[error("gave up after {0} conflicting attempts")]
     Contended(u32),
@@ -134,9 +143,11 @@ struct CachedCatalog {
 ///
 /// # futures_executor::block_on(async {
 /// let repo = Arc::new(MemoryRepo::new(cd_memory::minimal_tenant()));
+/// let registry = Arc::new(MemoryRegistry::new());
+/// registry.push("containers", "api", "v1.0.0", "sha256:aa"); // CI pushed the image
 /// let ports = Ports {
 ///     store: Arc::new(MemoryStore::new()),
-///     registry: Arc::new(MemoryRegistry::new()),
+///     registry,
 ///     repo: repo.clone(),
 ///     source: Arc::new(MemorySourceHost::new()),
 ///     notifier: Arc::new(MemoryNotifier::new()),
@@ -402,6 +413,7 @@ impl Driver {
     pub async fn submit(&self, input: &Input) -> Result<Decision, DriverError> {
         let mut backoff = self.retry.backoff();
         let mut unavailable = 0;
+        let mut verified = BTreeSet::new();
         for _ in 0..self.retry.conflict_attempts {
             let catalog = self.catalog_for(input).await?;
             let state = match self.snapshot_for(input, &catalog).await {
@@ -430,6 +442,21 @@ impl Driver {
             if decision.writes.is_empty() {
                 return Ok(decision);
             }
+            // Nothing is stored that names a version which does not resolve.
+            let mut missing = Vec::new();
+            for required in requirements(&decision, &catalog) {
+                if verified.contains(&required) {
+                    continue;
+                }
+                if self.exists(&required).await? {
+                    verified.insert(required);
+                } else {
+                    missing.push(required);
+                }
+            }
+            if !missing.is_empty() {
+                return Err(Rejection::missing(input, missing).into());
+            }
             match self.ports.store.apply(&decision.writes).await {
                 Ok(()) => {
                     for id in &decision.deployments {
@@ -449,6 +476,53 @@ impl Driver {
             }
         }
         Err(DriverError::Contended(self.retry.conflict_attempts))
+    }
+
+    /// Whether `required` exists, asking its port and retrying while it does not answer.
+    ///
+    /// # Errors
+    /// [`DriverError::Unverified`] when the port gives no answer after the retries.
+    async fn exists(&self, required: &Requirement) -> Result<bool, DriverError> {
+        let mut backoff = self.retry.backoff();
+        let mut attempt = 1;
+        loop {
+            // Ok(answer), or Err((worth retrying, error)).
+            let answer = match required {
+                Requirement::ImageTag {
+                    registry,
+                    image,
+                    tag,
+                    ..
+                } => match self.ports.registry.resolve(registry, image, tag).await {
+                    Ok(_) => Ok(true),
+                    Err(RegistryError::NotFound(_) | RegistryError::Invalid(_)) => Ok(false),
+                    Err(RegistryError::Unavailable(e)) => Err((true, e)),
+                    Err(e) => Err((false, e.to_string())),
+                },
+                Requirement::GitTag {
+                    repository, tag, ..
+                } => match self.ports.source.tag_commit(repository, tag).await {
+                    Ok(commit) => Ok(commit.is_some()),
+                    Err(SourceError::NotFound(_)) => Ok(false),
+                    Err(SourceError::Unavailable(e)) => Err((true, e)),
+                    Err(e) => Err((false, e.to_string())),
+                },
+            };
+            match answer {
+                Ok(exists) => return Ok(exists),
+                Err((true, e)) if attempt < self.retry.attempts => {
+                    tracing::warn!(what = %required, error = %e, attempt, "cannot check; retrying");
+                    self.ports.clock.sleep(backoff.next_wait()).await;
+                    attempt += 1;
+                }
+                Err((_, error)) => {
+                    return Err(DriverError::Unverified {
+                        what: required.to_string(),
+                        error,
+                    });
+                }
+            }
+        }
     }
 
     /// What the store says is still to do: the effects of every outbox and the engine

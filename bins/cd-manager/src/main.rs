@@ -150,6 +150,12 @@ impl Handler for Subscriber {
                 tracing::warn!(message_id, rejection = %r, "unknown build; Pub/Sub will redeliver");
                 Handled::Retry
             }
+            // The image is not (yet) in every registry, e.g. a replica still catching up: the
+            // notification waits in Pub/Sub until the tag appears (or its dead-letter policy).
+            Err(DriverError::Rejected(r @ Rejection::Unresolvable { .. })) => {
+                tracing::warn!(message_id, rejection = %r, "image tag not found; Pub/Sub will redeliver");
+                Handled::Retry
+            }
             // Refused for good (a bad version, ...): redelivery cannot help.
             Err(DriverError::Rejected(r)) => {
                 tracing::warn!(message_id, rejection = %r, "notification from Pub/Sub refused");

@@ -31,6 +31,7 @@ mod records;
 mod rejection;
 mod release;
 mod report;
+mod requirements;
 mod trailer;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,7 @@ pub use reads::{
 };
 pub use records::{Record, RecordValue, passed_key, records_of, released_key, sequence_key};
 pub use rejection::Rejection;
+pub use requirements::{Requirement, requirements};
 pub use trailer::{DEPLOYMENT_TRAILER, ManifestCommit, Promotion, STAGE_TRAILER};
 
 use crate::manifest::Catalog;

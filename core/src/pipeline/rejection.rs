@@ -1,6 +1,7 @@
 //! Rejections: inputs the pipeline refuses. A rejection writes nothing and has no effect.
 
 use super::model::{DeploymentId, DeploymentStatus, StageStatus};
+use super::requirements::Requirement;
 
 /// Why an input was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -107,12 +108,36 @@ pub enum Rejection {
         /// Why, and what to do instead.
         reason: &'static str,
     },
+    /// A build or a rollback names a version whose image tag is not in the registry: no
+    /// manifest may name a version that does not resolve.
+    #[error("{} not found", missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    Unresolvable {
+        /// What is missing.
+        missing: Vec<Requirement>,
+    },
     /// The RC or production tag name would not be a valid image tag.
     #[error("invalid tag: {0}")]
     InvalidTag(String),
 }
 
 impl Rejection {
+    /// The refusal of `input` when `missing` does not exist: a release is not ready (each app
+    /// with what it lacks), a build or a rollback is unresolvable.
+    #[must_use]
+    pub fn missing(input: &super::Input, missing: Vec<Requirement>) -> Rejection {
+        match input {
+            super::Input::ReleaseRequested(r) => Rejection::ReleaseNotReady {
+                application_set: r.application_set.clone(),
+                bundle: r.bundle.clone(),
+                missing: missing
+                    .iter()
+                    .map(|m| (m.application().to_string(), format!("{m} does not exist")))
+                    .collect(),
+            },
+            _ => Rejection::Unresolvable { missing },
+        }
+    }
+
     /// True when the input named something that does not exist (HTTP 404/422), false when it
     /// was understood and refused.
     #[must_use]
@@ -126,6 +151,7 @@ impl Rejection {
                 | Rejection::NoSuchEnvironment(_)
                 | Rejection::UnknownDeployment(_)
                 | Rejection::UnknownStage { .. }
+                | Rejection::Unresolvable { .. }
         )
     }
 }

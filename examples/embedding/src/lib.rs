@@ -10,9 +10,10 @@ mod store;
 
 use std::sync::Arc;
 
+use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
     BuildNotified, DeploymentId, DeploymentStatus, EngineStatus, Input, SequentialIds, Settings,
-    StatusReported, Timestamp,
+    StatusReported, Timestamp, build_applications,
 };
 use cd_memory::{MemoryNotifier, MemoryRegistry, MemoryRepo, MemorySourceHost};
 use cd_ports::{Driver, DriverError, EffectLoop, LoopPolicy, ManualClock, Ports, RetryPolicy};
@@ -43,10 +44,19 @@ pub async fn deploy_one_build(
     version: &str,
 ) -> Result<Outcome, DriverError> {
     let store = Arc::new(JournalStore::new());
+    // CI pushed the image before it notified, to every registry the manifests name for it.
+    let registry = Arc::new(MemoryRegistry::new());
+    if let Ok(catalog) = Catalog::load_valid(manifests.clone()) {
+        for app in build_applications(&catalog, build_definition, container) {
+            for r in catalog.image_of(app).map_or(&[][..], |i| i.registries) {
+                registry.push(r, container, version, "sha256:built-by-ci");
+            }
+        }
+    }
     let repo = Arc::new(MemoryRepo::new(manifests));
     let ports = Ports {
         store: store.clone(),
-        registry: Arc::new(MemoryRegistry::new()),
+        registry,
         repo: repo.clone(),
         source: Arc::new(MemorySourceHost::new()),
         notifier: Arc::new(MemoryNotifier::new()),

@@ -10,12 +10,16 @@ use crate::robust::app;
 #[tokio::test]
 async fn the_list_pages_through_every_deployment_by_its_link_header() {
     let app = app();
+    let images = cd_oci::OciLayout::new(&app.dir.path().join("registry"));
     for (i, name) in ["shop-api", "shop-web", "shop-worker"]
         .iter()
         .cycle()
         .take(5)
         .enumerate()
     {
+        images
+            .push_image("containers", name, &format!("v1.{i}.0"), name)
+            .unwrap();
         app.driver
             .submit(&Input::BuildNotified(BuildNotified {
                 build_definition_id: (*name).into(),

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 pub(crate) struct App {
-    _dir: tempfile::TempDir,
+    /// The data directory (its `registry` is the embedded image layout).
+    pub(crate) dir: tempfile::TempDir,
     pub(crate) router: axum::Router,
     pub(crate) secret: Vec<u8>,
     pub(crate) driver: Arc<Driver>,
@@ -47,7 +48,7 @@ pub(crate) fn app() -> App {
         cd_service::Shared::new(&config, driver.clone(), opened.secret.clone()).unwrap();
     App {
         driver,
-        _dir: dir,
+        dir,
         router: cd_service::api::router(shared),
         secret: opened.secret,
         _queue: queue,

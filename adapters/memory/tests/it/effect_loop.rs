@@ -9,14 +9,14 @@ use cd_core::pipeline::{
     Timestamp,
 };
 use cd_memory::{Faults, Faulty, Operation};
-use cd_memory::{MemoryNotifier, MemoryRegistry, MemoryRepo, MemorySourceHost, MemoryStore};
+use cd_memory::{MemoryNotifier, MemoryRepo, MemorySourceHost, MemoryStore};
 use cd_ports::{
     Clock as _, Driver, EffectLoop, LoopPolicy, ManualClock, Ports, Recorded, RetryPolicy,
     Store as _,
 };
 use futures_executor::block_on;
 
-use crate::simulator::manifest_files;
+use crate::simulator::{built, manifest_files};
 
 struct Rig {
     store: Arc<MemoryStore>,
@@ -33,7 +33,7 @@ fn rig() -> Rig {
     let faults = Faults::new();
     let ports = Ports {
         store: Arc::new(Faulty::new(store.clone(), faults.clone())),
-        registry: Arc::new(MemoryRegistry::new()),
+        registry: built(&[("shop-api", "v1.0.0"), ("shop-web", "v2.0.0")]),
         repo: repo.clone(),
         source: Arc::new(MemorySourceHost::new()),
         notifier: Arc::new(MemoryNotifier::new()),

@@ -6,6 +6,20 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
+/// A registry holding the example's images at `versions`, as CI would have pushed them.
+pub(crate) fn built(versions: &[(&str, &str)]) -> std::sync::Arc<cd_memory::MemoryRegistry> {
+    let registry = cd_memory::MemoryRegistry::new();
+    for (image, version) in versions {
+        registry.push(
+            "containers",
+            image,
+            version,
+            &format!("sha256:{image}-{version}"),
+        );
+    }
+    std::sync::Arc::new(registry)
+}
+
 pub(crate) fn manifest_files() -> Vec<(String, String)> {
     let root = examples().join("manifests");
     let mut out = Vec::new();

@@ -656,6 +656,9 @@ fn operator_commands_drive_the_service() {
         "{}",
         stdout(&out)
     );
+    // A rollback to a version that was never built is refused up front, naming what is
+    // missing, and creates nothing.
+    let before = svc.get("/v1/deployments").1.as_array().unwrap().len();
     let out = run(&[
         "rollback",
         "shop-api",
@@ -664,18 +667,15 @@ fn operator_commands_drive_the_service() {
         "--as",
         "jane",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let id = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["deployments"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let view = svc.wait(&id, &["FAILED"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
     assert!(
-        view["deployment"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("v9.9.9"),
-        "{view:#}"
+        stderr(&out).contains("image tag v9.9.9 of shop-api in registry containers not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        svc.get("/v1/deployments").1.as_array().unwrap().len(),
+        before
     );
     // CI's notification with the changelog `infrastream-ci changelog --format json` wrote:
     // the deployment records the entries, for its application and version.
@@ -686,6 +686,10 @@ fn operator_commands_drive_the_service() {
             {"type": "fix", "description": "carts keep their items", "breaking": false}]}"#,
     )
     .unwrap();
+    // CI pushed the image first.
+    cd_oci::OciLayout::new(&tmp.path().join("svc").join("registry"))
+        .push_image("containers", "shop-api", "v1.1.0", "shop-api v1.1.0")
+        .unwrap();
     let notify = |file: &Path| {
         run(&[
             "notify",
