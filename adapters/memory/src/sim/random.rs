@@ -95,7 +95,7 @@ fn random_step(rng: &mut SimRng, catalog: &Catalog, pushed: usize) -> Step {
                 .map(|i| i.name.to_string())
                 .unwrap_or_default();
             let hotfix = rng.chance(10);
-            Step::Push(PushStep {
+            let push = PushStep {
                 build_definition: build,
                 container,
                 version: if hotfix {
@@ -105,7 +105,16 @@ fn random_step(rng: &mut SimRng, catalog: &Catalog, pushed: usize) -> Step {
                 },
                 commit: format!("{:07x}", rng.next_u64() & 0xfff_ffff),
                 git_ref: "refs/heads/main".into(),
-            })
+            };
+            if rng.chance(10) {
+                // Nobody pushed the image: a version above any CI builds here.
+                Step::Notify(PushStep {
+                    version: format!("v9.{patch}.0"),
+                    ..push
+                })
+            } else {
+                Step::Push(push)
+            }
         }
         30..=39 => Step::Release(ReleaseStep {
             application_set: set,
@@ -230,6 +239,32 @@ fn check(world: &World, seen: &mut Seen) -> Result<(), String> {
     }
     registry_immutable(world)?;
     manifests_consistent(world, &state)?;
+    manifests_resolvable(world)?;
+    Ok(())
+}
+
+/// No manifest version without its image tag: every DeploymentConfig at the repository head
+/// names a tag that exists in every registry of its application's image.
+fn manifests_resolvable(world: &World) -> Result<(), String> {
+    let head = Catalog::load(world.repo.files()).catalog;
+    let images = world.registry.snapshot();
+    for dc in head.deployment_configs.values() {
+        let (Some(version), Some(image)) = (&dc.version, world.catalog.image_of(&dc.application))
+        else {
+            continue;
+        };
+        for registry in image.registries {
+            let tagged = images
+                .get(&format!("{registry}/{}", image.name))
+                .is_some_and(|tags| tags.contains_key(version));
+            if !tagged {
+                return Err(format!(
+                    "{} names {version}, but {registry} has no tag {version} of {}",
+                    dc.origin.file, image.name
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

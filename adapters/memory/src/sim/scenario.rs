@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
-    ApprovalAction, ApprovalRecorded, DeploymentId, DeploymentTrack, EngineStatus, Input,
-    ReleaseRequested,
+    ApprovalAction, ApprovalRecorded, BuildNotified, DeploymentId, DeploymentTrack, EngineStatus,
+    Input, ReleaseRequested,
 };
 use cd_ports::DriverError;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -56,6 +56,9 @@ fn lenient_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
 pub enum Step {
     /// CI built and pushed an image, then notified.
     Push(PushStep),
+    /// A build notification for an image tag nobody pushed (a hand-made or mistaken
+    /// notification): it must be refused, and no manifest may name the version.
+    Notify(PushStep),
     /// The engine answers the pending reconciliation of a target in an environment.
     Engine(EngineStep),
     /// An approval.
@@ -463,6 +466,19 @@ impl Runner {
                     &p.git_ref,
                 ));
                 self.pushes.push(input.clone());
+                self.submit(n, &input);
+            }
+            Step::Notify(p) => {
+                let repository = self.world.repository_of(&p.build_definition);
+                let input = Input::BuildNotified(BuildNotified {
+                    build_definition_id: p.build_definition.clone(),
+                    container: p.container.clone(),
+                    version: p.version.clone(),
+                    commit_sha: p.commit.clone(),
+                    repository,
+                    git_ref: p.git_ref.clone(),
+                    ..BuildNotified::default()
+                });
                 self.submit(n, &input);
             }
             Step::Engine(e) => {

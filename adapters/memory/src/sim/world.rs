@@ -135,6 +135,17 @@ impl World {
         let notifier = Arc::new(MemoryNotifier::new());
         let clock = Arc::new(ManualClock::new(Timestamp(1_767_225_600_000)));
         let ids = SharedIds::default();
+        // The versions the manifests name when the simulation begins were built and pushed
+        // by CI before it: every manifest version resolves to an image tag.
+        for dc in catalog.deployment_configs.values() {
+            let (Some(version), Some(image)) = (&dc.version, catalog.image_of(&dc.application))
+            else {
+                continue;
+            };
+            for r in image.registries {
+                registry.push(r, image.name, version, &digest_of(image.name, version));
+            }
+        }
         let parts = Parts {
             store,
             registry,
