@@ -203,35 +203,9 @@ pub fn attributes(event: &CloudEvent) -> HashMap<String, String> {
         ("ce-source".to_string(), event.source.clone()),
         ("ce-type".to_string(), event.event_type.clone()),
         ("ce-subject".to_string(), event.subject.clone()),
-        ("ce-time".to_string(), rfc3339(event.time.0)),
+        ("ce-time".to_string(), event.time.rfc3339()),
         ("content-type".to_string(), event.datacontenttype.clone()),
     ])
-}
-
-/// Milliseconds since the epoch as RFC 3339 UTC, to the millisecond
-/// (`2026-11-27T02:19:52.123Z`), as CloudEvents' `time` attribute asks.
-fn rfc3339(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        // Outside time's years (±9999): say so rather than invent a date.
-        .unwrap_or_else(|| format!("{ms}ms-since-epoch-out-of-range"))
-}
-
-#[cfg(test)]
-mod time_tests {
-    use super::rfc3339;
-
-    #[test]
-    fn milliseconds_become_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_745_992_123), "2026-11-27T02:19:52.123Z");
-        assert_eq!(rfc3339(1_709_208_000_001), "2024-02-29T12:00:00.001Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
-    }
 }
 
 #[async_trait]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{env_usize, percentile, raw_git, serve};
+use common::{env_usize, percentile, push_builds, raw_git, serve};
 
 const APPS: [&str; 3] = ["shop-api", "shop-web", "shop-worker"];
 
@@ -130,6 +130,7 @@ fn main() {
     let count = env_usize("BURST", 300);
     let tmp = tempfile::tempdir().unwrap();
     let (_served, url) = serve(&tmp.path().join("svc"), None);
+    push_builds(&tmp.path().join("svc"), &APPS, rounds + count + 1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

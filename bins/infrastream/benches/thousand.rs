@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 mod common;
-use common::{env_usize, git, percentile, raw_git, serve};
+use common::{env_usize, git, percentile, push_builds, raw_git, serve};
 
 /// How long the bench waits for every deployment to end.
 const WAIT: Duration = Duration::from_secs(600);
@@ -84,11 +84,17 @@ fn events(file: &Path) -> Vec<(String, String, f64, Value)> {
             (
                 e["type"].as_str().unwrap_or_default().to_string(),
                 e["subject"].as_str().unwrap_or_default().to_string(),
-                e["time"].as_f64().unwrap_or_default(),
+                e["time"].as_str().map_or(0.0, rfc3339_ms),
                 e["data"].clone(),
             )
         })
         .collect()
+}
+
+/// An RFC 3339 time (CloudEvents' `time`) in ms since the epoch.
+fn rfc3339_ms(text: &str) -> f64 {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_or(0.0, |t| (t.unix_timestamp_nanos() / 1_000_000) as f64)
 }
 
 /// The final status a deployment event announces: a `deployment.*` event whose status never
@@ -160,6 +166,8 @@ fn main() {
     let names = tenant(&manifests, apps);
     let data = tmp.path().join("svc");
     let (served, url) = serve(&data, Some(&manifests));
+    let apps_named: Vec<&str> = names.iter().map(String::as_str).collect();
+    push_builds(&data, &apps_named, count / names.len() + 1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -166,10 +166,48 @@ pub struct CloudEvent {
     pub event_type: String,
     /// The deployment id.
     pub subject: String,
-    /// Milliseconds since the epoch (adapters render RFC 3339).
+    /// Milliseconds since the epoch, as stored in an outbox; [`CloudEvent::structured`] and the
+    /// Pub/Sub attributes render it as RFC 3339.
     pub time: Timestamp,
     /// Always `application/json`.
     pub datacontenttype: String,
     /// The payload.
     pub data: serde_json::Value,
+}
+
+impl CloudEvent {
+    /// The event in the CloudEvents JSON format (structured content mode): every attribute
+    /// as the specification names it, `time` in RFC 3339.
+    #[must_use]
+    pub fn structured(&self) -> serde_json::Value {
+        serde_json::json!({
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.event_type,
+            "subject": self.subject,
+            "time": self.time.rfc3339(),
+            "datacontenttype": self.datacontenttype,
+            "data": self.data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_become_rfc3339_utc() {
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(1_795_745_992_123).rfc3339(),
+            "2026-11-27T02:19:52.123Z"
+        );
+        assert_eq!(
+            Timestamp(1_709_208_000_001).rfc3339(),
+            "2024-02-29T12:00:00.001Z"
+        );
+        assert_eq!(Timestamp(-1).rfc3339(), "1969-12-31T23:59:59.999Z");
+    }
 }

@@ -30,6 +30,20 @@ impl Timestamp {
     pub fn plus_ms(self, ms: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
+
+    /// RFC 3339 in UTC, to the millisecond (`2026-11-27T02:19:52.123Z`): how CloudEvents'
+    /// `time` and the API write times.
+    #[must_use]
+    pub fn rfc3339(self) -> String {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&format).ok())
+            // Outside time's years (±9999): say so rather than invent a date.
+            .unwrap_or_else(|| format!("{}ms-since-epoch-out-of-range", self.0))
+    }
 }
 
 /// A deployment's id, from the caller's id source.

@@ -1,4 +1,5 @@
-//! CloudEvents to a JSON-lines file: the local stand-in for Pub/Sub.
+//! CloudEvents to a JSON-lines file, one event per line in the CloudEvents JSON format: the
+//! local stand-in for Pub/Sub.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,8 @@ impl JsonlNotifier {
 #[async_trait]
 impl Notifier for JsonlNotifier {
     async fn publish(&self, event: &CloudEvent) -> Result<(), NotifyError> {
-        let line =
-            serde_json::to_string(event).map_err(|e| NotifyError::Rejected(e.to_string()))?;
+        // The CloudEvents JSON format: `time` in RFC 3339, as the specification asks.
+        let line = event.structured().to_string();
         let _guard = self
             .lock
             .lock()

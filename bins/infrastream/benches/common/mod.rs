@@ -49,6 +49,20 @@ pub(crate) fn serve(dir: &Path, manifests: Option<&Path>) -> (Served, String) {
     (Served(child), url)
 }
 
+/// Pushes images `app:v1.<n>.0` for `n` in `1..=builds` into the embedded registry of the
+/// service in `dir`, as CI does before it notifies (a version without its image is refused).
+pub(crate) fn push_builds(dir: &Path, apps: &[&str], builds: usize) {
+    let layout = cd_oci::OciLayout::new(&dir.join("registry"));
+    for app in apps {
+        for n in 1..=builds {
+            let tag = format!("v1.{n}.0");
+            layout
+                .push_image("containers", app, &tag, &format!("{app}@{tag}"))
+                .unwrap();
+        }
+    }
+}
+
 /// The `p` quantile of `sorted`.
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
