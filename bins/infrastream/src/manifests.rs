@@ -105,6 +105,9 @@ fn validate(dir: &Path, as_json: bool) -> ExitCode {
                 "environments": environments_of(&a.name),
             })).collect::<Vec<_>>(),
             "ignoredKinds": c.ignored,
+            "otherApiVersions": c.other_api_versions.iter().map(|(file, api)| json!({
+                "file": file, "apiVersion": api,
+            })).collect::<Vec<_>>(),
             "problems": loaded.problems,
         });
         println!("{doc:#}");
@@ -187,7 +190,19 @@ fn validate(dir: &Path, as_json: bool) -> ExitCode {
         }
         if !c.ignored.is_empty() {
             let kinds: Vec<String> = c.ignored.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-            line(format!("Ignored kinds: {}", kinds.join(", ")));
+            line(format!(
+                "Ignored kinds (not read by this engine): {}",
+                kinds.join(", ")
+            ));
+        }
+        if !c.other_api_versions.is_empty() {
+            line(format!(
+                "Not read (apiVersion is not {}):",
+                cd_core::manifest::API_VERSION
+            ));
+            for (file, api) in &c.other_api_versions {
+                line(format!("  {file}: apiVersion {api}"));
+            }
         }
         if valid {
             line(format!("{file_count} file(s): valid"));

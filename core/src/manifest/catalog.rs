@@ -50,6 +50,8 @@ pub struct Catalog {
     pub ignored: BTreeMap<String, usize>,
     /// YAML documents that are not manifests of ours (other tools' files, empty documents).
     pub foreign_documents: usize,
+    /// Documents of another `apiVersion`, not read: each file with the apiVersion it names.
+    pub other_api_versions: Vec<(String, String)>,
 }
 
 fn serialize_pair_keys<S: serde::Serializer>(
@@ -114,6 +116,10 @@ impl Catalog {
                             Read::Object(object) => catalog.insert(*object, &mut problems),
                             Read::Ignored(kind) => *catalog.ignored.entry(kind).or_default() += 1,
                             Read::Foreign => catalog.foreign_documents += 1,
+                            Read::OtherApi(api) => {
+                                catalog.foreign_documents += 1;
+                                catalog.other_api_versions.push((path.to_string(), api));
+                            }
                             Read::Broken => {}
                         }
                     }

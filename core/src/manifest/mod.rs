@@ -28,6 +28,6 @@ pub use kinds::{
 };
 pub use problem::{Problem, Problems};
 pub use query::Image;
-pub use read::API_VERSION;
+pub use read::{API_VERSION, KINDS};
 pub use set_version::{EditError, Selector, set_version};
 pub use token_policy::{TokenGrant, TokenPolicy, TokenSubject};

@@ -37,7 +37,10 @@ pub(crate) enum Read {
     Object(Box<Object>),
     /// One of ours, of a kind we do not model: counted and ignored.
     Ignored(String),
-    /// Not a `lowops.manifests.v1` document (another tool's YAML), or empty.
+    /// A document of another `apiVersion` (another tool's, or a version this engine does not
+    /// read): listed, not read.
+    OtherApi(String),
+    /// Not a manifest at all (no `apiVersion`), or empty.
     Foreign,
     /// Too broken to be an object; the problems say why.
     Broken,
@@ -51,8 +54,10 @@ pub(crate) fn read_document(file: &str, doc: &Doc, problems: &mut Vec<Problem>) 
     if doc.entries(root).is_none() {
         return Read::Foreign;
     }
-    if doc.get(root, "apiVersion").and_then(|n| doc.scalar(n)) != Some(API_VERSION) {
-        return Read::Foreign;
+    match doc.get(root, "apiVersion").and_then(|n| doc.scalar(n)) {
+        Some(API_VERSION) => {}
+        Some(other) if !other.is_empty() => return Read::OtherApi(other.to_string()),
+        _ => return Read::Foreign,
     }
     let line = doc.node(root).map_or(1, |n| n.start.line);
     let mut r = Reader {
@@ -140,7 +145,7 @@ pub(crate) fn read_document(file: &str, doc: &Doc, problems: &mut Vec<Problem>) 
             environment: r
                 .string(metadata, "metadata", "environment", true)
                 .unwrap_or_default(),
-            version: r.string(spec, "spec", "version", false),
+            version: r.image_tag(spec, "spec", "version"),
             application: name,
             origin,
         }),
@@ -160,10 +165,51 @@ pub(crate) fn read_document(file: &str, doc: &Doc, problems: &mut Vec<Problem>) 
                 origin,
             })
         }
-        other => return Read::Ignored(other.to_string()),
+        other => {
+            if let Some(known) = closest_kind(other) {
+                r.report(
+                    "kind".into(),
+                    doc.get(root, "kind"),
+                    format!("unknown kind '{other}'; the closest known kind is '{known}'"),
+                );
+                return Read::Broken;
+            }
+            return Read::Ignored(other.to_string());
+        }
     };
     // An object with problems is kept: dropping it would report its dependents as dangling.
     Read::Object(Box::new(object))
+}
+
+/// Every kind the engine reads.
+pub const KINDS: [&str; 14] = [
+    "ReleaseTrack",
+    "ApplicationSet",
+    "Application",
+    "ExternalApplication",
+    "BuildDefinition",
+    "GithubRepository",
+    "GithubConnection",
+    "TokenPolicy",
+    "WorkflowSettings",
+    "ArtifactRegistry",
+    "DeploymentConfig",
+    "Environment",
+    "OrganizationUser",
+    "OrganizationUserGroup",
+];
+
+/// The kind the engine reads that `kind` is a slip of (a letter or two off, or another case),
+/// if any. A kind further from every one of ours is taken as one of the platform's kinds the
+/// engine does not act on (counted and ignored).
+fn closest_kind(kind: &str) -> Option<&'static str> {
+    let lower = kind.to_ascii_lowercase();
+    KINDS
+        .iter()
+        .map(|k| (strsim::levenshtein(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, k)| k)
 }
 
 /// Reads fields of one document, reporting each problem with the object's identity.
@@ -290,6 +336,40 @@ impl Reader<'_> {
     }
 
     /// A list of strings.
+    /// An optional image tag (a DeploymentConfig's `spec.version`): present means valid, since
+    /// the engine writes it into an image reference. Empty is reported, not taken as absent.
+    pub(super) fn image_tag(
+        &mut self,
+        parent: Option<NodeId>,
+        path: &str,
+        key: &str,
+    ) -> Option<String> {
+        let node = parent.and_then(|p| self.doc.get(p, key));
+        let empty = node
+            .and_then(|id| self.doc.scalar(id))
+            .is_some_and(|s| s.is_empty() || s == "~" || s == "null");
+        if empty {
+            self.report(
+                join(path, key),
+                node,
+                "is empty: a version is an image tag such as v1.2.0".into(),
+            );
+            return None;
+        }
+        let tag = self.string(parent, path, key, false)?;
+        if !crate::version::is_valid_image_tag(&tag) {
+            self.report(
+                join(path, key),
+                node,
+                format!(
+                    "'{tag}' is not a valid image tag (letters, digits, '_', '.' and '-', up to 128, not starting with '.' or '-')"
+                ),
+            );
+            return None;
+        }
+        Some(tag)
+    }
+
     pub(super) fn strings(&mut self, parent: Option<NodeId>, path: &str, key: &str) -> Vec<String> {
         let items = self.list(parent, path, key);
         let mut out = Vec::with_capacity(items.len());

@@ -295,6 +295,75 @@ fn unknown_kinds_fields_and_foreign_yaml_are_ignored() {
     assert_eq!(loaded.problems, vec![]);
     assert_eq!(loaded.catalog.ignored.get("Project"), Some(&1));
     assert!(loaded.catalog.foreign_documents >= 1);
+    assert_eq!(loaded.catalog.other_api_versions, vec![]);
+}
+
+#[test]
+fn a_misspelt_kind_is_a_problem_naming_the_kind_it_meant() {
+    let mut files = example_files();
+    files.push((
+        "apps/typo.yaml".into(),
+        "apiVersion: lowops.manifests.v1\nkind: Aplication\nmetadata:\n  name: x\n".into(),
+    ));
+    files.push((
+        "apps/case.yaml".into(),
+        "apiVersion: lowops.manifests.v1\nkind: deploymentconfig\nmetadata:\n  name: y\n".into(),
+    ));
+    let problems = problems_with(files);
+    let typo = problems
+        .iter()
+        .find(|p| p.file == "apps/typo.yaml")
+        .unwrap();
+    assert_eq!(
+        typo.to_string(),
+        "apps/typo.yaml:2: Aplication/x: kind: unknown kind 'Aplication'; the closest known kind is 'Application'"
+    );
+    let case = problems
+        .iter()
+        .find(|p| p.file == "apps/case.yaml")
+        .unwrap();
+    assert!(case.message.ends_with("'DeploymentConfig'"), "{case}");
+}
+
+#[test]
+fn documents_of_another_api_version_are_listed_not_dropped() {
+    let mut files = example_files();
+    files.push((
+        "apps/next.yaml".into(),
+        "apiVersion: lowops.manifests.v2\nkind: Application\nmetadata:\n  name: z\n".into(),
+    ));
+    let loaded = Catalog::load(files);
+    assert_eq!(loaded.problems, vec![]);
+    assert_eq!(
+        loaded.catalog.other_api_versions,
+        vec![(
+            "apps/next.yaml".to_string(),
+            "lowops.manifests.v2".to_string()
+        )]
+    );
+    assert!(!loaded.catalog.applications.contains_key("z"));
+}
+
+#[test]
+fn a_deployment_config_version_must_be_an_image_tag() {
+    for (bad, says) in [
+        ("\"v1.2 .0\"", "'v1.2 .0' is not a valid image tag"),
+        ("\"v1.2.0!\"", "'v1.2.0!' is not a valid image tag"),
+        ("\"\"", "is empty"),
+        ("\"-v1\"", "'-v1' is not a valid image tag"),
+    ] {
+        let mut files = example_files();
+        replace(
+            &mut files,
+            "apps/shop-api/deploy/development.yaml",
+            "version: v0.0.0",
+            &format!("version: {bad}"),
+        );
+        let problems = problems_with(files);
+        let p = find(&problems, "DeploymentConfig", "shop-api", "spec.version");
+        assert!(p.message.starts_with(says), "{bad}: {p}");
+        assert_eq!(p.file, "apps/shop-api/deploy/development.yaml");
+    }
 }
 
 #[test]
