@@ -5,6 +5,7 @@
 //! manager crashes before and after effects, injected failures) and checks the invariants after
 //! every step. Everything is deterministic from the seed.
 
+mod cloudevents;
 mod random;
 mod scenario;
 mod world;

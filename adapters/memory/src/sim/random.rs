@@ -58,6 +58,8 @@ pub struct RandomReport {
     pub crashes: u64,
     /// A digest of every run's trace: the same for the same seed and runs.
     pub digest: String,
+    /// The CloudEvents types published, each checked against CloudEvents 1.0.
+    pub event_types: BTreeSet<String>,
 }
 
 const ACTORS: [&str; 5] = ["jane", "omar", "li", "sam", "jane@northwind.example"];
@@ -196,6 +198,9 @@ struct Seen {
     deployments: BTreeSet<String>,
     approvals: usize,
     ledger: Vec<String>,
+    /// Events already checked.
+    events: usize,
+    event_types: BTreeSet<String>,
 }
 
 fn check(world: &World, seen: &mut Seen) -> Result<(), String> {
@@ -240,6 +245,14 @@ fn check(world: &World, seen: &mut Seen) -> Result<(), String> {
     registry_immutable(world)?;
     manifests_consistent(world, &state)?;
     manifests_resolvable(world)?;
+    // Every event published is a CloudEvents 1.0 event.
+    let events = world.notifier.events();
+    for event in events.get(seen.events..).unwrap_or_default() {
+        super::cloudevents::check(&event.structured())
+            .map_err(|e| format!("event {} ({}): {e}", event.id, event.event_type))?;
+        seen.event_types.insert(event.event_type.clone());
+    }
+    seen.events = events.len();
     Ok(())
 }
 
@@ -526,6 +539,7 @@ fn run_one(
             faults: runner.world.faults.injected(),
             crashes: runner.world.crashes,
             digest: String::new(),
+            event_types: seen.event_types,
         },
     ))
 }
@@ -547,6 +561,7 @@ pub fn run_random(
         faults: 0,
         crashes: 0,
         digest: String::new(),
+        event_types: BTreeSet::new(),
     };
     for i in 0..options.runs {
         let seed = options.seed.wrapping_add(i);
@@ -558,6 +573,7 @@ pub fn run_random(
         total.deployments += r.deployments;
         total.faults += r.faults;
         total.crashes += r.crashes;
+        total.event_types.extend(r.event_types);
         progress(i + 1);
     }
     total.digest = hex::encode(hasher.finalize());

@@ -267,3 +267,54 @@ fn random_runs_keep_the_invariants_and_are_deterministic() {
     let other = run_random(&files, &RandomOptions { seed: 8, ..options }, |_| {}).unwrap();
     assert_ne!(first.digest, other.digest);
 }
+
+#[test]
+fn every_event_type_is_published_as_a_cloudevents_1_0_event() {
+    // The random runs check each event as it is published; these runs see every type.
+    let report = run_random(
+        &manifest_files(),
+        &RandomOptions {
+            seed: 1,
+            runs: 40,
+            steps: 60,
+        },
+        |_| {},
+    )
+    .unwrap_or_else(|v| panic!("{v}"));
+    let deployment = [
+        "created",
+        "in_progress",
+        "awaiting_approval",
+        "succeeded",
+        "failed",
+        "rejected",
+        "superseded",
+        "cancelled",
+    ];
+    let stage = [
+        "awaiting_approval",
+        "held",
+        "promoting",
+        "deploying",
+        "succeeded",
+        "failed",
+        "rejected",
+        "cancelled",
+    ];
+    let expected: Vec<String> = deployment
+        .iter()
+        .map(|s| format!("dev.infrastream.deployment.{s}"))
+        .chain(stage.iter().map(|s| format!("dev.infrastream.stage.{s}")))
+        .collect();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|t| !report.event_types.contains(*t))
+        .collect();
+    assert!(missing.is_empty(), "never published: {missing:?}");
+    let unknown: Vec<&String> = report
+        .event_types
+        .iter()
+        .filter(|t| !expected.contains(t) && !t.ends_with(".pending"))
+        .collect();
+    assert!(unknown.is_empty(), "unexpected types: {unknown:?}");
+}
