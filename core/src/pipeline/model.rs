@@ -294,7 +294,10 @@ pub struct Parked {
 pub enum ReleasePhase {
     /// Listing existing tags to number the RC tag.
     ResolvingRc,
-    /// Creating release branches and RC tags.
+    /// Creating the release branches; no RC tag is asked for yet, so an attempt that fails
+    /// here never reached a registry and its RC number is free for the next attempt.
+    BranchingRc,
+    /// Creating the RC tags.
     TaggingRc,
     /// Running the release stages.
     Stages,

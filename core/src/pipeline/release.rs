@@ -253,6 +253,10 @@ impl Txn<'_> {
                 self.number_rc(id);
                 false
             }
+            Some(ReleasePhase::BranchingRc) => {
+                self.tag_rc(id);
+                false
+            }
             Some(ReleasePhase::TaggingRc) => {
                 if let Some(d) = self.touch(id) {
                     d.phase = Some(ReleasePhase::Stages);
@@ -275,8 +279,13 @@ impl Txn<'_> {
         }
     }
 
-    /// Names the RC tag (above every RC tag in the registries and every earlier attempt), stores
-    /// it, then queues the release branches and RC tags.
+    /// Names the RC tag (above every RC tag in the registries and every earlier attempt that
+    /// may have created one), stores it, then queues the release branches; the RC tags follow
+    /// once every branch exists.
+    ///
+    /// An attempt counts once it asked for its RC tags, or while it is live (it still may): an
+    /// attempt that ended creating its branches never reached a registry, and the next attempt
+    /// takes its number.
     fn number_rc(&mut self, id: &DeploymentId) {
         let Some(d) = self.get(id) else { return };
         let set = d.application_set.clone();
@@ -296,6 +305,7 @@ impl Txn<'_> {
                     && o.track == DeploymentTrack::Release
                     && o.application_set == set
                     && o.bundle.as_deref() == Some(bundle.as_str())
+                    && !(o.status.is_final() && o.phase == Some(ReleasePhase::BranchingRc))
             })
             .map(|o| o.version.clone())
             .collect();
@@ -315,6 +325,22 @@ impl Txn<'_> {
                 ));
             }
         }
+        if let Some(d) = self.touch(id) {
+            d.version = rc;
+            d.phase = Some(ReleasePhase::BranchingRc);
+            d.observed_tags.clear();
+        }
+        for (effect_id, kind) in effects {
+            self.enqueue(id, effect_id, kind);
+        }
+        self.advance(id);
+    }
+
+    /// Every release branch exists: queues the RC tags.
+    fn tag_rc(&mut self, id: &DeploymentId) {
+        let Some(d) = self.get(id) else { return };
+        let rc = d.version.clone();
+        let mut effects = Vec::new();
         for a in d.apps.values() {
             for registry in &a.registries {
                 effects.push((
@@ -329,9 +355,7 @@ impl Txn<'_> {
             }
         }
         if let Some(d) = self.touch(id) {
-            d.version = rc;
             d.phase = Some(ReleasePhase::TaggingRc);
-            d.observed_tags.clear();
         }
         for (effect_id, kind) in effects {
             self.enqueue(id, effect_id, kind);

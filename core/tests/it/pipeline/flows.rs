@@ -319,6 +319,38 @@ fn a_failed_engine_run_fails_the_release_and_a_retry_is_a_new_attempt_with_the_n
 }
 
 #[test]
+fn an_attempt_that_fails_before_any_rc_tag_is_asked_for_leaves_its_number_to_the_next() {
+    let mut w = World::new();
+    w.all_pass_prerelease("v1.0.0");
+    w.faults.insert("create-branch", Fault::Permanent);
+    let first = World::one(&w.release("2026.11").unwrap());
+    w.settle();
+    let d = w.deployment(&first);
+    assert_eq!(d.status, D::Failed);
+    assert_eq!(d.version, "shop-2026.11-rc.0", "the number it had");
+    for image in ["shop-api", "shop-web", "shop-worker"] {
+        assert!(
+            !w.registry[&format!("containers/{image}")].contains_key("shop-2026.11-rc.0"),
+            "no RC tag was asked for before every branch existed"
+        );
+    }
+    let retry = w
+        .input(Input::RetryRequested {
+            deployment: first.clone(),
+            actor: "sam".into(),
+        })
+        .unwrap();
+    let second = World::one(&retry);
+    w.settle();
+    assert_eq!(
+        w.deployment(&second).version,
+        "shop-2026.11-rc.0",
+        "the failed attempt never reached a registry: its number is reused"
+    );
+    assert_eq!(w.stages(&second), [S::Deploying, S::Pending]);
+}
+
+#[test]
 fn a_new_release_attempt_cancels_a_live_one_and_a_repeated_request_changes_nothing() {
     let mut w = World::new();
     let first = release_at_staging(&mut w);
