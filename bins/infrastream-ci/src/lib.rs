@@ -7,6 +7,22 @@
 //! that CI jobs download and start on every build, where start-up time and download size count
 //! (the full CLI links the service, the adapters and the simulator).
 
+// Output goes through `out`: a closed pipe ends the process quietly instead of panicking.
+// Defined before the modules so that their `print!`/`println!` are these.
+macro_rules! println {
+    () => {
+        $crate::out::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::write_line(format_args!($($arg)*))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::out::write(format_args!($($arg)*))
+    };
+}
+
 mod actions;
 mod ancestry;
 mod commit_graph;
@@ -15,6 +31,7 @@ pub mod compute_version;
 mod git_facts;
 mod http;
 pub mod notification;
+pub mod out;
 pub mod token;
 
 use std::process::ExitCode;

@@ -36,6 +36,8 @@ pub(crate) struct DemoArgs {
 }
 
 const MARKER: &str = ".infrastream-demo";
+/// The demo's outcome when a signal stopped it.
+const STOPPED: &str = "stopped by a signal";
 const REGISTRY: &str = "containers";
 const APPS: [&str; 3] = ["shop-api", "shop-web", "shop-worker"];
 /// The demo's engine: "applies" a DeploymentConfig, and fails the smoke test of one version.
@@ -368,7 +370,19 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(demo(args)) {
+    // Stopped by Ctrl-C or SIGTERM (a supervisor, `kill`), at any point: the demo's future is
+    // dropped, and with it the service and the engine it started (each stopped as it drops).
+    let stopped = rt.block_on(async {
+        tokio::select! {
+            result = demo(args) => result,
+            () = cd_service::process::shutdown_signal() => Err(STOPPED.to_string()),
+        }
+    });
+    match stopped {
+        Err(e) if e == STOPPED => {
+            eprintln!("demo stopped; the service and the engine are stopped too");
+            ExitCode::SUCCESS
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e}");
@@ -629,8 +643,8 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         println!(
             "  infrastream notify --server {server} --build-definition shop-api --container shop-api --version v1.0.0"
         );
-        println!("Ctrl-C stops them.");
-        let _ = tokio::signal::ctrl_c().await;
+        println!("Ctrl-C (or SIGTERM) stops them.");
+        std::future::pending::<()>().await;
     }
     drop(engine);
     drop(service);

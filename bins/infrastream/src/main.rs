@@ -3,6 +3,22 @@
 //! Exit codes: 0 success, 1 the command ran and found a problem (invalid manifests, a version
 //! that cannot be computed), 2 usage errors.
 
+// Output goes through `infrastream_ci::out`: a closed pipe (`| head`) ends the process quietly
+// instead of panicking. Defined before the modules so that their `print!`/`println!` are these.
+macro_rules! println {
+    () => {
+        infrastream_ci::out::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        infrastream_ci::out::write_line(format_args!($($arg)*))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        infrastream_ci::out::write(format_args!($($arg)*))
+    };
+}
+
 mod client;
 mod demo;
 mod manifests;

@@ -1,7 +1,6 @@
 //! `infrastream manifests validate|set-version`.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -215,7 +214,7 @@ fn validate(dir: &Path, as_json: bool) -> ExitCode {
                 line(format!("  {p}"));
             }
         }
-        let _ = std::io::stdout().write_all(out.as_bytes());
+        infrastream_ci::out::write_bytes(out.as_bytes());
     }
     if valid {
         ExitCode::SUCCESS

@@ -46,6 +46,68 @@ fn the_demo_runs_end_to_end_and_again() {
     }
 }
 
+/// Processes whose command line mentions `needle`.
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
+    use std::io::{BufRead as _, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kept");
+    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args(["demo", "--keep-running", "--dir", &dir.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let server = loop {
+        let line = lines.next().expect("the demo printed its server").unwrap();
+        if let Some(rest) = line.strip_prefix("The service and the engine keep running at ") {
+            break rest.trim_end_matches(". Try:").to_string();
+        }
+    };
+    let needle = dir.to_string_lossy().into_owned();
+    let running = processes_naming(&needle);
+    assert!(
+        running.iter().any(|c| c.contains(" serve "))
+            && running.iter().any(|c| c.contains(" engine ")),
+        "the service and the engine run: {running:#?}"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while demo.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        processes_naming(&needle),
+        Vec::<String>::new(),
+        "every process the demo started ended with it"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = rt.block_on(reqwest::get(format!("{server}/healthz")));
+    assert!(answer.is_err(), "{server} still answers: {answer:?}");
+}
+
 #[test]
 fn the_demo_runs_against_an_existing_registry_and_git_remote() {
     let registry = cd_contract::docker_registry::DockerRegistry::start(None);

@@ -29,6 +29,41 @@ fn validate_accepts_the_examples_and_summarizes_them() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly_without_a_panic() {
+    let dir = examples();
+    let scenario = dir.parent().unwrap().join("scenarios").join("release.yaml");
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().to_string_lossy().into_owned();
+    let commands: [Vec<&str>; 4] = [
+        vec!["manifests", "validate", "--json", dir.to_str().unwrap()],
+        vec!["manifests", "validate", dir.to_str().unwrap()],
+        vec!["sim", scenario.to_str().unwrap()],
+        vec![
+            "workflows",
+            "generate",
+            dir.to_str().unwrap(),
+            "--out",
+            &out_dir,
+            "--check",
+        ],
+    ];
+    for args in commands {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the first byte is written (as `head -c 1` can).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn validate_json_has_the_same_content() {
     let out = infrastream(&[
         "manifests",
