@@ -118,8 +118,8 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// One line about a deployment.
-pub(crate) fn summary(d: &Value) -> String {
+/// The columns of a deployment's line: id, track, what, version, status, stages.
+pub(crate) fn summary_cells(d: &Value) -> [String; 6] {
     let what = d["application"]
         .as_str()
         .map(str::to_string)
@@ -147,15 +147,43 @@ pub(crate) fn summary(d: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    format!(
-        "{:<32} {:<11} {:<14} {:<18} {:<17} {}",
-        d["id"].as_str().unwrap_or(""),
-        d["track"].as_str().unwrap_or(""),
+    [
+        d["id"].as_str().unwrap_or("").to_string(),
+        d["track"].as_str().unwrap_or("").to_string(),
         what,
-        d["version"].as_str().unwrap_or(""),
-        d["status"].as_str().unwrap_or(""),
-        stages.join(" ")
-    )
+        d["version"].as_str().unwrap_or("").to_string(),
+        d["status"].as_str().unwrap_or("").to_string(),
+        stages.join(" "),
+    ]
+}
+
+/// One line about a deployment.
+pub(crate) fn summary(d: &Value) -> String {
+    table(&[summary_cells(d)]).concat()
+}
+
+/// Lines of cells, each column as wide as its widest cell (at least its usual width), so long
+/// names never push a column out of line.
+pub(crate) fn table(rows: &[[String; 6]]) -> Vec<String> {
+    let mut widths = [32, 10, 14, 18, 17, 0];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<w$} "));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
 }
 
 /// A deployment with its stages, approvals and changelog.
@@ -591,8 +619,16 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     // The final state.
     println!("\n== deployments");
     let list = d.client.get("/v1/deployments?limit=50").await?;
-    for dep in list.body.as_array().into_iter().flatten().rev() {
-        println!("{}", summary(dep));
+    let rows: Vec<_> = list
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(summary_cells)
+        .collect();
+    for line in table(&rows) {
+        println!("{line}");
     }
     println!("\n== the release");
     print!("{}", details(&view));

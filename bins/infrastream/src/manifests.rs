@@ -242,7 +242,36 @@ fn edit(file: &Path, selector: Selector<'_>, version: &str) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // What changed, said as the DeploymentConfig's own names.
+    let versions = |text: &str| {
+        Catalog::load([(file.display().to_string(), text)])
+            .catalog
+            .deployment_configs
+            .into_values()
+            .map(|dc| {
+                (
+                    dc.application,
+                    dc.environment,
+                    dc.version.unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = versions(&text);
+    let after = versions(&edited);
+    let changed: Vec<String> = after
+        .iter()
+        .filter(|a| !before.contains(a))
+        .map(|(app, env, to)| {
+            let from = before
+                .iter()
+                .find(|(b_app, b_env, _)| b_app == app && b_env == env)
+                .map_or("none", |(_, _, v)| v.as_str());
+            format!("{app} in {env}: {from} -> {to}")
+        })
+        .collect();
     if edited == text {
+        println!("{}: already at {version}; nothing changed", file.display());
         return ExitCode::SUCCESS;
     }
     // Write beside the file and rename, so a crash never leaves half a manifest.
@@ -255,6 +284,7 @@ fn edit(file: &Path, selector: Selector<'_>, version: &str) -> ExitCode {
         eprintln!("error: {}: {e}", file.display());
         return ExitCode::from(1);
     }
+    println!("{}: {}", file.display(), changed.join(", "));
     ExitCode::SUCCESS
 }
 

@@ -138,6 +138,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Runs one request and prints the outcome: 0 on success, 1 when refused, 2 when unreachable.
 fn request(conn: &Conn, f: impl AsyncFnOnce(&Client) -> Result<Answer, String>) -> ExitCode {
+    request_then(conn, f, |answer| {
+        serde_json::to_string_pretty(&answer.body).unwrap_or_default()
+    })
+}
+
+/// [`request`], saying what was done with `done` instead of printing the answer's JSON.
+fn request_then(
+    conn: &Conn,
+    f: impl AsyncFnOnce(&Client) -> Result<Answer, String>,
+    done: impl FnOnce(&Answer) -> String,
+) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let client = Client::new(conn)?;
@@ -146,21 +157,32 @@ fn request(conn: &Conn, f: impl AsyncFnOnce(&Client) -> Result<Answer, String>) 
     });
     match result {
         Ok(answer) if answer.ok() => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&answer.body).unwrap_or_default()
-            );
+            println!("{}", done(&answer));
             ExitCode::SUCCESS
         }
-        Ok(answer) => {
-            eprintln!("error: {} ({})", answer.message(), answer.status);
-            ExitCode::from(1)
-        }
+        Ok(answer) => refused(conn, &answer),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Reports a refused request: 1, or 2 when the command line did not say who acts.
+fn refused(conn: &Conn, answer: &Answer) -> ExitCode {
+    if answer.status == 401 && conn.actor.is_none() && conn.token.is_none() {
+        eprintln!(
+            "error: say who acts: --as NAME (or INFRASTREAM_ACTOR=NAME), or --token with an OIDC token (or INFRASTREAM_TOKEN)"
+        );
+        return ExitCode::from(2);
+    }
+    eprintln!("error: {} ({})", answer.message(), answer.status);
+    ExitCode::from(1)
+}
+
+/// Whether a decision changed nothing (a repeat, or nothing to do).
+fn unchanged(answer: &Answer) -> bool {
+    answer.body["duplicate"].as_bool().unwrap_or(false)
 }
 
 /// The stage of `deployment` awaiting approval (or held, or rejected).
@@ -240,8 +262,9 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
         Ok(a) if a.ok() => {
             match a.body {
                 Value::Array(list) => {
-                    for d in &list {
-                        println!("{}", crate::demo::summary(d));
+                    let rows: Vec<_> = list.iter().map(crate::demo::summary_cells).collect();
+                    for line in crate::demo::table(&rows) {
+                        println!("{line}");
                     }
                     if list.is_empty() {
                         println!("no deployments");
@@ -251,10 +274,7 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Ok(a) => {
-            eprintln!("error: {} ({})", a.message(), a.status);
-            ExitCode::from(1)
-        }
+        Ok(a) => refused(&args.conn, &a),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -264,16 +284,40 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
 
 pub(crate) fn hold(args: &HoldArgs) -> ExitCode {
     let body = json!({ "reason": args.reason });
-    request(&args.conn, async |c: &Client| {
-        c.put(&format!("/v1/holds/{}", args.environment), &body)
-            .await
-    })
+    let env = &args.environment;
+    let reason = if args.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", args.reason)
+    };
+    request_then(
+        &args.conn,
+        async |c: &Client| c.put(&format!("/v1/holds/{env}"), &body).await,
+        |answer| {
+            if unchanged(answer) {
+                format!("{env} was already held{reason}; nothing changed")
+            } else {
+                format!(
+                    "held {env}{reason}: promotions into it wait until `infrastream unhold {env}`"
+                )
+            }
+        },
+    )
 }
 
 pub(crate) fn unhold(args: &HoldArgs) -> ExitCode {
-    request(&args.conn, async |c: &Client| {
-        c.delete(&format!("/v1/holds/{}", args.environment)).await
-    })
+    let env = &args.environment;
+    request_then(
+        &args.conn,
+        async |c: &Client| c.delete(&format!("/v1/holds/{env}")).await,
+        |answer| {
+            if unchanged(answer) {
+                format!("{env} was not held; nothing changed")
+            } else {
+                format!("lifted the hold on {env}: held promotions into it resume")
+            }
+        },
+    )
 }
 
 pub(crate) fn retry(args: &DeploymentArgs) -> ExitCode {

@@ -67,7 +67,9 @@ impl From<&str> for DeploymentId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeploymentTrack {
-    /// A CI build of one application through `preReleaseStages`.
+    /// A CI build of one application through `preReleaseStages`. Spelt `PRERELEASE` everywhere
+    /// (API, events, stores, CLI); `PRE_RELEASE`, an earlier spelling, is still read.
+    #[serde(rename = "PRERELEASE", alias = "PRE_RELEASE")]
     PreRelease,
     /// A bundle of an application set through `releaseStages`, tagged RC then production.
     Release,
@@ -567,7 +569,17 @@ mod tests {
             DeploymentTrack::Rollback,
         ] {
             assert_eq!(DeploymentTrack::parse(t.as_str()), Some(t));
+            // JSON (the API, the stored documents) spells it as the events and stores do.
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::json!(t.as_str())
+            );
         }
+        assert_eq!(
+            serde_json::from_str::<DeploymentTrack>("\"PRE_RELEASE\"").unwrap(),
+            DeploymentTrack::PreRelease,
+            "the earlier JSON spelling is still read"
+        );
         for a in [ApprovalAction::Approve, ApprovalAction::Reject] {
             assert_eq!(ApprovalAction::parse(a.as_str()), Some(a));
         }

@@ -30,7 +30,7 @@ pub(super) async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response,
 #[utoipa::path(get, path = "/v1/deployments", tag = "queries", params(ListQuery),
     responses((status = 200, description = "Deployments with their stages", body = Vec<Object>,
         headers(("Link" = String, description = "The next page, when there is one: `</v1/deployments?...&after=...>; rel=\"next\"`"))),
-        (status = 400, body = ApiError)))]
+        (status = 400, body = ApiError), (status = 422, description = "The application set or application is not the tenant's", body = ApiError)))]
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -55,6 +55,25 @@ pub(super) async fn list(
             ));
         }
     };
+    // A name the tenant does not have is a mistake to report, not an empty list.
+    if let Ok(catalog) = shared.driver.catalog_or_last_valid().await {
+        if let Some(set) = q.application_set.as_deref()
+            && !catalog.application_sets.contains_key(set)
+        {
+            return Err(ApiError::from_rejection(&Rejection::UnknownApplicationSet(
+                set.to_string(),
+            ))
+            .on_field("applicationSet"));
+        }
+        if let Some(app) = q.application.as_deref()
+            && !catalog.applications.contains_key(app)
+        {
+            return Err(
+                ApiError::from_rejection(&Rejection::UnknownApplication(app.to_string()))
+                    .on_field("application"),
+            );
+        }
+    }
     let filter = DeploymentFilter {
         application_set: q.application_set.clone(),
         application: q.application.clone(),

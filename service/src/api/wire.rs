@@ -204,7 +204,8 @@ impl From<Verdict> for ApprovalAction {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Track {
-    /// A build promoted through development environments.
+    /// A build promoted through development environments (`PRE_RELEASE` is read too).
+    #[serde(rename = "PRERELEASE", alias = "PRE_RELEASE")]
     PreRelease,
     /// A release bundle.
     Release,

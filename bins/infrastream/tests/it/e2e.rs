@@ -688,10 +688,24 @@ fn operator_commands_drive_the_service() {
         "{}",
         stderr(&out)
     );
+    // Without anyone named, the command says how to name them.
+    let out = run(&["hold", "production", "--reason", "freeze"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        run(&["hold", "production", "--reason", "freeze", "--as", "jane"])
-            .status
-            .success()
+        stderr(&out).contains("--as NAME (or INFRASTREAM_ACTOR=NAME)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["hold", "production", "--reason", "freeze", "--as", "jane"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "held production (freeze): promotions into it wait until `infrastream unhold production`"
+    );
+    let out = run(&["hold", "production", "--reason", "freeze", "--as", "jane"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        "production was already held (freeze); nothing changed"
     );
     let (_, holds) = svc.get("/v1/holds");
     assert_eq!(holds["production"]["reason"], "freeze", "{holds}");
@@ -706,12 +720,42 @@ fn operator_commands_drive_the_service() {
         view["deployment"]["stages"][1]["status"], "HELD",
         "{view:#}"
     );
-    assert!(
-        run(&["unhold", "production", "--as", "jane"])
-            .status
-            .success()
+    let out = run(&["unhold", "production", "--as", "jane"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "lifted the hold on production: held promotions into it resume"
     );
     svc.wait(&release, &["SUCCEEDED"]);
+    let out = run(&["unhold", "production", "--as", "jane"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        "production was not held; nothing changed"
+    );
+    // A name the tenant does not have is an error, not an empty list.
+    let out = run(&["status", "--set", "NOSUCH"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown application set 'NOSUCH'"),
+        "{}",
+        stderr(&out)
+    );
+    // The list's columns line up, whatever the widths of ids and names.
+    let out = run(&["status"]);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 3, "{text}");
+    let tracks: Vec<usize> = lines
+        .iter()
+        .map(|l| {
+            ["PRERELEASE", "RELEASE"]
+                .iter()
+                .filter_map(|t| l.find(&format!(" {t} ")))
+                .min()
+                .unwrap_or_else(|| panic!("no track in {l:?}"))
+        })
+        .collect();
+    assert!(tracks.windows(2).all(|w| w[0] == w[1]), "{text}");
     let out = run(&["status", &release]);
     assert!(
         stdout(&out).contains("approval: stage 1 APPROVE by li (ok)"),

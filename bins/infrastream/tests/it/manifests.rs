@@ -148,6 +148,26 @@ fn set_version_changes_exactly_the_version_line() {
         vec![("  version: \"v0.0.0\"", "  version: \"shop-2026.11-rc.0\"")]
     );
     assert_eq!(before.lines().count(), after.lines().count());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!(
+            "{}: shop-api in staging: v0.0.0 -> shop-2026.11-rc.0",
+            path.display()
+        )
+    );
+    let again = infrastream(&[
+        "manifests",
+        "set-version",
+        path.to_str().unwrap(),
+        "shop-2026.11-rc.0",
+    ]);
+    assert_eq!(
+        stdout(&again).trim(),
+        format!(
+            "{}: already at shop-2026.11-rc.0; nothing changed",
+            path.display()
+        )
+    );
 }
 
 #[test]
