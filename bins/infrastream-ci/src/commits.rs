@@ -107,6 +107,37 @@ fn push_revisions(repo: &Path, range: &str) -> (bool, String) {
     }
 }
 
+/// Refuses a range written backwards: `A..B` where `B` is an ancestor of `A` (and not `A`)
+/// holds no commit, and checking or listing nothing would pass for success.
+fn forwards(repo: &Path, from: &str, to: &str) -> Result<(), String> {
+    let commit = |rev: &str| {
+        git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &format!("{rev}^{{commit}}"),
+            ],
+        )
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let (Some(a), Some(b)) = (commit(from), commit(to)) else {
+        return Ok(()); // git log names what it cannot resolve.
+    };
+    let behind = a != b
+        && git(repo, &["merge-base", "--is-ancestor", &b, &a]).is_ok_and(|o| o.status.success());
+    if behind {
+        return Err(format!(
+            "the range {from}..{to} is reversed: {to} is an ancestor of {from}, so it holds no commits (did you mean {to}..{from}?)"
+        ));
+    }
+    Ok(())
+}
+
 /// A GitHub workflow command's message: `%`, CR and LF escaped.
 fn escape(s: &str) -> String {
     s.replace('%', "%25")
@@ -153,6 +184,12 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
     }
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let range = args.range.clone().unwrap_or_default();
+    if let Some((from, to)) = range.split_once("..").filter(|(_, t)| !t.starts_with('.'))
+        && let Err(e) = forwards(&repo, from, to)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let (alone, revision) = push_revisions(&repo, &range);
     let list = match commits(&repo, &revision, alone) {
         Ok(l) => l,
@@ -273,14 +310,20 @@ fn github_url(repo: &Path) -> Option<String> {
     Some(format!("https://github.com/{path}"))
 }
 
-/// Section titles, in order; breaking changes come first of all.
-const SECTIONS: [(&str, &str); 6] = [
+/// Section titles, in order, one for every allowed type: every conventional commit is listed.
+/// Breaking changes come first of all.
+const SECTIONS: [(&str, &str); 11] = [
     ("feat", "Features"),
     ("fix", "Fixes"),
     ("perf", "Performance"),
     ("revert", "Reverts"),
     ("refactor", "Refactoring"),
     ("docs", "Documentation"),
+    ("test", "Tests"),
+    ("build", "Build"),
+    ("ci", "Continuous integration"),
+    ("style", "Style"),
+    ("chore", "Chores"),
 ];
 
 pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
@@ -302,6 +345,10 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     let range = if first_release {
         args.to.clone()
     } else {
+        if let Err(e) = forwards(&repo, &args.from, &args.to) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
         format!("{}..{}", args.from, args.to)
     };
     let list = match commits(&repo, &range, false) {
@@ -313,10 +360,39 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     };
     let link = github_url(&repo);
     let mut entries = Vec::new();
-    for Commit { id, message, .. } in &list {
-        let Ok(c) = parse_message(message) else {
+    // What the Markdown says it left out, and why.
+    let (mut merges, mut unconventional) = (0, 0);
+    for Commit {
+        id,
+        parents,
+        message,
+        ..
+    } in &list
+    {
+        if *parents > 1 {
+            merges += 1;
             continue;
+        }
+        let subject = message.lines().next().unwrap_or_default();
+        // GitHub's revert title, as the merge gate accepts it: listed under Reverts.
+        let reverted = subject
+            .strip_prefix("Revert \"")
+            .and_then(|r| r.strip_suffix('"'))
+            .filter(|inner| !inner.is_empty());
+        let parsed = match (parse_message(message), reverted) {
+            (Ok(c), _) => c,
+            (Err(_), Some(inner)) => cd_core::version::ConventionalCommit {
+                kind: "revert".into(),
+                scope: None,
+                breaking: false,
+                description: inner.to_string(),
+            },
+            (Err(_), None) => {
+                unconventional += 1;
+                continue;
+            }
         };
+        let c = parsed;
         let (description, pr) = pr_number(&c.description);
         entries.push(ChangelogEntry {
             // Filled by the CD Manager from the build the entries come with.
@@ -380,6 +456,27 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
         for e in section {
             out.push_str(&line(e));
         }
+    }
+    if entries.is_empty() {
+        out.push_str("\nNo conventional commits in this range.\n");
+    }
+    let mut left_out = Vec::new();
+    if unconventional > 0 {
+        left_out.push(format!(
+            "{unconventional} not conventional commits (`infrastream commits lint --range {range}` names them)"
+        ));
+    }
+    if merges > 0 {
+        left_out.push(format!("{merges} merge commits"));
+    }
+    if !left_out.is_empty() {
+        let _ = write!(
+            out,
+            "\n{} of {} commits listed; left out: {}.\n",
+            entries.len(),
+            list.len(),
+            left_out.join(", ")
+        );
     }
     print!("{out}");
     ExitCode::SUCCESS

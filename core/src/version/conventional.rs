@@ -39,6 +39,14 @@ pub enum CommitError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The type holds something other than lower-case letters.
+    #[error("the type '{kind}' holds {fault}: a type is lower-case letters only, one of {}", ALLOWED_TYPES.join(", "))]
+    BadType {
+        /// The type written.
+        kind: String,
+        /// What it holds that it may not.
+        fault: String,
+    },
     /// The type is not one of [`ALLOWED_TYPES`].
     #[error("'{kind}' is not an allowed type (allowed: {})", ALLOWED_TYPES.join(", "))]
     UnknownType {
@@ -60,12 +68,27 @@ pub fn parse_header(header: &str) -> Result<ConventionalCommit, CommitError> {
         header: header.to_string(),
         reason,
     };
-    let type_end = header
-        .find(|c: char| !c.is_ascii_lowercase())
-        .ok_or(malformed("expected 'type: description'"))?;
+    // The type is everything up to the scope, the `!` or the colon; what it may hold is
+    // checked apart, so the message names the fault (`fix-up`, `v2`, `Fix`).
+    let Some(type_end) = header.find(['(', '!', ':']) else {
+        return Err(malformed("expected 'type: description' (no ':' in it)"));
+    };
     let (kind, mut rest) = header.split_at(type_end);
     if kind.is_empty() {
-        return Err(malformed("the type must be lowercase letters"));
+        return Err(malformed("there is no type before the ':'"));
+    }
+    if let Some(bad) = kind.chars().find(|c| !c.is_ascii_lowercase()) {
+        let fault = match bad {
+            ' ' | '\t' => "a space".to_string(),
+            '-' => "a '-'".to_string(),
+            c if c.is_ascii_digit() => format!("a digit ('{c}')"),
+            c if c.is_ascii_uppercase() => format!("an upper-case letter ('{c}')"),
+            c => format!("'{c}'"),
+        };
+        return Err(CommitError::BadType {
+            kind: kind.to_string(),
+            fault,
+        });
     }
     let mut scope = None;
     if let Some(after) = rest.strip_prefix('(') {

@@ -27,12 +27,19 @@ fn parses_type_scope_bang_and_description() {
 #[test]
 fn rejects_malformed_headers_with_the_reason() {
     for (header, reason) in [
-        ("Feat: x", "lowercase"),
+        (
+            "Feat: x",
+            "the type 'Feat' holds an upper-case letter ('F')",
+        ),
+        ("fix-up: x", "the type 'fix-up' holds a '-'"),
+        ("v2: x", "the type 'v2' holds a digit ('2')"),
+        ("fix the bug: x", "the type 'fix the bug' holds a space"),
+        (": x", "no type before the ':'"),
         ("feat:x", "': '"),
         ("feat(): x", "empty scope"),
         ("feat(api: x", "unclosed"),
         ("feat: ", "empty description"),
-        ("update readme", "': '"),
+        ("update readme", "no ':' in it"),
     ] {
         let err = parse_header(header).unwrap_err();
         assert!(err.to_string().contains(reason), "{header}: {err}");

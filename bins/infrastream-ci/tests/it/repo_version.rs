@@ -437,6 +437,66 @@ fn commits_lint_annotates_each_bad_commit_and_fails() {
 }
 
 #[test]
+fn lint_names_the_fault_and_refuses_a_reversed_range() {
+    let r = Repo::new();
+    let base = r.commit("chore: init");
+    let bad = r.commit("fix-up: typo");
+    r.commit("v2: new api");
+    let out = ci_in(
+        &r,
+        &["commits", "lint", "--range", &format!("{base}..HEAD")],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "::error title=Conventional commit {}::the type 'fix-up' holds a '-'",
+            &bad[..12]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("the type 'v2' holds a digit ('2')"), "{text}");
+    // Backwards, the range holds nothing: an error, not "0 of 0 follow".
+    let reversed = ci_in(
+        &r,
+        &["commits", "lint", "--range", &format!("HEAD..{base}")],
+    );
+    assert_eq!(reversed.status.code(), Some(2));
+    assert!(
+        stderr(&reversed).contains(&format!("the range HEAD..{base} is reversed")),
+        "{}",
+        stderr(&reversed)
+    );
+    r.tag("v1.0.0");
+    let reversed = ci_in(&r, &["changelog", "--from", "v1.0.0", "--to", &base]);
+    assert_eq!(reversed.status.code(), Some(2), "{}", stdout(&reversed));
+}
+
+#[test]
+fn every_conventional_commit_is_listed_whatever_its_type() {
+    let r = Repo::new();
+    r.commit("chore: init");
+    r.tag("v1.0.0");
+    r.commit("ci(dockerized): raise the PID limit");
+    r.commit("test: cover carts");
+    r.commit("Revert \"feat: carts\"");
+    r.commit("build: bump the toolchain");
+    let out = ci_in(&r, &["changelog", "--from", "v1.0.0"]);
+    let md = stdout(&out);
+    for line in [
+        "### Continuous integration",
+        "- **dockerized:** raise the PID limit",
+        "### Tests",
+        "- cover carts",
+        "### Reverts",
+        "- feat: carts",
+        "### Build",
+    ] {
+        assert!(md.contains(line), "no {line:?} in:\n{md}");
+    }
+    assert!(!md.contains("left out"), "{md}");
+}
+
+#[test]
 fn pr_titles_get_their_labels_or_an_error() {
     let r = Repo::new();
     r.commit("chore: init");
@@ -506,7 +566,11 @@ fn changelogs_group_by_type_with_breaking_changes_first_and_link_to_github() {
         "{md}"
     );
     assert!(md.contains("- **cart:** carts expire ([#13]"), "{md}");
-    assert!(!md.contains("not conventional"), "{md}");
+    assert!(!md.contains("not conventional at all"), "{md}");
+    assert!(
+        md.contains("4 of 5 commits listed; left out: 1 not conventional commits (`infrastream commits lint --range v1.0.0..v2.0.0` names them)."),
+        "{md}"
+    );
     let json = ci_in(
         &r,
         &[
