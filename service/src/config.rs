@@ -146,6 +146,9 @@ pub struct RegistryConfig {
 pub struct SourceConfig {
     /// Bare repositories `org/name.git` under this directory (default `<data_dir>/sources`).
     pub dir: Option<PathBuf>,
+    /// Repositories kept elsewhere, by GithubRepository name: the path of a git repository (a
+    /// clone of yours, bare or not). Release branches are created in it.
+    pub repositories: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// The engine.
@@ -553,6 +556,14 @@ impl Config {
         };
         if self.registry.kind == RegistryKind::Oci && self.registry.url.is_none() {
             return Err(err("registry.url", "required when registry.kind = \"oci\""));
+        }
+        for (name, path) in &self.source.repositories {
+            if !path.join(".git").exists() && !path.join("HEAD").is_file() {
+                return Err(err(
+                    &format!("source.repositories.{name}"),
+                    &format!("{} is not a git repository", path.display()),
+                ));
+            }
         }
         if self.registry.kind == RegistryKind::ArtifactRegistry
             && (self.registry.url.is_none()

@@ -23,6 +23,14 @@ pub enum StartError {
     /// The manifest repository could not be opened or seeded.
     #[error("manifest repository: {0}")]
     Repo(#[from] RepoError),
+    /// The manifests to seed the repository with are invalid: nothing was seeded.
+    #[error("{source_name}: {count} problem(s) in the manifests; nothing was seeded:\n{problems}", count = problems.lines().count())]
+    InvalidSeed {
+        /// Where they came from.
+        source_name: String,
+        /// Every problem, one per line.
+        problems: String,
+    },
     /// The registry client could not be built.
     #[error("registry: {0}")]
     Registry(#[from] RegistryError),

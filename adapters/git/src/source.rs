@@ -9,10 +9,12 @@ use cd_ports::{PullRequest, SourceError, SourceHost};
 
 use crate::{RepoError, run_git, text};
 
-/// Source repositories as bare git repositories under one directory.
+/// Source repositories as bare git repositories under one directory, and any named one at a
+/// path of its own.
 #[derive(Clone, Debug)]
 pub struct LocalSourceHost {
     root: PathBuf,
+    paths: std::collections::BTreeMap<String, PathBuf>,
 }
 
 fn valid_name(repository: &str) -> bool {
@@ -25,6 +27,17 @@ fn valid_name(repository: &str) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         })
+}
+
+/// Where a repository's release notes go: `releases/` of a bare repository, and inside the
+/// `.git` directory of one with a working tree (never among the user's files).
+fn releases_dir(repository: &Path) -> PathBuf {
+    let git_dir = repository.join(".git");
+    if git_dir.is_dir() {
+        git_dir.join("infrastream-releases")
+    } else {
+        repository.join("releases")
+    }
 }
 
 fn source_error(e: RepoError) -> SourceError {
@@ -40,7 +53,17 @@ impl LocalSourceHost {
     pub fn new(root: &Path) -> Self {
         LocalSourceHost {
             root: root.to_path_buf(),
+            paths: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Keeps `repository` at `path` (any git repository, bare or with a working tree) instead
+    /// of `<root>/<repository>.git`.
+    #[must_use]
+    pub fn with_repository(mut self, repository: &str, path: &Path) -> Self {
+        self.paths
+            .insert(repository.to_string(), path.to_path_buf());
+        self
     }
 
     /// Where repository `org/name` lives (it need not exist).
@@ -48,6 +71,9 @@ impl LocalSourceHost {
     /// # Errors
     /// [`SourceError::NotFound`] when the name is not a safe relative path.
     pub fn path_of(&self, repository: &str) -> Result<PathBuf, SourceError> {
+        if let Some(path) = self.paths.get(repository) {
+            return Ok(path.clone());
+        }
         if !valid_name(repository) {
             return Err(SourceError::NotFound(format!(
                 "'{repository}' is not a repository name"
@@ -81,7 +107,7 @@ impl LocalSourceHost {
     #[must_use]
     pub fn release_notes(&self, repository: &str, tag: &str) -> Option<String> {
         let path = self.path_of(repository).ok()?;
-        std::fs::read_to_string(path.join("releases").join(format!("{tag}.md"))).ok()
+        std::fs::read_to_string(releases_dir(&path).join(format!("{tag}.md"))).ok()
     }
 }
 
@@ -124,7 +150,7 @@ impl SourceHost for LocalSourceHost {
         if !valid_name(tag) || tag.contains('/') {
             return Err(SourceError::NotFound(format!("'{tag}' is not a tag name")));
         }
-        let releases = dir.join("releases");
+        let releases = releases_dir(&dir);
         let path = releases.join(format!("{tag}.md"));
         if path.exists() {
             return Ok(());

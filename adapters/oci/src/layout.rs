@@ -171,6 +171,134 @@ impl OciLayout {
     }
 }
 
+/// What a manifest points at, as far as copying needs it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Referrer {
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    /// An image index's images.
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+/// Where a layout's blob `digest` lives, refusing anything that is not `sha256:<64 hex>`.
+fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf, RegistryError> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| RegistryError::Invalid(format!("'{digest}' is not a sha256 digest")))?;
+    Ok(layout.join("blobs/sha256").join(hex))
+}
+
+impl OciLayout {
+    /// Copies the image `reference` names in the OCI image layout at `source` (the only image
+    /// when `reference` is `None`) into this layout as `registry/image:tag`, with every blob it
+    /// needs, checking each blob's digest. Returns the manifest digest. A tag that exists with
+    /// this digest is left as it is; with another digest it is refused (tags never move).
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] when `source` holds no such image, `Invalid` when it is not
+    /// an image layout or a blob does not match its digest, `AlreadyExists` for a moved tag,
+    /// `Unavailable` on I/O errors.
+    pub fn import(
+        &self,
+        registry: &str,
+        image: &str,
+        tag: &str,
+        source: &Path,
+        reference: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        cd_ports::check_tag(tag)?;
+        let index_path = source.join("index.json");
+        let index: Index = match fs::read(&index_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                RegistryError::Invalid(format!(
+                    "{}: not an OCI image index: {e}",
+                    index_path.display()
+                ))
+            })?,
+            Err(e) => {
+                return Err(RegistryError::Invalid(format!(
+                    "{}: not an OCI image layout ({e})",
+                    source.display()
+                )));
+            }
+        };
+        let chosen = match reference {
+            Some(r) => index.manifests.iter().find(|d| d.tag() == Some(r)),
+            None if index.manifests.len() == 1 => index.manifests.first(),
+            None => {
+                let names: Vec<&str> = index.manifests.iter().filter_map(Descriptor::tag).collect();
+                return Err(RegistryError::Invalid(format!(
+                    "{} holds {} images: name one with --ref ({})",
+                    source.display(),
+                    index.manifests.len(),
+                    names.join(", ")
+                )));
+            }
+        }
+        .cloned()
+        .ok_or_else(|| {
+            RegistryError::NotFound(format!(
+                "no image named '{}' in {}",
+                reference.unwrap_or_default(),
+                source.display()
+            ))
+        })?;
+        let dir = self.dir(registry, image)?;
+        Self::locked(&dir, || {
+            // Blobs first, the tag last: a crash leaves unreferenced blobs at worst.
+            let mut queue = vec![chosen.clone()];
+            let mut copied = 0;
+            while let Some(d) = queue.pop() {
+                copied += 1;
+                if copied > 10_000 {
+                    return Err(RegistryError::Invalid(
+                        "the image references too many blobs".into(),
+                    ));
+                }
+                let from = blob_path(source, &d.digest)?;
+                let bytes = fs::read(&from).map_err(|e| io(&from, &e))?;
+                let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+                if actual != d.digest {
+                    return Err(RegistryError::Invalid(format!(
+                        "{}: its content has digest {actual}",
+                        from.display()
+                    )));
+                }
+                if d.media_type.contains("manifest") || d.media_type.contains("index") {
+                    let r: Referrer = serde_json::from_slice(&bytes).map_err(|e| {
+                        RegistryError::Invalid(format!("{}: not a manifest: {e}", from.display()))
+                    })?;
+                    queue.extend(r.config);
+                    queue.extend(r.layers);
+                    queue.extend(r.manifests);
+                }
+                Self::write_blob(&dir, &bytes)?;
+            }
+            let mut index = Self::read_index(&dir)?;
+            if let Some(existing) = index.manifests.iter().find(|d| d.tag() == Some(tag)) {
+                return if existing.digest == chosen.digest {
+                    Ok(chosen.digest.clone())
+                } else {
+                    Err(RegistryError::AlreadyExists {
+                        digest: existing.digest.clone(),
+                    })
+                };
+            }
+            index.manifests.push(Descriptor {
+                annotations: [(REF_NAME.to_string(), tag.to_string())].into(),
+                ..chosen.clone()
+            });
+            Self::write_index(&dir, &index)?;
+            Ok(chosen.digest)
+        })
+    }
+}
+
 #[async_trait]
 impl Registry for OciLayout {
     async fn list_tags(

@@ -21,6 +21,7 @@ macro_rules! print {
 
 mod client;
 mod demo;
+mod images;
 mod manifests;
 mod ops;
 mod serve;
@@ -58,6 +59,9 @@ enum Command {
     Sim(sim::Args),
     /// Run the whole pipeline locally: service, engine, CI builds, approvals, a release.
     Demo(demo::DemoArgs),
+    /// Images in the embedded registry: import an OCI image layout, add a placeholder, list.
+    #[command(subcommand)]
+    Images(images::Command),
     /// Run the CD Manager service (embedded defaults under ./.infrastream).
     Serve(serve::ServeArgs),
     /// Run the engine: reconcile each manifest commit's DeploymentConfigs and report.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Workflows(cmd) => workflows::run(cmd),
         Command::Sim(args) => sim::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Images(cmd) => images::run(cmd),
         Command::Serve(args) => serve::serve(&args),
         Command::Engine(args) => serve::engine(&args),
         Command::Notify(args) => ops::notify(&args),

@@ -37,6 +37,9 @@ pub(crate) struct ReleaseArgs {
     /// fully succeeded pre-release.
     #[arg(long = "version", value_name = "APP=VERSION")]
     pub(crate) versions: Vec<String>,
+    /// Print only the release deployment's id (for scripts).
+    #[arg(long)]
+    pub(crate) id: bool,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }
@@ -57,6 +60,13 @@ pub(crate) struct StatusArgs {
     /// Print the JSON the service returned.
     #[arg(long)]
     pub(crate) json: bool,
+    /// With a deployment: wait until its status is one of these (comma-separated, e.g.
+    /// SUCCEEDED,AWAITING_APPROVAL); exit 1 if it ends in another.
+    #[arg(long, requires = "deployment", value_delimiter = ',')]
+    pub(crate) wait_for: Vec<String>,
+    /// How long --wait-for waits, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) timeout: u64,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }
@@ -125,6 +135,9 @@ pub(crate) struct NotifyArgs {
     /// deployment records its entries (DeploymentChangelogs).
     #[arg(long, conflicts_with = "file")]
     pub(crate) changelog: Option<PathBuf>,
+    /// Print only the deployment's id (for scripts).
+    #[arg(long)]
+    pub(crate) id: bool,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }
@@ -180,6 +193,18 @@ fn refused(conn: &Conn, answer: &Answer) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// A decision's answer: its JSON, or only the first deployment's id when `id_only`.
+fn decided(answer: &Answer, id_only: bool) -> String {
+    if id_only {
+        answer.body["deployments"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        serde_json::to_string_pretty(&answer.body).unwrap_or_default()
+    }
+}
+
 /// Whether a decision changed nothing (a repeat, or nothing to do).
 fn unchanged(answer: &Answer) -> bool {
     answer.body["duplicate"].as_bool().unwrap_or(false)
@@ -230,9 +255,11 @@ pub(crate) fn release(args: &ReleaseArgs) -> ExitCode {
         versions.insert(app.to_string(), Value::String(version.to_string()));
     }
     let body = json!({ "applicationSet": args.application_set, "bundle": args.bundle, "versions": versions });
-    request(&args.conn, async |c: &Client| {
-        c.post("/v1/releases", &body).await
-    })
+    request_then(
+        &args.conn,
+        async |c: &Client| c.post("/v1/releases", &body).await,
+        |answer| decided(answer, args.id),
+    )
 }
 
 pub(crate) fn status(args: &StatusArgs) -> ExitCode {
@@ -249,6 +276,9 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
             q
         }
     };
+    if !args.wait_for.is_empty() {
+        return wait_for(args, &path);
+    }
     if args.json {
         return request(&args.conn, async |c: &Client| c.get(&path).await);
     }
@@ -275,6 +305,59 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(a) => refused(&args.conn, &a),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `status ID --wait-for S,...`: polls until the deployment's status is one of them.
+fn wait_for(args: &StatusArgs, path: &str) -> ExitCode {
+    const FINAL: [&str; 5] = ["SUCCEEDED", "FAILED", "REJECTED", "SUPERSEDED", "CANCELLED"];
+    let wanted: Vec<String> = args
+        .wait_for
+        .iter()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout);
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let client = Client::new(&args.conn)?;
+            loop {
+                let answer = client.get(path).await?;
+                if !answer.ok() {
+                    return Ok(Err(answer));
+                }
+                let status = answer.body["deployment"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if wanted.contains(&status) || FINAL.contains(&status.as_str()) {
+                    return Ok(Ok((status, answer)));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "still {status} after {} s (waiting for {})",
+                        args.timeout,
+                        wanted.join(" or ")
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    });
+    match result {
+        Ok(Ok((status, answer))) => {
+            print!("{}", crate::demo::details(&answer.body));
+            if wanted.contains(&status) {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("error: it ended {status}, not {}", wanted.join(" or "));
+                ExitCode::from(1)
+            }
+        }
+        Ok(Err(answer)) => refused(&args.conn, &answer),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -382,7 +465,9 @@ pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
             serde_json::to_value(notification).unwrap_or_default()
         }
     };
-    request(&args.conn, async |c: &Client| {
-        c.post("/v1/notifications/build", &body).await
-    })
+    request_then(
+        &args.conn,
+        async |c: &Client| c.post("/v1/notifications/build", &body).await,
+        |answer| decided(answer, args.id),
+    )
 }

@@ -40,6 +40,10 @@ pub(crate) struct ServeArgs {
     /// VERSION, FILE, DEPLOYMENT_ID and COMMIT set.
     #[arg(long)]
     engine_command: Option<String>,
+    /// A source repository at a path of its own: GITHUB_REPOSITORY=PATH (a git repository,
+    /// bare or not; repeatable). Others are bare repositories under DIR/sources.
+    #[arg(long = "source", value_name = "REPOSITORY=PATH")]
+    sources: Vec<String>,
 }
 
 /// The sections of `cd-manager`'s configuration whose adapters this command does not link.
@@ -93,6 +97,21 @@ fn config_of(args: &ServeArgs) -> Result<Config, StartError> {
     }
     if let Some(c) = &args.engine_command {
         config.engine.command = Some(c.clone());
+    }
+    for source in &args.sources {
+        let Some((name, path)) = source
+            .split_once('=')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        else {
+            return Err(StartError::Config(cd_service::config::ConfigError {
+                source_name: "command line".into(),
+                field: "--source".into(),
+                reason: format!("'{source}' is not REPOSITORY=PATH"),
+            }));
+        };
+        let path = std::path::absolute(path)
+            .map_err(|e| StartError::Io(format!("--source {source}: {e}")))?;
+        config.source.repositories.insert(name.to_string(), path);
     }
     config.check()?;
     Ok(config)

@@ -85,11 +85,38 @@ pub fn open_manifests(
         remote
     };
     let git = git_config(config, &remote, workdir);
-    if config.manifests.seed && !GitRepo::remote_has_branch(&git)? {
+    let seeded = GitRepo::remote_has_branch(&git)?;
+    if let (true, true, Some(dir)) = (config.manifests.seed, seeded, &config.manifests.seed_from) {
+        // Said where a person sees it: the directory they named is not what is served.
+        let message = format!(
+            "{} is ignored: the manifest repository {} already has branch '{}'; push your manifests there, or remove {} to seed it again",
+            dir.display(),
+            crate::config::redact_url(&remote),
+            config.manifests.branch,
+            config.data_dir.display()
+        );
+        tracing::warn!("{message}");
+    }
+    if config.manifests.seed && !seeded {
         let files = match &config.manifests.seed_from {
             Some(dir) => crate::tenant::read_tree(dir)?,
             None => seed.to_vec(),
         };
+        // An invalid tree is refused here, not stored and then answered with 503.
+        if let Err(problems) = cd_core::manifest::Catalog::load_valid(files.clone()) {
+            return Err(StartError::InvalidSeed {
+                source_name: config.manifests.seed_from.as_ref().map_or_else(
+                    || "the built-in tenant".to_string(),
+                    |d| d.display().to_string(),
+                ),
+                problems: problems
+                    .0
+                    .iter()
+                    .map(|p| format!("  {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
         if files.is_empty() {
             return Err(StartError::Io(format!(
                 "the manifest repository {} has no branch '{}' and there is nothing to seed it with: push your manifests there, or set manifests.seed_from",
@@ -245,9 +272,12 @@ pub fn open(
         registry,
         repo: Arc::new(Blocking(repo)),
         source: overrides.source.unwrap_or_else(|| {
-            Arc::new(Blocking(Arc::new(LocalSourceHost::new(
-                &config.under_data(config.source.dir.as_ref(), "sources"),
-            ))))
+            let mut host =
+                LocalSourceHost::new(&config.under_data(config.source.dir.as_ref(), "sources"));
+            for (name, path) in &config.source.repositories {
+                host = host.with_repository(name, path);
+            }
+            Arc::new(Blocking(Arc::new(host)))
         }),
         notifier: overrides.notifier.unwrap_or_else(|| {
             Arc::new(Blocking(Arc::new(JsonlNotifier::new(

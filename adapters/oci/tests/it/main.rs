@@ -345,3 +345,80 @@ async fn provided_credentials_are_exchanged_for_bearer_tokens() {
     registry_contract(&fixture).await;
     assert!(creds.asked.load(std::sync::atomic::Ordering::SeqCst) > 0);
 }
+
+#[test]
+fn an_image_layout_is_imported_blob_by_blob_and_its_tag_never_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A layout as `skopeo copy ... oci:DIR` leaves it: one image, named by its ref.
+    let source = OciLayout::new(&tmp.path().join("built"));
+    let digest = source
+        .push_image("r", "app", "latest", "the application")
+        .unwrap();
+    let other = source
+        .push_image("r", "app", "other", "another build")
+        .unwrap();
+    let dir = tmp.path().join("built/r/app");
+    let target = OciLayout::new(&tmp.path().join("registry"));
+
+    let refused = target.import("containers", "shop-api", "v1.0.0", &dir, None);
+    assert!(
+        matches!(&refused, Err(RegistryError::Invalid(m)) if m.contains("holds 2 images") && m.contains("latest")),
+        "{refused:?}"
+    );
+    let imported = target
+        .import("containers", "shop-api", "v1.0.0", &dir, Some("latest"))
+        .unwrap();
+    assert_eq!(imported, digest);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(target.resolve("containers", "shop-api", "v1.0.0")),
+        Ok(digest.clone())
+    );
+    // Every blob came along: the image can be tagged further and copied on.
+    let copied = tmp.path().join("registry/containers/shop-api/blobs/sha256");
+    assert_eq!(
+        std::fs::read_dir(&copied).unwrap().count(),
+        3,
+        "manifest, config, layer"
+    );
+    rt.block_on(target.create_tag("containers", "shop-api", "rc.0", &digest))
+        .unwrap();
+    // The same import again is done; another image under the same tag is refused.
+    assert_eq!(
+        target.import("containers", "shop-api", "v1.0.0", &dir, Some("latest")),
+        Ok(digest.clone())
+    );
+    let moved = target.import("containers", "shop-api", "v1.0.0", &dir, Some("other"));
+    assert_eq!(
+        moved,
+        Err(RegistryError::AlreadyExists {
+            digest: digest.clone()
+        })
+    );
+    assert_ne!(other, digest);
+    // A blob that does not match its digest is refused, and nothing is tagged.
+    let hex = other.strip_prefix("sha256:").unwrap();
+    std::fs::write(dir.join("blobs/sha256").join(hex), b"tampered").unwrap();
+    let tampered = target.import("containers", "shop-api", "v2.0.0", &dir, Some("other"));
+    assert!(
+        matches!(&tampered, Err(RegistryError::Invalid(m)) if m.contains("its content has digest")),
+        "{tampered:?}"
+    );
+    assert_eq!(
+        rt.block_on(target.list_tags("containers", "shop-api", "")),
+        Ok(vec!["rc.0".to_string(), "v1.0.0".to_string()])
+    );
+    let missing = target.import(
+        "containers",
+        "shop-api",
+        "v3",
+        &tmp.path().join("nothing"),
+        None,
+    );
+    assert!(
+        matches!(&missing, Err(RegistryError::Invalid(m)) if m.contains("not an OCI image layout")),
+        "{missing:?}"
+    );
+}

@@ -11,6 +11,7 @@
 mod ci_tools;
 mod e2e;
 mod manifests;
+mod own_tenant;
 mod service;
 mod sim;
 mod workflows;
