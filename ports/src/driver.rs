@@ -495,7 +495,7 @@ impl Driver {
                     ..
                 } => match self.ports.registry.resolve(registry, image, tag).await {
                     Ok(_) => Ok(true),
-                    Err(RegistryError::NotFound(_) | RegistryError::Invalid(_)) => Ok(false),
+                    Err(RegistryError::NotFound(_)) => Ok(false),
                     Err(RegistryError::Unavailable(e)) => Err((true, e)),
                     Err(e) => Err((false, e.to_string())),
                 },

@@ -29,15 +29,24 @@ fn valid_name(repository: &str) -> bool {
         })
 }
 
-/// Where a repository's release notes go: `releases/` of a bare repository, and inside the
-/// `.git` directory of one with a working tree (never among the user's files).
+/// Where a repository's release notes go: `releases/` of a bare repository, and inside the git
+/// directory of one with a working tree (never among the user's files; a worktree's or a
+/// submodule's `.git` is a file naming its git directory, which git resolves).
 fn releases_dir(repository: &Path) -> PathBuf {
-    let git_dir = repository.join(".git");
-    if git_dir.is_dir() {
-        git_dir.join("infrastream-releases")
-    } else {
-        repository.join("releases")
+    let dot_git = repository.join(".git");
+    if dot_git.is_dir() {
+        return dot_git.join("infrastream-releases");
     }
+    if dot_git.is_file() {
+        let git_dir = run_git(Some(repository), None, &["rev-parse", "--absolute-git-dir"])
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(text(&o.stdout)));
+        if let Some(dir) = git_dir {
+            return dir.join("infrastream-releases");
+        }
+    }
+    repository.join("releases")
 }
 
 fn source_error(e: RepoError) -> SourceError {

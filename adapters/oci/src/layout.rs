@@ -184,6 +184,26 @@ struct Referrer {
     manifests: Vec<Descriptor>,
 }
 
+/// Copies into a blob file while hashing what passes.
+struct Hashing<W> {
+    out: W,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Where a layout's blob `digest` lives, refusing anything that is not `sha256:<64 hex>`.
 fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf, RegistryError> {
     let hex = digest
@@ -194,6 +214,48 @@ fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf, RegistryError> {
 }
 
 impl OciLayout {
+    /// Copies the blob `from` into the layout at `dir` as `d` says it is, streaming (a layer can
+    /// be large), checking its digest and size, and syncing it before it takes its name: a
+    /// blob under its digest's name is whole.
+    fn copy_blob(dir: &Path, from: &Path, d: &Descriptor) -> Result<(), RegistryError> {
+        let to = blob_path(dir, &d.digest)?;
+        if to.exists() {
+            return Ok(());
+        }
+        let tmp = to.with_extension("import-tmp");
+        let result = (|| {
+            let mut input = File::open(from).map_err(|e| io(from, &e))?;
+            let file = File::create(&tmp).map_err(|e| io(&tmp, &e))?;
+            let mut out = Hashing {
+                out: file,
+                hash: Sha256::new(),
+                size: 0,
+            };
+            std::io::copy(&mut input, &mut out).map_err(|e| io(from, &e))?;
+            let actual = format!("sha256:{}", hex::encode(out.hash.finalize()));
+            if actual != d.digest {
+                return Err(RegistryError::Invalid(format!(
+                    "{}: its content has digest {actual}",
+                    from.display()
+                )));
+            }
+            if out.size != d.size {
+                return Err(RegistryError::Invalid(format!(
+                    "{}: {} bytes, its descriptor says {}",
+                    from.display(),
+                    out.size,
+                    d.size
+                )));
+            }
+            out.out.sync_all().map_err(|e| io(&tmp, &e))?;
+            fs::rename(&tmp, &to).map_err(|e| io(&to, &e))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Copies the image `reference` names in the OCI image layout at `source` (the only image
     /// when `reference` is `None`) into this layout as `registry/image:tag`, with every blob it
     /// needs, checking each blob's digest. Returns the manifest digest. A tag that exists with
@@ -261,15 +323,11 @@ impl OciLayout {
                     ));
                 }
                 let from = blob_path(source, &d.digest)?;
-                let bytes = fs::read(&from).map_err(|e| io(&from, &e))?;
-                let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-                if actual != d.digest {
-                    return Err(RegistryError::Invalid(format!(
-                        "{}: its content has digest {actual}",
-                        from.display()
-                    )));
-                }
+                Self::copy_blob(&dir, &from, &d)?;
                 if d.media_type.contains("manifest") || d.media_type.contains("index") {
+                    // Read back the copy: it is the one whose digest was checked.
+                    let copy = blob_path(&dir, &d.digest)?;
+                    let bytes = fs::read(&copy).map_err(|e| io(&copy, &e))?;
                     let r: Referrer = serde_json::from_slice(&bytes).map_err(|e| {
                         RegistryError::Invalid(format!("{}: not a manifest: {e}", from.display()))
                     })?;
@@ -277,7 +335,6 @@ impl OciLayout {
                     queue.extend(r.layers);
                     queue.extend(r.manifests);
                 }
-                Self::write_blob(&dir, &bytes)?;
             }
             let mut index = Self::read_index(&dir)?;
             if let Some(existing) = index.manifests.iter().find(|d| d.tag() == Some(tag)) {

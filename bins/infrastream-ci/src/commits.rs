@@ -184,13 +184,24 @@ pub(crate) fn lint(args: &LintArgs) -> ExitCode {
     }
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let range = args.range.clone().unwrap_or_default();
-    if let Some((from, to)) = range.split_once("..").filter(|(_, t)| !t.starts_with('.'))
-        && let Err(e) = forwards(&repo, from, to)
-    {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    let (alone, revision) = push_revisions(&repo, &range);
+    let reversed = range
+        .split_once("..")
+        .filter(|(_, t)| !t.starts_with('.'))
+        .and_then(|(from, to)| forwards(&repo, from, to).err().map(|e| (to, e)));
+    let (alone, revision) = match reversed {
+        // In a push's workflow a backwards range is a force push that rewound the branch
+        // (its old tip still reachable elsewhere): the push is judged by its new tip, as for
+        // any force push. Typed by a person, it is a mistake.
+        Some((to, e)) if std::env::var("GITHUB_EVENT_NAME").as_deref() == Ok("push") => {
+            eprintln!("note: {e}; a push that rewound the branch: checking {to} alone");
+            (true, to.to_string())
+        }
+        Some((_, e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        None => push_revisions(&repo, &range),
+    };
     let list = match commits(&repo, &revision, alone) {
         Ok(l) => l,
         Err(e) => {

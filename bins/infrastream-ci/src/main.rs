@@ -19,5 +19,6 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    infrastream_ci::run(&Cli::parse().command)
+    let cli = Cli::parse();
+    infrastream_ci::out::run(|| infrastream_ci::run(&cli.command))
 }

@@ -1,12 +1,29 @@
 //! Standard output for commands whose output is piped: a reader that closes the pipe early
-//! (`| head`) ends the process quietly, as it ends `cat` or `git log`, instead of the panic
-//! std's `println!` raises. Both binaries route `print!`/`println!` here (see their roots).
+//! (`| head`) ends the command quietly, as it ends `cat` or `git log`, instead of the panic
+//! std's `println!` raises. Both binaries route `print!`/`println!` here (see their roots) and
+//! run their command through [`run`].
+//!
+//! The command is unwound, not exited: whatever it holds is dropped on the way out (the demo
+//! stops the service and the engine it started).
 
 use std::fmt;
 use std::io::{self, Write as _};
+use std::process::ExitCode;
 
 /// The exit status of a process a closed pipe stopped (128 + SIGPIPE), as a shell reports it.
-const CLOSED_PIPE: i32 = 141;
+const CLOSED_PIPE: u8 = 141;
+
+/// What unwinds a command whose output pipe closed.
+struct ClosedPipe;
+
+/// Runs a command; a closed standard output ends it with 141, after its destructors ran.
+pub fn run(command: impl FnOnce() -> ExitCode) -> ExitCode {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(command)) {
+        Ok(code) => code,
+        Err(payload) if payload.is::<ClosedPipe>() => ExitCode::from(CLOSED_PIPE),
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
 
 /// Writes `args` to standard output.
 pub fn write(args: fmt::Arguments<'_>) {
@@ -34,7 +51,8 @@ pub fn write_bytes(bytes: &[u8]) {
 
 fn failed(e: &io::Error) -> ! {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        std::process::exit(CLOSED_PIPE);
+        // Unwinds without the panic hook's message; `run` turns it into the exit status.
+        std::panic::resume_unwind(Box::new(ClosedPipe));
     }
     // Another failure (a full disk behind a redirection): say so, and fail.
     let _ = writeln!(io::stderr(), "error: cannot write the output: {e}");

@@ -401,9 +401,12 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
     // Stopped by Ctrl-C or SIGTERM (a supervisor, `kill`), at any point: the demo's future is
     // dropped, and with it the service and the engine it started (each stopped as it drops).
     let stopped = rt.block_on(async {
+        // The signal branch first: its handlers are installed before the story starts the
+        // service and the engine, so a signal at any point finds them.
         tokio::select! {
-            result = demo(args) => result,
+            biased;
             () = cd_service::process::shutdown_signal() => Err(STOPPED.to_string()),
+            result = demo(args) => result,
         }
     });
     match stopped {

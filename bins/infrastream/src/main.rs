@@ -88,7 +88,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    infrastream_ci::out::run(|| command(cli.command))
+}
+
+fn command(command: Command) -> ExitCode {
+    match command {
         Command::Manifests(cmd) => manifests::run(cmd),
         Command::Ci(command) => infrastream_ci::run(&command),
         Command::Workflows(cmd) => workflows::run(cmd),

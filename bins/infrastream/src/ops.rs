@@ -181,15 +181,22 @@ fn request_then(
     }
 }
 
-/// Reports a refused request: 1, or 2 when the command line did not say who acts.
+/// Reports a refused request: 1, or 2 when the service asked who acts and the command line
+/// named nobody (the service speaks of its header; the command line has its own ways).
 fn refused(conn: &Conn, answer: &Answer) -> ExitCode {
-    if answer.status == 401 && conn.actor.is_none() && conn.token.is_none() {
+    let message = answer.message();
+    if answer.status == 401
+        && conn.actor.is_none()
+        && conn.token.is_none()
+        && message.contains("who acts")
+    {
         eprintln!(
-            "error: say who acts: --as NAME (or INFRASTREAM_ACTOR=NAME), or --token with an OIDC token (or INFRASTREAM_TOKEN)"
+            "error: say who acts: --as NAME (or INFRASTREAM_ACTOR=NAME), or --token with an OIDC token (or INFRASTREAM_TOKEN) ({message}, {})",
+            answer.status
         );
         return ExitCode::from(2);
     }
-    eprintln!("error: {} ({})", answer.message(), answer.status);
+    eprintln!("error: {message} ({})", answer.status);
     ExitCode::from(1)
 }
 

@@ -335,7 +335,6 @@ impl Reader<'_> {
         }
     }
 
-    /// A list of strings.
     /// An optional image tag (a DeploymentConfig's `spec.version`): present means valid, since
     /// the engine writes it into an image reference. Empty is reported, not taken as absent.
     pub(super) fn image_tag(
@@ -370,6 +369,7 @@ impl Reader<'_> {
         Some(tag)
     }
 
+    /// A list of strings.
     pub(super) fn strings(&mut self, parent: Option<NodeId>, path: &str, key: &str) -> Vec<String> {
         let items = self.list(parent, path, key);
         let mut out = Vec::with_capacity(items.len());

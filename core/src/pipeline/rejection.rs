@@ -108,8 +108,8 @@ pub enum Rejection {
         /// Why, and what to do instead.
         reason: &'static str,
     },
-    /// A build or a rollback names a version whose image tag is not in the registry: no
-    /// manifest may name a version that does not resolve.
+    /// A build, a rollback or a retried release names a version whose image tag (or, for a
+    /// release, git tag) does not exist: no manifest may name a version that does not resolve.
     #[error("{} not found", missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     Unresolvable {
         /// What is missing.

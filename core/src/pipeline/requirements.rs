@@ -74,10 +74,10 @@ pub fn requirements(decision: &Decision, catalog: &Catalog) -> Vec<Requirement> 
         } => Some(deployment),
         _ => None,
     });
+    // Every created deployment, even one superseded at once: its input may still have changed
+    // others (a newer build supersedes older ones before it meets a newer live one), and an
+    // input naming a version that does not exist changes nothing.
     for d in created {
-        if d.status.is_final() {
-            continue; // Superseded at once: it never names anything in a manifest.
-        }
         if d.track == DeploymentTrack::Release {
             for (app, a) in &d.apps {
                 out.extend(a.registries.iter().map(|registry| Requirement::ImageTag {

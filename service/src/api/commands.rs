@@ -72,7 +72,9 @@ pub(super) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decisio
 #[utoipa::path(post, path = "/v1/notifications/build", tag = "notifications",
     request_body = BuildNotification,
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted),
-        (status = 400, body = ApiError), (status = 422, description = "Unknown build", body = ApiError)))]
+        (status = 400, body = ApiError),
+        (status = 422, description = "Unknown build, or its image tag is not in a registry of the application's image", body = ApiError),
+        (status = 503, description = "The registry did not answer: nothing stored, send it again", body = ApiError)))]
 pub(super) async fn notify_build(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -87,7 +89,9 @@ pub(super) async fn notify_build(
 /// harmless: the notification is deduplicated like any repeat.
 #[utoipa::path(post, path = "/v1/notifications/pubsub", tag = "notifications", request_body = PushEnvelope,
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted),
-        (status = 400, body = ApiError), (status = 422, body = ApiError)))]
+        (status = 400, body = ApiError),
+        (status = 422, description = "Unknown build, or its image tag is not in a registry of the application's image", body = ApiError),
+        (status = 503, description = "The registry did not answer: nothing stored, send it again", body = ApiError)))]
 pub(super) async fn notify_pubsub(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -181,8 +185,9 @@ pub(super) async fn approve(
 /// Releases a bundle of an application set.
 #[utoipa::path(post, path = "/v1/releases", tag = "operators", request_body = ReleaseBody,
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
-        (status = 409, description = "Not ready", body = ApiError),
-        (status = 422, description = "No such application set or application", body = ApiError)))]
+        (status = 409, description = "Not ready: each application named with what it lacks (a version through pre-release, a git tag in its source repository, an image tag in a registry)", body = ApiError),
+        (status = 422, description = "No such application set or application", body = ApiError),
+        (status = 503, description = "A registry or source host did not answer: nothing stored", body = ApiError)))]
 pub(super) async fn release(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -206,7 +211,9 @@ pub(super) async fn release(
 #[utoipa::path(post, path = "/v1/deployments/{id}/retry", tag = "operators",
     params(("id" = String, Path, description = "The deployment")),
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
-        (status = 404, description = "No such deployment", body = ApiError), (status = 409, description = "Not retryable", body = ApiError)))]
+        (status = 404, description = "No such deployment", body = ApiError), (status = 409, description = "Not retryable", body = ApiError),
+        (status = 422, description = "A failed release's new attempt names a git tag or an image tag that does not exist", body = ApiError),
+        (status = 503, description = "A registry or source host did not answer: nothing stored", body = ApiError)))]
 pub(super) async fn retry(
     State(shared): State<Arc<Shared>>,
     id: PathArg,
@@ -227,7 +234,8 @@ pub(super) async fn retry(
 /// Redeploys an earlier version of an application into one environment.
 #[utoipa::path(post, path = "/v1/rollbacks", tag = "operators", request_body = RollbackBody,
     responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
-        (status = 422, description = "No such application, or no DeploymentConfig in that environment", body = ApiError)))]
+        (status = 422, description = "No such application, no DeploymentConfig in that environment, or the version's image tag is not in a registry of the application", body = ApiError),
+        (status = 503, description = "The registry did not answer: nothing stored", body = ApiError)))]
 pub(super) async fn rollback(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

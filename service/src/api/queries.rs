@@ -55,8 +55,25 @@ pub(super) async fn list(
             ));
         }
     };
-    // A name the tenant does not have is a mistake to report, not an empty list.
-    if let Ok(catalog) = shared.driver.catalog_or_last_valid().await {
+    let filter = DeploymentFilter {
+        application_set: q.application_set.clone(),
+        application: q.application.clone(),
+        track: q.track.map(Into::into),
+        status: q.status.map(Into::into),
+        limit,
+        after,
+    };
+    let list = shared
+        .driver
+        .deployments(&filter)
+        .await
+        .map_err(ApiError::from_store)?;
+    // Nothing found for a name the tenant does not have is a mistake to report, not an empty
+    // list (a removed application's history is still listed: it has deployments).
+    if list.is_empty()
+        && filter.after.is_none()
+        && let Ok(catalog) = shared.driver.catalog_or_last_valid().await
+    {
         if let Some(set) = q.application_set.as_deref()
             && !catalog.application_sets.contains_key(set)
         {
@@ -74,19 +91,6 @@ pub(super) async fn list(
             );
         }
     }
-    let filter = DeploymentFilter {
-        application_set: q.application_set.clone(),
-        application: q.application.clone(),
-        track: q.track.map(Into::into),
-        status: q.status.map(Into::into),
-        limit,
-        after,
-    };
-    let list = shared
-        .driver
-        .deployments(&filter)
-        .await
-        .map_err(ApiError::from_store)?;
     let next = match list.last() {
         Some(last) if list.len() == filter.page() => {
             q.after = Some(ListCursor::after(last).encode());

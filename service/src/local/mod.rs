@@ -88,12 +88,17 @@ pub fn open_manifests(
     let seeded = GitRepo::remote_has_branch(&git)?;
     if let (true, true, Some(dir)) = (config.manifests.seed, seeded, &config.manifests.seed_from) {
         // Said where a person sees it: the directory they named is not what is served.
+        // Removing the data directory empties only the embedded repository.
+        let again = if config.manifests.remote.is_none() {
+            format!(", or remove {} to seed it again", config.data_dir.display())
+        } else {
+            String::new()
+        };
         let message = format!(
-            "{} is ignored: the manifest repository {} already has branch '{}'; push your manifests there, or remove {} to seed it again",
+            "{} is ignored: the manifest repository {} already has branch '{}'; push your manifests there{again}",
             dir.display(),
             crate::config::redact_url(&remote),
             config.manifests.branch,
-            config.data_dir.display()
         );
         tracing::warn!("{message}");
     }

@@ -399,9 +399,12 @@ fn an_image_layout_is_imported_blob_by_blob_and_its_tag_never_moves() {
     );
     assert_ne!(other, digest);
     // A blob that does not match its digest is refused, and nothing is tagged.
-    let hex = other.strip_prefix("sha256:").unwrap();
+    let third = source
+        .push_image("r", "app", "third", "a third build")
+        .unwrap();
+    let hex = third.strip_prefix("sha256:").unwrap();
     std::fs::write(dir.join("blobs/sha256").join(hex), b"tampered").unwrap();
-    let tampered = target.import("containers", "shop-api", "v2.0.0", &dir, Some("other"));
+    let tampered = target.import("containers", "shop-api", "v2.0.0", &dir, Some("third"));
     assert!(
         matches!(&tampered, Err(RegistryError::Invalid(m)) if m.contains("its content has digest")),
         "{tampered:?}"

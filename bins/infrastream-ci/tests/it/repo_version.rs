@@ -466,6 +466,22 @@ fn lint_names_the_fault_and_refuses_a_reversed_range() {
         "{}",
         stderr(&reversed)
     );
+    // In a push's workflow, backwards is a force push that rewound the branch: its tip is
+    // judged alone.
+    let pushed = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream-ci"))
+        .args(["commits", "lint", "--range", &format!("HEAD..{base}")])
+        .args(["--repo", &r.path.to_string_lossy()])
+        .env("GITHUB_EVENT_NAME", "push")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .unwrap();
+    assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
+    assert!(
+        stdout(&pushed).contains("1 of 1 commit(s)"),
+        "{}",
+        stdout(&pushed)
+    );
     r.tag("v1.0.0");
     let reversed = ci_in(&r, &["changelog", "--from", "v1.0.0", "--to", &base]);
     assert_eq!(reversed.status.code(), Some(2), "{}", stdout(&reversed));

@@ -109,6 +109,38 @@ fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
 }
 
 #[test]
+fn a_demo_whose_reader_goes_away_stops_what_it_started() {
+    use std::io::{BufRead as _, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("piped");
+    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        .args(["demo", "--keep-running", "--dir", &dir.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Like `| head -2`: two lines (the service and the engine run by then), then gone.
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let _ = lines.next();
+    let _ = lines.next();
+    drop(lines);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = demo.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(141));
+    assert_eq!(
+        processes_naming(&dir.to_string_lossy()),
+        Vec::<String>::new(),
+        "every process the demo started ended with it"
+    );
+}
+
+#[test]
 fn the_demo_runs_against_an_existing_registry_and_git_remote() {
     let registry = cd_contract::docker_registry::DockerRegistry::start(None);
     let tmp = tempfile::tempdir().unwrap();
