@@ -18,6 +18,19 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 #[derive(Clone, Debug)]
 pub struct OciLayout {
     root: PathBuf,
+    /// Parsed `index.json` files, by path, with the length and modification time they were
+    /// read at: a read of an index nobody changed since parses nothing (an image with hundreds
+    /// of tags has an index of hundreds of entries, and every notification resolves a tag).
+    /// Every write replaces the file by a rename and makes it longer or changes its time.
+    read: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, Cached>>>,
+}
+
+/// An index as it was read.
+#[derive(Debug)]
+struct Cached {
+    len: u64,
+    modified: std::time::SystemTime,
+    index: std::sync::Arc<Index>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -68,7 +81,39 @@ impl OciLayout {
     pub fn new(root: &Path) -> Self {
         OciLayout {
             root: root.to_path_buf(),
+            read: std::sync::Arc::default(),
         }
+    }
+
+    /// The index of `dir` for reading, parsed again only when the file changed.
+    fn current_index(&self, dir: &Path) -> Result<std::sync::Arc<Index>, RegistryError> {
+        let path = dir.join("index.json");
+        let Ok(meta) = fs::metadata(&path) else {
+            return Self::read_index(dir).map(std::sync::Arc::new);
+        };
+        let stamp = (meta.len(), meta.modified().ok());
+        if let (len, Some(modified)) = stamp
+            && let Ok(cache) = self.read.lock()
+            && let Some(c) = cache.get(&path)
+            && c.len == len
+            && c.modified == modified
+        {
+            return Ok(c.index.clone());
+        }
+        let index = std::sync::Arc::new(Self::read_index(dir)?);
+        if let (len, Some(modified)) = stamp
+            && let Ok(mut cache) = self.read.lock()
+        {
+            cache.insert(
+                path,
+                Cached {
+                    len,
+                    modified,
+                    index: index.clone(),
+                },
+            );
+        }
+        Ok(index)
     }
 
     fn dir(&self, registry: &str, image: &str) -> Result<PathBuf, RegistryError> {
@@ -365,7 +410,8 @@ impl Registry for OciLayout {
         prefix: &str,
     ) -> Result<Vec<String>, RegistryError> {
         let dir = self.dir(registry, image)?;
-        let mut tags: Vec<String> = Self::read_index(&dir)?
+        let mut tags: Vec<String> = self
+            .current_index(&dir)?
             .manifests
             .iter()
             .filter_map(Descriptor::tag)
@@ -384,7 +430,7 @@ impl Registry for OciLayout {
         tag: &str,
     ) -> Result<String, RegistryError> {
         let dir = self.dir(registry, image)?;
-        Self::read_index(&dir)?
+        self.current_index(&dir)?
             .manifests
             .iter()
             .find(|d| d.tag() == Some(tag))
