@@ -84,20 +84,7 @@ fn push_revisions(repo: &Path, range: &str) -> (bool, String) {
         return (false, range.to_string());
     };
     let zeros = !before.is_empty() && before.bytes().all(|b| b == b'0');
-    let known = || {
-        git(
-            repo,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                &format!("{before}^{{commit}}"),
-            ],
-        )
-        .is_ok_and(|o| o.status.success())
-    };
-    if zeros || !known() {
+    if zeros || commit_of(repo, before).is_none() {
         eprintln!(
             "note: {before} is not in this clone (a new branch or a force push): checking {after} alone"
         );
@@ -107,25 +94,27 @@ fn push_revisions(repo: &Path, range: &str) -> (bool, String) {
     }
 }
 
+/// The commit `rev` names in the clone, if it names one.
+fn commit_of(repo: &Path, rev: &str) -> Option<String> {
+    git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )
+    .ok()
+    .filter(|o| o.status.success())
+    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
 /// Refuses a range written backwards: `A..B` where `B` is an ancestor of `A` (and not `A`)
 /// holds no commit, and checking or listing nothing would pass for success.
 fn forwards(repo: &Path, from: &str, to: &str) -> Result<(), String> {
-    let commit = |rev: &str| {
-        git(
-            repo,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                &format!("{rev}^{{commit}}"),
-            ],
-        )
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let (Some(a), Some(b)) = (commit(from), commit(to)) else {
+    let (Some(a), Some(b)) = (commit_of(repo, from), commit_of(repo, to)) else {
         return Ok(()); // git log names what it cannot resolve.
     };
     let behind = a != b
@@ -342,17 +331,7 @@ pub(crate) fn changelog(args: &ChangelogArgs) -> ExitCode {
     // A first release's base is `v0.0.0`, a tag that does not exist: its changelog is the
     // whole history up to `--to`.
     let first_release = args.from == cd_core::version::FIRST_BASE
-        && !git(
-            &repo,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                &format!("{}^{{commit}}", cd_core::version::FIRST_BASE),
-            ],
-        )
-        .is_ok_and(|o| o.status.success());
+        && commit_of(&repo, cd_core::version::FIRST_BASE).is_none();
     let range = if first_release {
         args.to.clone()
     } else {

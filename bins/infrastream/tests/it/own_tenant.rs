@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{examples, stderr, stdout};
+use crate::{copy_tree, examples, stderr, stdout};
 
 /// The `sh` blocks of a Markdown page, in order.
 fn shell_blocks(markdown: &str) -> Vec<String> {
@@ -22,19 +22,6 @@ fn shell_blocks(markdown: &str) -> Vec<String> {
         }
     }
     blocks
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
