@@ -80,6 +80,8 @@ enum Command {
     Hold(ops::HoldArgs),
     /// Lift a hold.
     Unhold(ops::HoldArgs),
+    /// Show the holds in force: who held which environment, when and why.
+    Holds(ops::HoldsArgs),
     /// Retry a deployment waiting on a failed step, or a failed release.
     Retry(ops::DeploymentArgs),
     /// Redeploy an earlier version of an application into one environment.
@@ -108,6 +110,7 @@ fn command(command: Command) -> ExitCode {
         Command::Status(args) => ops::status(&args),
         Command::Hold(args) => ops::hold(&args),
         Command::Unhold(args) => ops::unhold(&args),
+        Command::Holds(args) => ops::holds(&args),
         Command::Retry(args) => ops::retry(&args),
         Command::Rollback(args) => ops::rollback(&args),
     }

@@ -54,6 +54,13 @@ pub(crate) struct StatusArgs {
     /// Only this application.
     #[arg(long = "app")]
     pub(crate) application: Option<String>,
+    /// Only deployments with this status (PENDING, IN_PROGRESS, AWAITING_APPROVAL, SUCCEEDED,
+    /// FAILED, REJECTED, SUPERSEDED, CANCELLED; any case).
+    #[arg(long)]
+    pub(crate) status: Option<String>,
+    /// Only this track (PRERELEASE, RELEASE, HOTFIX, ROLLBACK; any case).
+    #[arg(long)]
+    pub(crate) track: Option<String>,
     /// At most this many, newest first (1 to 500: the service answers at most 500 per page).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub(crate) limit: u16,
@@ -280,6 +287,12 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
             if let Some(a) = &args.application {
                 q.push_str(&format!("&application={a}"));
             }
+            if let Some(st) = &args.status {
+                q.push_str(&format!("&status={}", st.trim().to_ascii_uppercase()));
+            }
+            if let Some(t) = &args.track {
+                q.push_str(&format!("&track={}", t.trim().to_ascii_uppercase()));
+            }
             q
         }
     };
@@ -370,6 +383,48 @@ fn wait_for(args: &StatusArgs, path: &str) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HoldsArgs {
+    /// Print the JSON the service returned.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+/// `holds`: the holds in force, one line each (environment, who, since when, why).
+pub(crate) fn holds(args: &HoldsArgs) -> ExitCode {
+    let json = args.json;
+    request_then(
+        &args.conn,
+        async |c: &Client| c.get("/v1/holds").await,
+        |answer| {
+            if json {
+                return serde_json::to_string_pretty(&answer.body).unwrap_or_default();
+            }
+            let Some(holds) = answer.body.as_object().filter(|h| !h.is_empty()) else {
+                return "no holds".to_string();
+            };
+            let width = holds.keys().map(|e| e.chars().count()).max().unwrap_or(0);
+            holds
+                .iter()
+                .map(|(env, h)| {
+                    let since = h["at"]
+                        .as_i64()
+                        .map(|ms| cd_core::pipeline::Timestamp(ms).rfc3339())
+                        .unwrap_or_default();
+                    format!(
+                        "{env:<width$}  held by {} since {since}: {}",
+                        h["actor"].as_str().unwrap_or("?"),
+                        h["reason"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    )
 }
 
 pub(crate) fn hold(args: &HoldArgs) -> ExitCode {

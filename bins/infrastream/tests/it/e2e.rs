@@ -739,6 +739,13 @@ fn operator_commands_drive_the_service() {
         stdout(&out).trim(),
         "production was already held (freeze); nothing changed"
     );
+    let out = run(&["holds"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("production  held by jane since 20")
+            && text.trim_end().ends_with(": freeze"),
+        "{text}"
+    );
     let (_, holds) = svc.get("/v1/holds");
     assert_eq!(holds["production"]["reason"], "freeze", "{holds}");
     assert!(run(&["approve", &release, "--as", "jane"]).status.success());
@@ -763,6 +770,18 @@ fn operator_commands_drive_the_service() {
     assert_eq!(
         stdout(&out).trim(),
         "production was not held; nothing changed"
+    );
+    assert_eq!(stdout(&run(&["holds"])).trim(), "no holds");
+    // Filtered by status (any case) and track: only what matches.
+    let out = run(&["status", "--status", "succeeded", "--track", "release"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !text.is_empty()
+            && text
+                .lines()
+                .all(|l| l.contains(" RELEASE ") && l.contains(" SUCCEEDED ")),
+        "{text}"
     );
     // A name the tenant does not have is an error, not an empty list.
     let out = run(&["status", "--set", "NOSUCH"]);
