@@ -150,4 +150,73 @@ CREATE TABLE Records (
     Body TEXT NOT NULL
 );
 ",
+    r"
+-- The ledger records cancels too (cd_core::pipeline::Input::CancelRequested). SQLite cannot
+-- change a CHECK in place: the table is copied, in ledger order, and its guards made again.
+CREATE TABLE DeploymentApprovalsNext (
+    DeploymentID TEXT NOT NULL,
+    ApprovalID   TEXT NOT NULL,
+    StageIndex   INTEGER NOT NULL,
+    Actor        TEXT NOT NULL,
+    Action       TEXT NOT NULL CHECK (Action IN ('APPROVE', 'REJECT', 'CANCEL')),
+    Timestamp    INTEGER NOT NULL,
+    Comment      TEXT NOT NULL,
+    PRIMARY KEY (DeploymentID, ApprovalID)
+);
+INSERT INTO DeploymentApprovalsNext
+    SELECT DeploymentID, ApprovalID, StageIndex, Actor, Action, Timestamp, Comment
+    FROM DeploymentApprovals ORDER BY rowid;
+DROP TRIGGER DeploymentApprovalsNoUpdate;
+DROP TRIGGER DeploymentApprovalsNoDelete;
+DROP TABLE DeploymentApprovals;
+ALTER TABLE DeploymentApprovalsNext RENAME TO DeploymentApprovals;
+CREATE TRIGGER DeploymentApprovalsNoUpdate BEFORE UPDATE ON DeploymentApprovals
+BEGIN
+    SELECT RAISE(ABORT, 'DeploymentApprovals is append-only');
+END;
+CREATE TRIGGER DeploymentApprovalsNoDelete BEFORE DELETE ON DeploymentApprovals
+BEGIN
+    SELECT RAISE(ABORT, 'DeploymentApprovals is append-only');
+END;
+",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn the_ledger_keeps_its_rows_in_order_and_its_guards_when_it_learns_cancel() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        for (id, action) in [("a3", "REJECT"), ("a1", "APPROVE"), ("a2", "APPROVE")] {
+            conn.execute(
+                "INSERT INTO DeploymentApprovals VALUES ('d1', ?1, 1, 'jane', ?2, 5, '')",
+                [id, action],
+            )
+            .unwrap();
+        }
+        let cancel =
+            "INSERT INTO DeploymentApprovals VALUES ('d1', 'a4', 1, 'jane', 'CANCEL', 6, 'no')";
+        assert!(
+            conn.execute(cancel, []).is_err(),
+            "not before the migration"
+        );
+        conn.execute_batch(MIGRATIONS[2]).unwrap();
+        conn.execute(cancel, []).unwrap();
+        let order: Vec<String> = conn
+            .prepare("SELECT ApprovalID FROM DeploymentApprovals ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(order, ["a3", "a1", "a2", "a4"], "ledger order kept");
+        let update = conn.execute("UPDATE DeploymentApprovals SET Comment = 'x'", []);
+        assert!(update.unwrap_err().to_string().contains("append-only"));
+        let delete = conn.execute("DELETE FROM DeploymentApprovals", []);
+        assert!(delete.unwrap_err().to_string().contains("append-only"));
+    }
+}

@@ -465,6 +465,36 @@ pub(crate) fn unhold(args: &HoldArgs) -> ExitCode {
     )
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The deployment.
+    pub(crate) deployment: String,
+    /// Why: kept in the ledger with who cancelled and when.
+    #[arg(long, default_value = "")]
+    pub(crate) comment: String,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+/// `cancel ID`: ends a waiting, parked or failed deployment as CANCELLED.
+pub(crate) fn cancel(args: &CancelArgs) -> ExitCode {
+    let id = &args.deployment;
+    let body = json!({ "comment": args.comment });
+    request_then(
+        &args.conn,
+        async |c: &Client| c.post(&format!("/v1/deployments/{id}/cancel"), &body).await,
+        |answer| {
+            if unchanged(answer) {
+                format!("{id} was already cancelled; nothing changed")
+            } else {
+                format!(
+                    "cancelled {id}: the environments it claimed are free, its tags and ledger stay"
+                )
+            }
+        },
+    )
+}
+
 pub(crate) fn retry(args: &DeploymentArgs) -> ExitCode {
     request(&args.conn, async |c: &Client| {
         c.post(

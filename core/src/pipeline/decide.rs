@@ -63,6 +63,11 @@ pub fn decide(
         Input::StatusReported(s) => tx.status_reported(s)?,
         Input::ApprovalRecorded(a) => tx.approval_recorded(a)?,
         Input::RetryRequested { deployment, actor } => tx.retry(deployment, actor)?,
+        Input::CancelRequested {
+            deployment,
+            actor,
+            comment,
+        } => tx.cancel(deployment, actor, comment)?,
         Input::RollbackRequested {
             application,
             environment,

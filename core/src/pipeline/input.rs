@@ -26,6 +26,18 @@ pub enum Input {
         /// Who asks.
         actor: String,
     },
+    /// Cancel a deployment that waits (not started, at a gate, held, rejected), is parked on a
+    /// failed effect, or failed: it ends CANCELLED, releases the environments it claims, keeps
+    /// every tag and ledger row, and the ledger records who cancelled it, when and why.
+    CancelRequested {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// Who asks.
+        actor: String,
+        /// Why.
+        #[serde(default)]
+        comment: String,
+    },
     /// Redeploy an earlier version of an application into one environment.
     RollbackRequested {
         /// The application.
@@ -180,6 +192,7 @@ impl Input {
             Input::StatusReported(_) => "status-reported",
             Input::ApprovalRecorded(_) => "approval-recorded",
             Input::RetryRequested { .. } => "retry-requested",
+            Input::CancelRequested { .. } => "cancel-requested",
             Input::RollbackRequested { .. } => "rollback-requested",
             Input::HoldPlaced { .. } => "hold-placed",
             Input::HoldLifted { .. } => "hold-lifted",

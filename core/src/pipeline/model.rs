@@ -402,6 +402,9 @@ pub enum ApprovalAction {
     Approve,
     /// Halts the stage; approvals before it stop counting.
     Reject,
+    /// Ended the deployment ([`Input::CancelRequested`](super::Input::CancelRequested)): kept in
+    /// the ledger like an approval, counting toward nothing.
+    Cancel,
 }
 
 impl ApprovalAction {
@@ -411,15 +414,20 @@ impl ApprovalAction {
         match self {
             ApprovalAction::Approve => "APPROVE",
             ApprovalAction::Reject => "REJECT",
+            ApprovalAction::Cancel => "CANCEL",
         }
     }
 
     /// The action spelled `text` as [`ApprovalAction::as_str`] spells it (stores keep that).
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        [ApprovalAction::Approve, ApprovalAction::Reject]
-            .into_iter()
-            .find(|a| a.as_str() == text)
+        [
+            ApprovalAction::Approve,
+            ApprovalAction::Reject,
+            ApprovalAction::Cancel,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == text)
     }
 }
 
@@ -580,7 +588,11 @@ mod tests {
             DeploymentTrack::PreRelease,
             "the earlier JSON spelling is still read"
         );
-        for a in [ApprovalAction::Approve, ApprovalAction::Reject] {
+        for a in [
+            ApprovalAction::Approve,
+            ApprovalAction::Reject,
+            ApprovalAction::Cancel,
+        ] {
             assert_eq!(ApprovalAction::parse(a.as_str()), Some(a));
         }
         assert_eq!(DeploymentTrack::parse("PRE_RELEASE"), None);

@@ -12,6 +12,13 @@ use crate::version::is_valid_image_tag;
 
 impl Txn<'_> {
     pub(super) fn approval_recorded(&mut self, a: &ApprovalRecorded) -> Result<(), Rejection> {
+        if a.action == ApprovalAction::Cancel {
+            // cancel_is_not_a_verdict: a cancel ends the deployment, through CancelRequested.
+            return Err(Rejection::InvalidInput {
+                field: "action",
+                reason: "CANCEL is not a verdict on a gate: cancel the deployment instead".into(),
+            });
+        }
         let catalog = self.snap.catalog;
         let d = self
             .get(&a.deployment)
@@ -94,6 +101,9 @@ impl Txn<'_> {
         let id = a.deployment.clone();
         let index = a.stage_index;
         match a.action {
+            // Recorded by CancelRequested only (it is not a verdict on a gate); refused above
+            // (`cancel_is_not_a_verdict`) before anything is appended.
+            ApprovalAction::Cancel => {}
             ApprovalAction::Reject => {
                 if let Some(d) = self.touch(&id) {
                     if let Some(s) = d.stages.get_mut(index) {
@@ -194,6 +204,80 @@ impl Txn<'_> {
             (_, status) if status.is_final() => Err(not("it has ended")),
             _ => Err(not("it is not waiting for a retry")),
         }
+    }
+
+    pub(super) fn cancel(
+        &mut self,
+        id: &DeploymentId,
+        actor: &str,
+        comment: &str,
+    ) -> Result<(), Rejection> {
+        let d = self
+            .get(id)
+            .ok_or_else(|| Rejection::UnknownDeployment(id.clone()))?;
+        let not = |reason| Rejection::NotCancellable {
+            deployment: id.clone(),
+            status: d.status,
+            reason,
+        };
+        match d.status {
+            // A repeat: the ledger holds the cancel already.
+            DeploymentStatus::Cancelled => {
+                self.subjects.push(id.clone());
+                return Ok(());
+            }
+            DeploymentStatus::Succeeded | DeploymentStatus::Superseded => {
+                return Err(not("it has ended; roll back to undo a version"));
+            }
+            _ => {}
+        }
+        // A promotion whose commit may be landing, or a release creating its tags and branches,
+        // is in flight: what it does cannot be taken back half-way.
+        let in_flight = d.parked.is_none()
+            && !d.status.is_final()
+            && (d
+                .stages
+                .iter()
+                .any(|s| matches!(s.status, StageStatus::Promoting | StageStatus::Deploying))
+                || d.outbox
+                    .iter()
+                    .any(|p| !matches!(p.effect.kind, EffectKind::Publish { .. })));
+        if in_flight {
+            return Err(not(
+                "a promotion or a release step is in flight; wait for it (or for the engine's report)",
+            ));
+        }
+        let stage_index = d.current_stage;
+        let failed = d.status == DeploymentStatus::Failed;
+        let approval_id = self.ids.next_id();
+        self.append_approval(ApprovalRecord {
+            deployment: id.clone(),
+            approval_id,
+            stage_index,
+            actor: actor.to_string(),
+            action: ApprovalAction::Cancel,
+            comment: comment.to_string(),
+            at: self.now,
+        });
+        self.subjects.push(id.clone());
+        let reason = if comment.is_empty() {
+            format!("cancelled by {actor}")
+        } else {
+            format!("cancelled by {actor}: {comment}")
+        };
+        if failed {
+            // Already ended and its claims released: it only changes how it is remembered
+            // (not to be retried).
+            if let Some(d) = self.touch(id) {
+                d.status = DeploymentStatus::Cancelled;
+                d.reason = Some(reason);
+            }
+        } else {
+            self.end(id, DeploymentStatus::Cancelled, reason);
+        }
+        // Promotions queued behind what it claimed may go now.
+        self.advance_others(Some(id));
+        Ok(())
     }
 
     pub(super) fn rollback(

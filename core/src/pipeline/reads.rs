@@ -245,6 +245,7 @@ pub fn reads_for(input: &Input, catalog: &Catalog, loaded: &State, done: &Reads)
         }
         Input::StatusReported(s) => named(&mut r, loaded, &s.deployment),
         Input::ApprovalRecorded(a) => named(&mut r, loaded, &a.deployment),
+        Input::CancelRequested { deployment, .. } => named(&mut r, loaded, deployment),
         Input::EffectCompleted { deployment, .. } | Input::EffectFailed { deployment, .. } => {
             named(&mut r, loaded, deployment);
         }

@@ -115,6 +115,16 @@ pub enum Rejection {
         /// What is missing.
         missing: Vec<Requirement>,
     },
+    /// Cancel does not apply to this deployment.
+    #[error("deployment '{deployment}' ({}) cannot be cancelled: {reason}", status.as_str())]
+    NotCancellable {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// Its status.
+        status: DeploymentStatus,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
     /// The RC or production tag name would not be a valid image tag.
     #[error("invalid tag: {0}")]
     InvalidTag(String),

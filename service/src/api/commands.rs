@@ -17,8 +17,8 @@ use super::error::{ApiError, ErrorCode};
 use super::identity::{actor, machine, notifier};
 use super::request::{PathArg, json, json_read, parse, path_value};
 use super::wire::{
-    Accepted, ApprovalBody, BuildNotification, HoldBody, PushEnvelope, ReleaseBody, RollbackBody,
-    StatusBody,
+    Accepted, ApprovalBody, BuildNotification, CancelBody, HoldBody, PushEnvelope, ReleaseBody,
+    RollbackBody, StatusBody,
 };
 use crate::service::Shared;
 
@@ -226,6 +226,34 @@ pub(super) async fn retry(
         Input::RetryRequested {
             deployment: DeploymentId(id),
             actor,
+        },
+    )
+    .await
+}
+
+/// Cancels a deployment that waits (not started, at a gate, held, rejected), is parked on a
+/// failed effect, or failed: it ends CANCELLED, frees the environments it claimed, keeps every
+/// tag and ledger row, and the ledger records who cancelled it, when and why.
+#[utoipa::path(post, path = "/v1/deployments/{id}/cancel", tag = "operators", request_body = CancelBody,
+    params(("id" = String, Path, description = "The deployment")),
+    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted), (status = 400, body = ApiError),
+        (status = 404, description = "No such deployment", body = ApiError),
+        (status = 409, description = "Not cancellable: it has ended, or a promotion or a release step is in flight", body = ApiError)))]
+pub(super) async fn cancel(
+    State(shared): State<Arc<Shared>>,
+    id: PathArg,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let actor = actor(&shared, &headers).await?;
+    let id = path_value(id, "id")?;
+    let b: CancelBody = json(&shared, &headers, body).await?;
+    submit(
+        &shared,
+        Input::CancelRequested {
+            deployment: DeploymentId(id),
+            actor,
+            comment: b.comment,
         },
     )
     .await

@@ -24,9 +24,9 @@ use utoipa_axum::routes;
 
 use crate::service::Shared;
 use commands::{
-    __path_approve, __path_hold, __path_notify_build, __path_notify_pubsub, __path_release,
-    __path_retry, __path_rollback, __path_status, __path_unhold, approve, hold, notify_build,
-    notify_pubsub, release, retry, rollback, status, unhold,
+    __path_approve, __path_cancel, __path_hold, __path_notify_build, __path_notify_pubsub,
+    __path_release, __path_retry, __path_rollback, __path_status, __path_unhold, approve, cancel,
+    hold, notify_build, notify_pubsub, release, retry, rollback, status, unhold,
 };
 pub use error::{ApiError, ErrorCode};
 use queries::{
@@ -34,8 +34,9 @@ use queries::{
     holds, list, metrics, readyz, show,
 };
 pub use wire::{
-    Accepted, ApprovalBody, BuildNotification, ChangelogItem, EngineOutcome, HoldBody, ListQuery,
-    PushEnvelope, PushMessage, ReleaseBody, RollbackBody, Status, StatusBody, Track, Verdict,
+    Accepted, ApprovalBody, BuildNotification, CancelBody, ChangelogItem, EngineOutcome, HoldBody,
+    ListQuery, PushEnvelope, PushMessage, ReleaseBody, RollbackBody, Status, StatusBody, Track,
+    Verdict,
 };
 
 /// Reads a build notification document (what CI posts, and what a Pub/Sub message carries) as
@@ -75,6 +76,7 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .routes(routes!(approve))
         .routes(routes!(release))
         .routes(routes!(retry))
+        .routes(routes!(cancel))
         .routes(routes!(rollback))
         .routes(routes!(hold, unhold))
         .routes(routes!(holds))

@@ -380,6 +380,15 @@ pub struct HoldBody {
     pub reason: String,
 }
 
+/// A cancel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why: kept in the ledger with who cancelled and when.
+    #[serde(default)]
+    pub comment: String,
+}
+
 /// Filters of the deployment list.
 #[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -286,6 +286,15 @@ async fn keeps_the_ledger_append_only(store: &dyn Store) {
         matches!(reused, Err(StoreError::Conflict(_))),
         "an approval id is never reused: {reused:?}"
     );
+    // A cancel is a ledger row too.
+    store
+        .apply(&[StateWrite::AppendApproval(approval(
+            "d1",
+            "m5",
+            ApprovalAction::Cancel,
+        ))])
+        .await
+        .unwrap();
     let view = store.deployment(&d.id).await.unwrap().unwrap();
     let got: Vec<(&str, ApprovalAction)> = view
         .approvals
@@ -296,7 +305,8 @@ async fn keeps_the_ledger_append_only(store: &dyn Store) {
         got,
         [
             ("z9", ApprovalAction::Approve),
-            ("a1", ApprovalAction::Reject)
+            ("a1", ApprovalAction::Reject),
+            ("m5", ApprovalAction::Cancel)
         ],
         "ledger order is append order"
     );

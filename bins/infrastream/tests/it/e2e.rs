@@ -871,6 +871,52 @@ fn operator_commands_drive_the_service() {
     assert_eq!(entry["description"], "carts keep their items", "{view:#}");
     assert_eq!(entry["application"], "shop-api", "{view:#}");
     assert_eq!(entry["version"], "v1.1.0", "{view:#}");
+    // A build held at development is cancelled, with a ledger row; a repeat changes nothing.
+    assert!(
+        run(&["hold", "development", "--reason", "audit", "--as", "jane"])
+            .status
+            .success()
+    );
+    cd_oci::OciLayout::new(&tmp.path().join("svc").join("registry"))
+        .push_image("containers", "shop-web", "v1.2.0", "shop-web v1.2.0")
+        .unwrap();
+    let out = run(&[
+        "notify",
+        "--build-definition",
+        "shop-web",
+        "--container",
+        "shop-web",
+        "--version",
+        "v1.2.0",
+        "--id",
+    ]);
+    let held = stdout(&out).trim().to_string();
+    svc.wait(&held, &["PENDING", "IN_PROGRESS"]);
+    let out = run(&["cancel", &held, "--comment", "not this one", "--as", "jane"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("cancelled {held}")),
+        "{}",
+        stdout(&out)
+    );
+    let (_, view) = svc.get(&format!("/v1/deployments/{held}"));
+    assert_eq!(view["deployment"]["status"], "CANCELLED", "{view:#}");
+    let last = view["approvals"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&last["action"], &last["actor"], &last["comment"]),
+        (&json!("CANCEL"), &json!("jane"), &json!("not this one")),
+        "{view:#}"
+    );
+    let out = run(&["cancel", &held, "--as", "jane"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("{held} was already cancelled; nothing changed")
+    );
     let out = notify(&tmp.path().join("missing.json"));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("missing.json"), "{}", stderr(&out));
@@ -891,6 +937,7 @@ fn the_api_describes_itself_and_counts() {
         "/v1/deployments/{id}/status",
         "/v1/deployments/{id}/approvals",
         "/v1/deployments/{id}/retry",
+        "/v1/deployments/{id}/cancel",
         "/v1/releases",
         "/v1/rollbacks",
         "/v1/holds/{environment}",

@@ -1010,3 +1010,80 @@ fn a_release_may_pin_a_build_older_than_the_last_release_and_finds_it_by_key() {
         .unwrap_err();
     assert!(matches!(err, Rejection::ReleaseNotReady { .. }), "{err}");
 }
+
+#[test]
+fn a_waiting_release_is_cancelled_with_a_ledger_row_and_one_in_flight_is_not() {
+    let mut w = World::new();
+    let id = release_at_staging(&mut w);
+    let cancel = |id: &cd_core::pipeline::DeploymentId| Input::CancelRequested {
+        deployment: id.clone(),
+        actor: "jane".into(),
+        comment: "wrong bundle".into(),
+    };
+    // Staging is deploying: its commit may be landing.
+    let err = w.input(cancel(&id)).unwrap_err();
+    assert!(matches!(err, Rejection::NotCancellable { .. }), "{err}");
+    w.engine(&id, EngineStatus::Success).unwrap();
+    w.settle();
+    assert_eq!(w.stages(&id), [S::Succeeded, S::AwaitingApproval]);
+    let tags_before = w.registry.clone();
+    w.input(cancel(&id)).unwrap();
+    w.settle();
+    let d = w.deployment(&id);
+    assert_eq!(d.status, D::Cancelled);
+    assert_eq!(d.reason.as_deref(), Some("cancelled by jane: wrong bundle"));
+    assert_eq!(w.stages(&id), [S::Succeeded, S::Cancelled]);
+    let last = w.state.approvals.last().unwrap();
+    assert_eq!(
+        (
+            last.action,
+            last.actor.as_str(),
+            last.comment.as_str(),
+            last.stage_index
+        ),
+        (ApprovalAction::Cancel, "jane", "wrong bundle", 1)
+    );
+    assert_eq!(w.registry, tags_before, "every tag kept");
+    // A repeat changes nothing; approving it now is refused; it cannot be retried.
+    assert!(w.input(cancel(&id)).unwrap().is_noop());
+    assert!(w.approve(&id, "jane").is_err());
+    let retry = w.input(Input::RetryRequested {
+        deployment: id.clone(),
+        actor: "jane".into(),
+    });
+    assert!(
+        matches!(retry, Err(Rejection::NotRetryable { .. })),
+        "{retry:?}"
+    );
+    // A finished deployment is not cancelled: it is rolled back.
+    let build = w
+        .state
+        .deployments
+        .values()
+        .find(|d| d.status == D::Succeeded)
+        .unwrap()
+        .id
+        .clone();
+    let err = w.input(cancel(&build)).unwrap_err();
+    assert!(err.to_string().contains("roll back"), "{err}");
+    // A CANCEL is not a verdict on a gate.
+    let verdict = w.input(Input::ApprovalRecorded(
+        cd_core::pipeline::ApprovalRecorded {
+            deployment: id,
+            stage_index: 1,
+            actor: "jane".into(),
+            action: ApprovalAction::Cancel,
+            comment: String::new(),
+        },
+    ));
+    assert!(
+        matches!(
+            verdict,
+            Err(Rejection::InvalidInput {
+                field: "action",
+                ..
+            })
+        ),
+        "{verdict:?}"
+    );
+}

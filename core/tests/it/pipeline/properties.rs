@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use cd_core::pipeline::{
-    ApprovalAction, DeploymentId, EngineStatus, Input, StageStatus, State, Timestamp,
+    ApprovalAction, DeploymentId, DeploymentStatus, EngineStatus, Input, StageStatus, State,
+    Timestamp,
 };
 use proptest::prelude::*;
 
@@ -40,6 +41,9 @@ enum Step {
         reject: bool,
     },
     Retry {
+        deployment: usize,
+    },
+    Cancel {
         deployment: usize,
     },
     Rollback {
@@ -75,6 +79,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(deployment, success)| Step::Engine { deployment, success }),
         3 => (any::<usize>(), 0..5usize, prop::bool::weighted(0.2)).prop_map(|(deployment, actor, reject)| Step::Act { deployment, actor, reject }),
         1 => any::<usize>().prop_map(|deployment| Step::Retry { deployment }),
+        1 => any::<usize>().prop_map(|deployment| Step::Cancel { deployment }),
         1 => (0..3usize, 0..3usize, 0..6u64).prop_map(|(app, env, patch)| Step::Rollback { app, env, patch }),
         1 => (0..3usize, any::<bool>()).prop_map(|(env, lift)| Step::Hold { env, lift }),
         1 => (1..90i64).prop_map(|minutes| Step::Tick { minutes }),
@@ -178,6 +183,11 @@ fn run(w: &mut World, step: &Step, last: &Option<Input>) -> Option<Input> {
         Step::Retry { deployment } => Input::RetryRequested {
             deployment: pick(w, *deployment)?,
             actor: "jane".into(),
+        },
+        Step::Cancel { deployment } => Input::CancelRequested {
+            deployment: pick(w, *deployment)?,
+            actor: "jane".into(),
+            comment: "not this one".into(),
         },
         Step::Rollback { app, env, patch } => Input::RollbackRequested {
             application: APPS[*app].into(),
@@ -350,6 +360,50 @@ fn check_invariants(w: &World, seen: &mut BTreeSet<DeploymentId>) {
                 policy.min_approvals
             );
         }
+    }
+    // An ended deployment waits on nothing: nothing of it is parked.
+    for d in w.state.deployments.values() {
+        if d.status.is_final() {
+            assert!(
+                d.parked.is_none() && d.outbox.iter().all(|p| !p.parked),
+                "{} ended ({}) with parked work: {:?}",
+                d.id,
+                d.status.as_str(),
+                d.outbox
+            );
+        }
+    }
+    // A cancel in the ledger means a cancelled deployment.
+    for a in &w.state.approvals {
+        if a.action == ApprovalAction::Cancel {
+            let d = &w.state.deployments[&a.deployment];
+            assert_eq!(
+                d.status,
+                DeploymentStatus::Cancelled,
+                "{}: a cancel recorded",
+                d.id
+            );
+        }
+    }
+    // An environment is claimed only by a live deployment, or by an ended one whose commit may
+    // still be landing.
+    for (key, v) in &w.state.env_versions {
+        if !v.in_flight {
+            continue;
+        }
+        let d = &w.state.deployments[&v.deployment];
+        let writing = d.outbox.iter().any(|p| {
+            matches!(
+                p.effect.kind,
+                cd_core::pipeline::EffectKind::WriteManifests { .. }
+            )
+        });
+        assert!(
+            !d.status.is_final() || writing,
+            "{key} is claimed by {} ({}) with nothing in flight",
+            d.id,
+            d.status.as_str()
+        );
     }
     // No deployment is ever lost.
     for id in seen.iter() {
