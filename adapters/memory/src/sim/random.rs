@@ -157,12 +157,22 @@ fn random_step(rng: &mut SimRng, catalog: &Catalog, pushed: usize) -> Step {
                 },
             })
         }
-        68..=71 => Step::Retry(RetryStep {
+        68..=70 => Step::Retry(RetryStep {
             application_set: Some(set),
             bundle: Some(bundle),
             application: None,
             version: None,
         }),
+        71 => {
+            // A release, or a build of an application.
+            let release = rng.chance(50);
+            Step::Cancel(RetryStep {
+                application_set: release.then(|| set.clone()),
+                bundle: release.then(|| bundle.clone()),
+                application: (!release).then(|| app.clone()),
+                version: (!release).then(|| version.clone()),
+            })
+        }
         72..=74 => Step::Rollback(RollbackStep {
             application: app,
             environment: env,

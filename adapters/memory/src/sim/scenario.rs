@@ -69,6 +69,8 @@ pub enum Step {
     Release(ReleaseStep),
     /// A retry.
     Retry(RetryStep),
+    /// A cancel (named like a retry).
+    Cancel(RetryStep),
     /// A rollback request.
     Rollback(RollbackStep),
     /// A hold.
@@ -545,7 +547,7 @@ impl Runner {
                     actor: "simulator".into(),
                 }),
             ),
-            Step::Retry(r) => {
+            Step::Retry(r) | Step::Cancel(r) => {
                 let id = match self.target(
                     r.application.as_deref(),
                     r.version.as_deref(),
@@ -555,13 +557,19 @@ impl Runner {
                     Ok(id) => id,
                     Err(reason) => return self.refuse(n, reason),
                 };
-                self.submit(
-                    n,
-                    &Input::RetryRequested {
+                let input = if matches!(step, Step::Cancel(_)) {
+                    Input::CancelRequested {
                         deployment: id,
                         actor: "simulator".into(),
-                    },
-                );
+                        comment: "cancelled by the scenario".into(),
+                    }
+                } else {
+                    Input::RetryRequested {
+                        deployment: id,
+                        actor: "simulator".into(),
+                    }
+                };
+                self.submit(n, &input);
             }
             Step::Rollback(r) => self.submit(
                 n,

@@ -318,3 +318,45 @@ fn every_event_type_is_published_as_a_cloudevents_1_0_event() {
         .collect();
     assert!(unknown.is_empty(), "unexpected types: {unknown:?}");
 }
+
+#[test]
+fn a_held_build_is_cancelled_and_the_next_one_goes_when_the_hold_lifts() {
+    let scenario = Scenario::parse(
+        "cancel.yaml",
+        "manifests: examples/manifests
+steps:
+  - hold: {environment: development, actor: jane, reason: audit}
+  - push: {buildDefinition: shop-api, container: shop-api, version: v1.0.1}
+  - cancel: {application: shop-api, version: v1.0.1}
+  - cancel: {application: shop-api, version: v1.0.1}
+  - push: {buildDefinition: shop-api, container: shop-api, version: v1.0.2}
+  - unhold: {environment: development, actor: jane}
+",
+    )
+    .unwrap();
+    let out = run_scenario(&scenario, manifest_files()).unwrap();
+    let got = statuses(&out);
+    assert!(
+        got.contains(&("PreRelease".into(), "v1.0.1".into(), "CANCELLED".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("PreRelease".into(), "v1.0.2".into(), "SUCCEEDED".into())),
+        "{got:?}"
+    );
+    assert_eq!(
+        out.manifests["apps/shop-api/deploy/development.yaml"],
+        "v1.0.2"
+    );
+    let cancels: Vec<_> = out
+        .approvals
+        .iter()
+        .filter(|a| a.action == "CANCEL")
+        .collect();
+    assert_eq!(
+        cancels.len(),
+        1,
+        "a repeated cancel appends nothing: {cancels:?}"
+    );
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
