@@ -128,7 +128,9 @@ pub enum DeploymentStatus {
 }
 
 impl DeploymentStatus {
-    /// Final statuses never change again.
+    /// Final statuses: nothing happens to the deployment any more. The one change a final
+    /// status still sees is FAILED to CANCELLED, when someone cancels a failed deployment (it
+    /// is then not retried).
     #[must_use]
     pub fn is_final(self) -> bool {
         matches!(
