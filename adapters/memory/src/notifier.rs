@@ -22,7 +22,16 @@ impl MemoryNotifier {
     /// Every event published so far.
     #[must_use]
     pub fn events(&self) -> Vec<CloudEvent> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+        self.events_since(0)
+    }
+
+    /// The events published after the first `seen`.
+    #[must_use]
+    pub fn events_since(&self, seen: usize) -> Vec<CloudEvent> {
+        self.events
+            .lock()
+            .map(|e| e.get(seen..).unwrap_or_default().to_vec())
+            .unwrap_or_default()
     }
 }
 

@@ -99,6 +99,15 @@ impl MemoryRepo {
             .unwrap_or_default()
     }
 
+    /// How many commits the branch holds: a head that has not moved has the same count.
+    #[must_use]
+    pub fn commit_count(&self) -> usize {
+        self.state
+            .lock()
+            .map(|s| s.commits.len())
+            .unwrap_or_default()
+    }
+
     /// Every file at the head.
     #[must_use]
     pub fn files(&self) -> BTreeMap<String, String> {

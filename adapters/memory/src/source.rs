@@ -79,6 +79,24 @@ impl MemorySourceHost {
     }
 }
 
+impl MemorySourceHost {
+    fn locked(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Repo>>, SourceError> {
+        self.repos
+            .lock()
+            .map_err(|_| SourceError::Unavailable("lock poisoned".into()))
+    }
+}
+
+/// Repository `repository`, or `NotFound` naming it.
+fn existing<'a>(
+    repos: &'a mut BTreeMap<String, Repo>,
+    repository: &str,
+) -> Result<&'a mut Repo, SourceError> {
+    repos
+        .get_mut(repository)
+        .ok_or_else(|| SourceError::NotFound(format!("repository {repository}")))
+}
+
 #[async_trait]
 impl SourceHost for MemorySourceHost {
     async fn create_branch(
@@ -87,13 +105,8 @@ impl SourceHost for MemorySourceHost {
         branch: &str,
         from_tag: &str,
     ) -> Result<String, SourceError> {
-        let mut repos = self
-            .repos
-            .lock()
-            .map_err(|_| SourceError::Unavailable("lock poisoned".into()))?;
-        let repo = repos
-            .get_mut(repository)
-            .ok_or_else(|| SourceError::NotFound(format!("repository {repository}")))?;
+        let mut repos = self.locked()?;
+        let repo = existing(&mut repos, repository)?;
         if let Some(at) = repo.branches.get(branch) {
             return Ok(at.clone());
         }
@@ -113,13 +126,8 @@ impl SourceHost for MemorySourceHost {
         name: &str,
         notes: &str,
     ) -> Result<(), SourceError> {
-        let mut repos = self
-            .repos
-            .lock()
-            .map_err(|_| SourceError::Unavailable("lock poisoned".into()))?;
-        let repo = repos
-            .get_mut(repository)
-            .ok_or_else(|| SourceError::NotFound(format!("repository {repository}")))?;
+        let mut repos = self.locked()?;
+        let repo = existing(&mut repos, repository)?;
         repo.releases
             .entry(tag.to_string())
             .or_insert_with(|| (name.to_string(), notes.to_string()));
@@ -127,13 +135,8 @@ impl SourceHost for MemorySourceHost {
     }
 
     async fn tag_commit(&self, repository: &str, tag: &str) -> Result<Option<String>, SourceError> {
-        let repos = self
-            .repos
-            .lock()
-            .map_err(|_| SourceError::Unavailable("lock poisoned".into()))?;
-        let repo = repos
-            .get(repository)
-            .ok_or_else(|| SourceError::NotFound(format!("repository {repository}")))?;
+        let mut repos = self.locked()?;
+        let repo = existing(&mut repos, repository)?;
         Ok(repo.tags.get(tag).cloned())
     }
 
@@ -142,13 +145,8 @@ impl SourceHost for MemorySourceHost {
         repository: &str,
         commit: &str,
     ) -> Result<Option<PullRequest>, SourceError> {
-        let repos = self
-            .repos
-            .lock()
-            .map_err(|_| SourceError::Unavailable("lock poisoned".into()))?;
-        let repo = repos
-            .get(repository)
-            .ok_or_else(|| SourceError::NotFound(format!("repository {repository}")))?;
+        let mut repos = self.locked()?;
+        let repo = existing(&mut repos, repository)?;
         Ok(repo.pulls.get(commit).cloned())
     }
 }

@@ -60,18 +60,41 @@ fn processes_naming(needle: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
-    use std::io::{BufRead as _, BufReader};
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("kept");
+/// `infrastream demo --keep-running` in `dir`, with its standard output as lines.
+fn kept_demo(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead as _;
     let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
         .args(["demo", "--keep-running", "--dir", &dir.to_string_lossy()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let lines = std::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    (demo, lines)
+}
+
+/// Waits (at most 60 s) for `demo` to end.
+fn stopped(demo: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = demo.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kept");
+    let (mut demo, mut lines) = kept_demo(&dir);
     let server = loop {
         let line = lines.next().expect("the demo printed its server").unwrap();
         if let Some(rest) = line.strip_prefix("The service and the engine keep running at ") {
@@ -90,11 +113,7 @@ fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while demo.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the demo did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stopped(&mut demo);
     assert_eq!(
         processes_naming(&needle),
         Vec::<String>::new(),
@@ -110,29 +129,14 @@ fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
 
 #[test]
 fn a_demo_whose_reader_goes_away_stops_what_it_started() {
-    use std::io::{BufRead as _, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("piped");
-    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
-        .args(["demo", "--keep-running", "--dir", &dir.to_string_lossy()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut demo, mut lines) = kept_demo(&dir);
     // Like `| head -2`: two lines (the service and the engine run by then), then gone.
-    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
     let _ = lines.next();
     let _ = lines.next();
     drop(lines);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = demo.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the demo did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(141));
+    assert_eq!(stopped(&mut demo).code(), Some(141));
     assert_eq!(
         processes_naming(&dir.to_string_lossy()),
         Vec::<String>::new(),
