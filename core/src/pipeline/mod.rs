@@ -22,6 +22,7 @@ mod decide;
 mod decision;
 mod effect;
 mod events;
+mod gate;
 mod input;
 mod model;
 mod operate;
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use decide::decide;
 pub use decision::{ApplyError, Decision, StateWrite};
 pub use effect::{CloudEvent, Effect, EffectKind, EffectOutcome, ManifestEdit, PendingEffect};
+pub use gate::{GateNeeds, Viewer, approver_refusal, counted_approvers, gate_needs};
 pub use input::{
     ApprovalRecorded, BuildNotified, EngineStatus, Input, ReleaseRequested, StatusReported,
 };

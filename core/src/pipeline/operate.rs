@@ -49,32 +49,17 @@ impl Txn<'_> {
                 status: stage.status,
             });
         }
+        if let Some(refusal) = super::gate::approver_refusal(
+            catalog,
+            self.snap.settings,
+            d,
+            a.stage_index,
+            &policy,
+            &a.actor,
+        ) {
+            return Err(refusal);
+        }
         let who = catalog.identity(&a.actor);
-        if !catalog.stakeholders(&policy).contains(&who) {
-            return Err(Rejection::NotAStakeholder {
-                actor: a.actor.clone(),
-                deployment: a.deployment.clone(),
-                stage: a.stage_index,
-            });
-        }
-        let track_name = catalog
-            .application_sets
-            .get(&d.application_set)
-            .map(|s| s.release_track.clone())
-            .unwrap_or_default();
-        if self
-            .snap
-            .settings
-            .forbid_author_approval
-            .contains(&track_name)
-            && d.authors
-                .iter()
-                .any(|author| catalog.identity(author) == who)
-        {
-            return Err(Rejection::AuthorMayNotApprove {
-                actor: a.actor.clone(),
-            });
-        }
         self.subjects.push(a.deployment.clone());
         let repeated = self
             .approvals_of(&a.deployment, a.stage_index)

@@ -1,7 +1,6 @@
 //! ProcessPipeline: move a deployment forward as far as it can go without waiting on anyone.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use super::decide::{Txn, refresh_status};
 use super::effect::{EffectKind, ManifestEdit};
@@ -109,21 +108,8 @@ impl Txn<'_> {
         stage: usize,
         policy: &ApprovalPolicy,
     ) -> bool {
-        let catalog = self.snap.catalog;
-        let stakeholders = catalog.stakeholders(policy);
         let ledger = self.approvals_of(id, stage);
-        let after_reject = ledger
-            .iter()
-            .rposition(|a| a.action == super::ApprovalAction::Reject)
-            .map_or(0, |i| i + 1);
-        let approvers: BTreeSet<String> = ledger
-            .get(after_reject..)
-            .unwrap_or_default()
-            .iter()
-            .filter(|a| a.action == super::ApprovalAction::Approve)
-            .map(|a| catalog.identity(&a.actor))
-            .filter(|who| stakeholders.contains(who))
-            .collect();
+        let approvers = super::gate::counted_approvers(self.snap.catalog, policy, ledger);
         approvers.len() >= policy.min_approvals as usize
     }
 

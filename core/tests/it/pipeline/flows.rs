@@ -626,6 +626,16 @@ fn approvals_are_checked_before_anything_is_appended() {
     );
     let err = w.approve(&id, "omar").unwrap_err();
     assert!(err.to_string().contains("authored"));
+    // The gate tells the author so before they try, with the decision's own words.
+    let d = &w.state.deployments[&id];
+    let needs =
+        cd_core::pipeline::gate_needs(&w.catalog, &w.settings, d, &w.state.approvals, Some("omar"))
+            .unwrap();
+    assert_eq!(
+        needs.viewer,
+        Some(cd_core::pipeline::Viewer::MayNot(err.to_string()))
+    );
+    assert_eq!(needs.remaining, needs.min_approvals);
     // Approving a stage that is not waiting is refused too.
     let err = w
         .input(Input::ApprovalRecorded(

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use cd_core::pipeline::{
-    ApprovalAction, DeploymentId, DeploymentStatus, EngineStatus, Input, StageStatus, State,
-    Timestamp,
+    ApprovalAction, ApprovalRecorded, DeploymentId, DeploymentStatus, EngineStatus, Input,
+    Rejection, SequentialIds, Snapshot, StageStatus, State, Timestamp, Viewer, decide, gate_needs,
 };
 use proptest::prelude::*;
 
@@ -111,7 +111,13 @@ fn run(w: &mut World, step: &Step, last: &Option<Input>) -> Option<Input> {
             Input::BuildNotified(cd_core::pipeline::BuildNotified {
                 build_definition_id: APPS[*app].into(),
                 container: APPS[*app].into(),
-                author: Some(format!("dev-{patch}")),
+                // Some authors are approvers too, and the track forbids them to approve their
+                // own change (see `the_pipeline_keeps_its_invariants_under_any_sequence`).
+                author: Some(if patch % 2 == 0 {
+                    ACTORS[usize::try_from(*patch).unwrap_or(0) % ACTORS.len()].to_string()
+                } else {
+                    format!("dev-{patch}")
+                }),
                 changelog: vec![cd_core::pipeline::ChangelogEntry {
                     application: String::new(),
                     version: String::new(),
@@ -405,6 +411,51 @@ fn check_invariants(w: &World, seen: &mut BTreeSet<DeploymentId>) {
             d.status.as_str()
         );
     }
+    // What a gate shows people is what a decision does: the viewer may act exactly when an
+    // APPROVE from them would not be refused for who they are, and a waiting gate always
+    // needs at least one more approval.
+    for d in w.state.deployments.values() {
+        let Some(needs) = gate_needs(catalog, &w.settings, d, &w.state.approvals, None) else {
+            continue;
+        };
+        assert!(
+            needs.remaining > 0
+                && needs.approved_by.len() + needs.remaining as usize
+                    == needs.min_approvals as usize,
+            "{}: a waiting gate says {needs:?}",
+            d.id
+        );
+        for actor in ACTORS {
+            let shown = gate_needs(catalog, &w.settings, d, &w.state.approvals, Some(actor))
+                .and_then(|n| n.viewer);
+            let snapshot = Snapshot {
+                catalog,
+                state: &w.state,
+                settings: &w.settings,
+            };
+            let approve = Input::ApprovalRecorded(ApprovalRecorded {
+                deployment: d.id.clone(),
+                stage_index: needs.stage,
+                actor: actor.into(),
+                action: ApprovalAction::Approve,
+                comment: "ok".into(),
+            });
+            let decided = decide(&snapshot, &approve, w.now, &mut SequentialIds::new("v-", 1));
+            let refused_for_who = matches!(
+                decided,
+                Err(Rejection::NotAStakeholder { .. } | Rejection::AuthorMayNotApprove { .. })
+            );
+            assert_eq!(
+                shown == Some(Viewer::May),
+                !refused_for_who,
+                "{}: the gate shows {shown:?} to {actor}, a decision says {decided:?}",
+                d.id
+            );
+            if let (Some(Viewer::MayNot(why)), Err(refusal)) = (&shown, &decided) {
+                assert_eq!(why, &refusal.to_string(), "the reason shown is the refusal");
+            }
+        }
+    }
     // No deployment is ever lost.
     for id in seen.iter() {
         assert!(
@@ -455,6 +506,8 @@ proptest! {
     #[test]
     fn the_pipeline_keeps_its_invariants_under_any_sequence(steps in prop::collection::vec(step(), 1..60)) {
         let mut w = World::new();
+        // Authors may not approve their own change on any track here.
+        w.settings.forbid_author_approval = w.catalog.release_tracks.keys().cloned().collect();
         let mut last = None;
         let mut seen = BTreeSet::new();
         for step in &steps {
