@@ -241,7 +241,32 @@ impl Driver {
     /// # Errors
     /// The store's error.
     pub async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
-        Ok(self.ports.store.load(&Reads::default()).await?.holds)
+        self.ports.store.holds().await
+    }
+
+    /// The deployments waiting on people, with their ledgers (see
+    /// [`Store::waiting_on_people`]).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn waiting_on_people(&self) -> Result<Vec<DeploymentView>, StoreError> {
+        self.ports.store.waiting_on_people().await
+    }
+
+    /// Every open deployment with its ledger and changelog, the holds and the environment
+    /// versions: what an overview of the pipeline reads (over the open index, never the
+    /// history).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn open_state(&self) -> Result<State, StoreError> {
+        self.ports
+            .store
+            .load(&Reads {
+                all_open: true,
+                ..Reads::default()
+            })
+            .await
     }
 
     /// Whether the store can take a decision now (see [`Store::ready`]).

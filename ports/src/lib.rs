@@ -35,4 +35,5 @@ pub use repo::{ManifestRepo, RepoError};
 pub use source::{PullRequest, SourceError, SourceHost};
 pub use store::{
     DeploymentFilter, DeploymentView, ListCursor, MAX_PAGE, Store, StoreError, deployment_tables,
+    waiting_on_people, waits_on_people,
 };

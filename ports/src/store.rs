@@ -1,9 +1,11 @@
 //! `Store`: where the pipeline's state lives.
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use cd_core::pipeline::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
-    Reads, State, StateWrite, Timestamp,
+    Hold, Reads, State, StateWrite, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +58,33 @@ impl DeploymentView {
                 .collect(),
         })
     }
+}
+
+/// Whether `d` waits on people: not final, its status AWAITING_APPROVAL or REJECTED.
+#[must_use]
+pub fn waits_on_people(d: &Deployment) -> bool {
+    matches!(
+        d.status,
+        DeploymentStatus::AwaitingApproval | DeploymentStatus::Rejected
+    )
+}
+
+/// The deployments of `state` that [wait on people](waits_on_people), each with its ledger
+/// and changelog, newest first (creation time, sequence, id): the reference semantics of
+/// [`Store::waiting_on_people`].
+#[must_use]
+pub fn waiting_on_people(state: &State) -> Vec<DeploymentView> {
+    let mut waiting: Vec<&Deployment> = state
+        .deployments
+        .values()
+        .filter(|d| waits_on_people(d))
+        .collect();
+    waiting
+        .sort_by(|a, b| (b.created_at, b.sequence, &b.id).cmp(&(a.created_at, a.sequence, &a.id)));
+    waiting
+        .into_iter()
+        .filter_map(|d| DeploymentView::of(state, &d.id))
+        .collect()
 }
 
 /// The most deployments one page of a listing holds: a listing is read page by page over an
@@ -249,6 +278,37 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
     async fn list(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError>;
+
+    /// The holds in force, by environment: what the holds page and `GET /v1/holds` read.
+    ///
+    /// The default reads them with an empty [`Store::load`] (holds and environment versions,
+    /// nothing of the history); a store with a cheaper query overrides it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
+        Ok(self.load(&Reads::default()).await?.holds)
+    }
+
+    /// The deployments whose current stage waits on people (status AWAITING_APPROVAL or
+    /// REJECTED), each with its ledger and changelog, newest first: what an approvals inbox
+    /// reads. Such deployments are open, so this reads the open ones (an index), never the
+    /// history.
+    ///
+    /// The default filters [`Store::load`] of every open deployment; a store with a cheaper
+    /// query overrides it (the contract checks both answer alike).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn waiting_on_people(&self) -> Result<Vec<DeploymentView>, StoreError> {
+        let state = self
+            .load(&Reads {
+                all_open: true,
+                ..Reads::default()
+            })
+            .await?;
+        Ok(waiting_on_people(&state))
+    }
 
     /// Whether the store can take a decision now: it answers, and it can be written. Readiness
     /// probes call it, so it is quick (a store that would wait for a lock says so instead) and

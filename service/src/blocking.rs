@@ -9,11 +9,13 @@
 //! same reason (one line per method of every port, the signatures in plain sight), and a new
 //! port method does not compile until it is forwarded here too.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
-    CloudEvent, Deployment, DeploymentId, ManifestCommit, ManifestEdit, Reads, State, StateWrite,
+    CloudEvent, Deployment, DeploymentId, Hold, ManifestCommit, ManifestEdit, Reads, State,
+    StateWrite,
 };
 use cd_ports::{
     DeploymentFilter, DeploymentView, ManifestRepo, Notifier, NotifyError, PullRequest, Registry,
@@ -76,6 +78,24 @@ impl<T: Store + ?Sized> Store for Blocking<T> {
             &self.0,
             |e| Err(StoreError::Unavailable(e)),
             move |s| block_on(s.list(&filter)),
+        )
+        .await
+    }
+
+    async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
+        run(
+            &self.0,
+            |e| Err(StoreError::Unavailable(e)),
+            move |s| block_on(s.holds()),
+        )
+        .await
+    }
+
+    async fn waiting_on_people(&self) -> Result<Vec<DeploymentView>, StoreError> {
+        run(
+            &self.0,
+            |e| Err(StoreError::Unavailable(e)),
+            move |s| block_on(s.waiting_on_people()),
         )
         .await
     }

@@ -789,6 +789,34 @@ impl Store for SqliteStore {
         self.with(|conn| list(conn, filter))
     }
 
+    async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
+        self.with(|conn| holds(conn))
+    }
+
+    /// Over the `Open` indexes, then the ledger and changelog of those found only.
+    async fn waiting_on_people(&self) -> Result<Vec<DeploymentView>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let mut found = BTreeMap::new();
+            for table in ["PreReleaseDeployments", "ReleaseDeployments"] {
+                let clause = "Open = 1 AND Status IN ('AWAITING_APPROVAL', 'REJECTED')";
+                bodies(&tx, table, clause, &[], &mut found)?;
+            }
+            let mut state = State {
+                deployments: found,
+                ..State::default()
+            };
+            if !state.deployments.is_empty() {
+                let ids = json_list(state.deployments.keys().map(|d| &d.0))?;
+                let clause = "WHERE DeploymentID IN (SELECT value FROM json_each(?1))";
+                state.approvals = approvals_where(&tx, clause, Some(&ids))?;
+                state.changelogs = changelogs_where(&tx, clause, Some(&ids))?;
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(cd_ports::waiting_on_people(&state))
+        })
+    }
+
     /// Takes the write lock and lets it go (`BEGIN IMMEDIATE`, `ROLLBACK`), waiting at most
     /// [`READY_WAIT`] for it: a database another process holds locked is reported at once,
     /// not after the writers' busy timeout.

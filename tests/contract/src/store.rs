@@ -90,6 +90,87 @@ pub async fn store_contract<S: Store, F: Fn() -> S>(make: F) {
     loads_by_key(&make()).await;
     loads_stay_bounded(&make(), 10_000).await;
     lists_with_filters(&make()).await;
+    answers_the_portals_queries(&make()).await;
+}
+
+/// `holds` and `waiting_on_people` answer as their reference semantics say, whatever query a
+/// store makes for them.
+async fn answers_the_portals_queries(store: &dyn Store) {
+    assert!(store.holds().await.unwrap().is_empty());
+    assert!(store.waiting_on_people().await.unwrap().is_empty());
+    let hold = Hold {
+        reason: "freeze <b>".into(),
+        actor: "jane".into(),
+        at: Timestamp(5),
+    };
+    let mut waiting = deployment("w1", "shop", "api", None);
+    waiting.status = DeploymentStatus::AwaitingApproval;
+    waiting.created_at = Timestamp(3_000);
+    waiting.sequence = 3;
+    let mut rejected = deployment("w2", "shop", "web", None);
+    rejected.status = DeploymentStatus::Rejected;
+    rejected.track = DeploymentTrack::Hotfix;
+    rejected.created_at = Timestamp(4_000);
+    rejected.sequence = 4;
+    let mut gated_release = release("w3", "2026.12", DeploymentStatus::AwaitingApproval, 5);
+    gated_release.created_at = Timestamp(2_000);
+    let running = deployment("w4", "shop", "api", None);
+    let mut done = deployment("w5", "shop", "api", None);
+    done.status = DeploymentStatus::Succeeded;
+    let mut writes: Vec<StateWrite> = [&waiting, &rejected, &gated_release, &running, &done]
+        .into_iter()
+        .map(create)
+        .collect();
+    writes.push(StateWrite::PutHold {
+        environment: "production".into(),
+        hold: hold.clone(),
+    });
+    writes.push(StateWrite::AppendApproval(approval(
+        "w1",
+        "a1",
+        ApprovalAction::Approve,
+    )));
+    writes.push(StateWrite::AppendApproval(approval(
+        "w2",
+        "a2",
+        ApprovalAction::Reject,
+    )));
+    writes.push(StateWrite::AppendApproval(approval(
+        "w5",
+        "a3",
+        ApprovalAction::Approve,
+    )));
+    store.apply(&writes).await.unwrap();
+
+    assert_eq!(
+        store.holds().await.unwrap(),
+        BTreeMap::from([("production".to_string(), hold)])
+    );
+    let inbox = store.waiting_on_people().await.unwrap();
+    let ids: Vec<&str> = inbox.iter().map(|v| v.deployment.id.0.as_str()).collect();
+    assert_eq!(ids, ["w2", "w1", "w3"], "waiting ones only, newest first");
+    let ledgers: Vec<Vec<&str>> = inbox
+        .iter()
+        .map(|v| v.approvals.iter().map(|a| a.approval_id.as_str()).collect())
+        .collect();
+    assert_eq!(
+        ledgers,
+        [vec!["a2"], vec!["a1"], vec![]],
+        "each with its own ledger"
+    );
+    // The reference semantics over what a load returns agree.
+    let open = store.load(&everything_open()).await.unwrap();
+    let reference: Vec<DeploymentId> = cd_ports::waiting_on_people(&open)
+        .into_iter()
+        .map(|v| v.deployment.id)
+        .collect();
+    assert_eq!(
+        reference,
+        inbox
+            .iter()
+            .map(|v| v.deployment.id.clone())
+            .collect::<Vec<_>>()
+    );
 }
 
 async fn creates_and_reads_back(store: &dyn Store) {
