@@ -38,7 +38,7 @@ for app in shop-api shop-web; do
   "$bin" images add --dir "$work/data" --registry containers --image "$app" --tag v1.0.0 >/dev/null
   "$bin" notify --server "$url" --build-definition "$app" --container "$app" --version v1.0.0 >/dev/null
 done
-deployment=$(curl -fsS "$url/v1/deployments?limit=1" | jq -r '.[0].id')
+deployment=$(curl -fsS -H 'x-infrastream-actor: jane' "$url/v1/deployments?limit=1" | jq -r '.[0].id')
 
 export ST_WEBHOOK_SECRET_FILE="$work/data/webhook-secret"
 export ST_DEPLOYMENT="$deployment"

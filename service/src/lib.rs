@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod local;
 pub mod metrics;
+pub mod portal;
 pub mod process;
 mod service;
 pub mod tenant;

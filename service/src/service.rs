@@ -36,6 +36,9 @@ pub struct Shared {
     pub limits: cd_http::Limits,
     /// Liveness and readiness: the worker and background components report here.
     pub health: crate::health::Health,
+    /// The Portal's session keys (derived from the secret, so every replica reads every
+    /// session).
+    pub(crate) sessions: crate::portal::session::Sessions,
     work: mpsc::UnboundedSender<Wake>,
 }
 
@@ -63,9 +66,11 @@ impl Shared {
             None => None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let sessions = crate::portal::session::Sessions::new(&secret);
         let shared = Arc::new(Shared {
             driver,
             secret,
+            sessions,
             oidc,
             trust_actor_header: config.trusts_actor_header(),
             actor_header: config.auth.actor_header.to_ascii_lowercase(),

@@ -178,6 +178,7 @@ notifications_subscription = "cd-manager"
     let deployment = loop {
         let list: Value = client
             .get(format!("{url}/v1/deployments"))
+            .header("x-infrastream-actor", "sam")
             .send()
             .await
             .unwrap()
@@ -196,13 +197,14 @@ notifications_subscription = "cd-manager"
     let commit = deployment["stages"][0]["commitSha"].as_str().unwrap();
     let view: Value = client
         .get(format!("{url}/v1/deployments/{id}"))
+        .header("x-infrastream-actor", "sam")
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let entry = &view["changelog"][0]["entry"];
+    let entry = &view["changelog"][0];
     assert_eq!(entry["description"], "carts expire", "{view:#}");
     assert_eq!(entry["application"], "shop-api", "{view:#}");
     assert_eq!(entry["version"], "v1.0.0", "{view:#}");

@@ -152,7 +152,12 @@ impl Cluster {
 
     async fn deployments(&self) -> Vec<Value> {
         let (_, list) = self
-            .send(reqwest::Method::GET, "/v1/deployments?limit=500", None, &[])
+            .send(
+                reqwest::Method::GET,
+                "/v1/deployments?limit=500",
+                None,
+                &[("x-infrastream-actor", "sam".to_string())],
+            )
             .await;
         list.as_array().unwrap().clone()
     }
@@ -210,9 +215,9 @@ impl Cluster {
                     !matches!(
                         d["status"].as_str(),
                         Some("SUCCEEDED" | "SUPERSEDED" | "AWAITING_APPROVAL")
-                    ) || !d["outbox"].as_array().unwrap().is_empty()
+                    ) || d["pendingEffects"].as_u64() != Some(0)
                 })
-                .map(|d| format!("{} {} {}", d["id"], d["status"], d["outbox"]))
+                .map(|d| format!("{} {} {}", d["id"], d["status"], d["pendingEffects"]))
                 .collect();
             if open.is_empty() {
                 return list;
@@ -442,7 +447,7 @@ notifications_subscription = "cd-manager"
                 reqwest::Method::GET,
                 &format!("/v1/deployments/{id}"),
                 None,
-                &[],
+                &[("x-infrastream-actor", "sam".to_string())],
             )
             .await;
         if view["deployment"]["status"] == "AWAITING_APPROVAL" {
@@ -476,11 +481,11 @@ notifications_subscription = "cd-manager"
                 reqwest::Method::GET,
                 &format!("/v1/deployments/{id}"),
                 None,
-                &[],
+                &[("x-infrastream-actor", "sam".to_string())],
             )
             .await;
         if view["deployment"]["status"] == "SUCCEEDED"
-            && view["deployment"]["outbox"].as_array().unwrap().is_empty()
+            && view["deployment"]["pendingEffects"].as_u64() == Some(0)
         {
             break view;
         }

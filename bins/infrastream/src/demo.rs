@@ -481,7 +481,8 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     )?;
     let conn = Conn {
         server: server.clone(),
-        actor: None,
+        // The demo reads as sam, a developer of the tenant: reads take a person it knows.
+        actor: Some("sam".into()),
         token: None,
         secret_file: Some(secret_file),
     };
@@ -675,9 +676,13 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         dir.join("engine.log").display()
     );
     if args.keep_running {
-        println!("\nThe service and the engine keep running at {server}. Try:");
-        println!("  infrastream status --server {server}");
-        println!("  infrastream status {release} --server {server}");
+        println!("\nThe service and the engine keep running at {server}.");
+        println!(
+            "The Portal: {server}/ (sign in as jane, omar or li, the release managers; sam is a developer)"
+        );
+        println!("Try:");
+        println!("  infrastream status --server {server} --as jane");
+        println!("  infrastream status {release} --server {server} --as jane");
         println!("  curl {server}/openapi.json   curl {server}/metrics");
         println!(
             "  infrastream notify --server {server} --build-definition shop-api --container shop-api --version v1.0.0"

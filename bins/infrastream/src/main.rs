@@ -82,6 +82,8 @@ enum Command {
     Unhold(ops::HoldArgs),
     /// Show the holds in force: who held which environment, when and why.
     Holds(ops::HoldsArgs),
+    /// Show the gates waiting on you (through your groups), and what each still needs.
+    Approvals(ops::ApprovalsArgs),
     /// Cancel a deployment that waits, is parked, or failed (recorded in the ledger).
     Cancel(ops::CancelArgs),
     /// Retry a deployment waiting on a failed step, or a failed release.
@@ -113,6 +115,7 @@ fn command(command: Command) -> ExitCode {
         Command::Hold(args) => ops::hold(&args),
         Command::Unhold(args) => ops::unhold(&args),
         Command::Holds(args) => ops::holds(&args),
+        Command::Approvals(args) => ops::approvals(&args),
         Command::Cancel(args) => ops::cancel(&args),
         Command::Retry(args) => ops::retry(&args),
         Command::Rollback(args) => ops::rollback(&args),

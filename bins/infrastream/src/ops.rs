@@ -427,6 +427,81 @@ pub(crate) fn holds(args: &HoldsArgs) -> ExitCode {
     )
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct ApprovalsArgs {
+    /// Whose approvals: a person the tenant knows (default: whoever `--as` or the token names).
+    #[arg(long)]
+    pub(crate) pending_for: Option<String>,
+    /// Print the JSON the service returned.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+/// `approvals`: the gates waiting on a person, newest first, each with what it still needs and
+/// the command that answers it.
+pub(crate) fn approvals(args: &ApprovalsArgs) -> ExitCode {
+    let json = args.json;
+    let path = match &args.pending_for {
+        Some(who) => format!(
+            "/v1/approvals?{}",
+            serde_urlencoded::to_string([("pending_for", who)]).unwrap_or_default()
+        ),
+        None => "/v1/approvals".to_string(),
+    };
+    request_then(
+        &args.conn,
+        async move |c: &Client| c.get(&path).await,
+        |answer| {
+            if json {
+                return serde_json::to_string_pretty(&answer.body).unwrap_or_default();
+            }
+            let Some(pending) = answer.body.as_array().filter(|p| !p.is_empty()) else {
+                return "nothing waits on you".to_string();
+            };
+            pending
+                .iter()
+                .map(|p| {
+                    let d = &p["deployment"];
+                    let g = &p["gate"];
+                    let what = d["bundle"]
+                        .as_str()
+                        .or(d["application"].as_str())
+                        .unwrap_or("?");
+                    let list = |v: &serde_json::Value| {
+                        v.as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(serde_json::Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default()
+                    };
+                    let approved = list(&g["approvedBy"]);
+                    let rejected = g["rejectedBy"]
+                        .as_str()
+                        .map(|who| format!("; rejected by {who}"))
+                        .unwrap_or_default();
+                    format!(
+                        "{id}  {track} {what} {version} → {envs}: {remaining} more of {min} from {groups} (approved: {approved}){rejected}\n  infrastream approve {id}",
+                        id = d["id"].as_str().unwrap_or("?"),
+                        track = d["track"].as_str().unwrap_or("?"),
+                        version = d["version"].as_str().unwrap_or("?"),
+                        envs = list(&g["environments"]),
+                        remaining = g["remaining"],
+                        min = g["minApprovals"],
+                        groups = list(&g["groups"]),
+                        approved = if approved.is_empty() { "nobody yet".to_string() } else { approved },
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    )
+}
+
 pub(crate) fn hold(args: &HoldArgs) -> ExitCode {
     let body = json!({ "reason": args.reason });
     let env = &args.environment;

@@ -41,7 +41,7 @@ pub(super) async fn submit(shared: &Arc<Shared>, input: Input) -> Result<Respons
 
 /// Decides `input` and queues its effects, in a task of its own: a client that hangs up after
 /// the decision is stored must not keep its effects from being queued.
-pub(super) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decision, ApiError> {
+pub(crate) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decision, ApiError> {
     let name = input.name();
     let task = {
         let shared = shared.clone();

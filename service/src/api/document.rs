@@ -3,9 +3,10 @@
 //! document describes the running service, not every configuration), and the answers every
 //! operation of a class can give.
 //!
-//! - Operators' operations (tag `operators`) take a person: the trusted actor header in
-//!   local mode, an OIDC bearer token when OIDC is configured. They can answer 401 (no
-//!   credential) and 403 (not a person the tenant knows).
+//! - Operators' operations (tag `operators`) and the reads of the pipeline (tag `queries`)
+//!   take a person: the trusted actor header in local mode, an OIDC bearer token when OIDC is
+//!   configured (for reads, a machine's token of an allowed subject too). They can answer 401
+//!   (no credential) and 403 (not a person the tenant knows).
 //! - The engine's report (tag `engine`) takes a machine: the body's HMAC signature, or an
 //!   OIDC bearer token. Notifications (tag `notifications`) take the same, unless the service
 //!   accepts unsigned ones (loopback). They can answer 401.
@@ -81,7 +82,8 @@ pub(super) fn complete(doc: &mut OpenApi, shared: &Shared) {
         {
             let tags = operation.tags.clone().unwrap_or_default();
             let tagged = |t: &str| tags.iter().any(|tag| tag == t);
-            let security = if tagged("operators") {
+            let person = tagged("operators") || tagged("queries");
+            let security = if person {
                 Some(people.clone())
             } else if tagged("engine") || (tagged("notifications") && shared.sign_notifications) {
                 Some(machines.clone())
@@ -96,7 +98,7 @@ pub(super) fn complete(doc: &mut OpenApi, shared: &Shared) {
             };
             if let Some(security) = security {
                 add("401", "No credential, or one that does not hold");
-                if tagged("operators") {
+                if person {
                     add(
                         "403",
                         "Not a person the tenant knows, or not allowed to do this",

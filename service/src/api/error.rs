@@ -112,11 +112,11 @@ impl ApiError {
         Self::new(e.status(), code, e.to_string())
     }
 
-    pub(super) fn from_store(e: StoreError) -> Self {
+    pub(crate) fn from_store(e: StoreError) -> Self {
         Self::from_driver(e.into())
     }
 
-    pub(super) fn from_driver(e: DriverError) -> Self {
+    pub(crate) fn from_driver(e: DriverError) -> Self {
         match e {
             DriverError::Rejected(r) => Self::from_rejection(&r),
             DriverError::Manifests(p) => Self::new(

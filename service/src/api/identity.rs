@@ -81,6 +81,18 @@ pub(super) async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String
     }
 }
 
+/// Who reads: a person the tenant knows (as [`actor`] checks), or a machine presenting an
+/// OIDC token of an allowed subject (CI waiting on a deployment). Reads say what the pipeline
+/// holds, who approved what and why: they are not for anyone who can reach the port.
+pub(super) async fn reader(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+    if let (Some(token), Some(oidc)) = (bearer(headers), &shared.oidc)
+        && let Ok(subject) = oidc.machine(token).await
+    {
+        return Ok(subject);
+    }
+    actor(shared, headers).await
+}
+
 pub(super) async fn identified(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     if let (Some(token), Some(oidc)) = (bearer(headers), &shared.oidc) {
         return oidc.person(token).await.map_err(ApiError::unauthorized);

@@ -6,12 +6,13 @@
 //! `commands` holds the mutations and `queries` the reads; this module assembles the router
 //! and its OpenAPI document from them.
 
-mod commands;
+pub(crate) mod commands;
 mod document;
 mod error;
 mod identity;
 mod queries;
 mod request;
+mod views;
 mod wire;
 
 use std::sync::Arc;
@@ -30,13 +31,17 @@ use commands::{
 };
 pub use error::{ApiError, ErrorCode};
 use queries::{
-    __path_healthz, __path_holds, __path_list, __path_metrics, __path_readyz, __path_show, healthz,
-    holds, list, metrics, readyz, show,
+    __path_approvals, __path_healthz, __path_holds, __path_list, __path_metrics, __path_readyz,
+    __path_show, approvals, healthz, holds, list, metrics, readyz, show,
+};
+pub use views::{
+    BuildView, BundleAppView, ChangelogView, DeploymentDetail, DeploymentSummary, GateNeedsView,
+    GateView, HoldView, LedgerAction, LedgerEntry, PendingApproval, Phase, StageState, StageView,
 };
 pub use wire::{
-    Accepted, ApprovalBody, BuildNotification, CancelBody, ChangelogItem, EngineOutcome, HoldBody,
-    ListQuery, PushEnvelope, PushMessage, ReleaseBody, RollbackBody, Status, StatusBody, Track,
-    Verdict,
+    Accepted, ApprovalBody, ApprovalsQuery, BuildNotification, CancelBody, ChangelogItem,
+    EngineOutcome, HoldBody, ListQuery, PushEnvelope, PushMessage, ReleaseBody, RollbackBody,
+    Status, StatusBody, Track, Verdict,
 };
 
 /// Reads a build notification document (what CI posts, and what a Pub/Sub message carries) as
@@ -80,6 +85,7 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .routes(routes!(rollback))
         .routes(routes!(hold, unhold))
         .routes(routes!(holds))
+        .routes(routes!(approvals))
         .routes(routes!(list))
         .routes(routes!(show))
         .routes(routes!(healthz))
@@ -91,6 +97,8 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
     document::complete(&mut doc, &shared);
     let doc = Arc::new(doc);
     router
+        // The Portal's pages and forms, at `/`: the same service, the same decisions.
+        .merge(crate::portal::router(shared.clone()))
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -1,4 +1,5 @@
-//! The reads: holds, deployments (listed and one by one), health and metrics.
+//! The reads: holds, gates waiting on people, deployments (listed and one by one), health and
+//! metrics. Every read of the pipeline takes a person the tenant knows (or an allowed machine).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -6,35 +7,94 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cd_core::pipeline::{DeploymentId, Rejection};
+use std::collections::BTreeMap;
+
+use cd_core::pipeline::{DeploymentId, Rejection, Viewer, gate_needs};
 use cd_ports::{DeploymentFilter, ListCursor};
 
 use super::error::ApiError;
+use super::identity::reader;
 use super::request::{PathArg, path_value};
-use super::wire::ListQuery;
+use super::views::{DeploymentDetail, DeploymentSummary, HoldView, PendingApproval};
+use super::wire::{ApprovalsQuery, ListQuery};
 use crate::health::{Check, Report, ReportStatus};
 use crate::service::Shared;
 
 /// The holds in force, by environment.
 #[utoipa::path(get, path = "/v1/holds", tag = "queries",
-    responses((status = 200, description = "Each held environment and its hold", body = BTreeMap<String, Object>)))]
-pub(super) async fn holds(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    responses((status = 200, description = "Each held environment and its hold", body = BTreeMap<String, HoldView>)))]
+pub(super) async fn holds(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    reader(&shared, &headers).await?;
     let holds = shared.driver.holds().await.map_err(ApiError::from_store)?;
-    Ok(Json(holds).into_response())
+    let view: BTreeMap<String, HoldView> =
+        holds.iter().map(|(e, h)| (e.clone(), h.into())).collect();
+    Ok(Json(view).into_response())
+}
+
+/// The gates waiting on a person (through their groups), newest first, each with what it
+/// still needs. Only gates they may act on are listed: a gate where they are the change's
+/// author, or of groups they are not in, is not theirs to answer.
+#[utoipa::path(get, path = "/v1/approvals", tag = "queries", params(ApprovalsQuery),
+    responses((status = 200, description = "What waits on the person", body = Vec<PendingApproval>),
+        (status = 400, body = ApiError)))]
+pub(super) async fn approvals(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = reader(&shared, &headers).await?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let person = match q.pending_for.as_deref().map(str::trim) {
+        None | Some("" | "me" | "ME") => caller,
+        Some(other) => other.to_string(),
+    };
+    let catalog = shared
+        .driver
+        .catalog_or_last_valid()
+        .await
+        .map_err(ApiError::from_driver)?;
+    let waiting = shared
+        .driver
+        .waiting_on_people()
+        .await
+        .map_err(ApiError::from_store)?;
+    let settings = shared.driver.settings();
+    let pending: Vec<PendingApproval> = waiting
+        .iter()
+        .filter_map(|v| {
+            let gate = gate_needs(
+                &catalog,
+                settings,
+                &v.deployment,
+                &v.approvals,
+                Some(&person),
+            )?;
+            (gate.viewer == Some(Viewer::May)).then(|| PendingApproval {
+                deployment: (&v.deployment).into(),
+                gate: gate.into(),
+            })
+        })
+        .collect();
+    Ok(Json(pending).into_response())
 }
 
 /// Lists deployments, newest first, a page at a time: when more follow, the `Link` header names
 /// the next page (`rel="next"`, with the `after` cursor).
 #[utoipa::path(get, path = "/v1/deployments", tag = "queries", params(ListQuery),
-    responses((status = 200, description = "Deployments with their stages", body = Vec<Object>,
+    responses((status = 200, description = "Deployments with their stages", body = Vec<DeploymentSummary>,
         headers(("Link" = String, description = "The next page, when there is one: `</v1/deployments?...&after=...>; rel=\"next\"`"))),
         (status = 400, body = ApiError), (status = 422, description = "The application set or application is not the tenant's", body = ApiError)))]
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    reader(&shared, &headers).await?;
     let Query(mut q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let after = match q.after.as_deref() {
         None => None,
@@ -98,7 +158,8 @@ pub(super) async fn list(
         }
         _ => None,
     };
-    let mut response = Json(list).into_response();
+    let view: Vec<DeploymentSummary> = list.iter().map(Into::into).collect();
+    let mut response = Json(view).into_response();
     if let Some(query) = next
         && let Ok(link) =
             header::HeaderValue::from_str(&format!("</v1/deployments?{query}>; rel=\"next\""))
@@ -108,21 +169,43 @@ pub(super) async fn list(
     Ok(response)
 }
 
-/// One deployment with its stages, approvals and changelog.
+/// One deployment with its stages, its approval ledger, its changelog, and what its gate still
+/// needs (with whether the caller may approve).
 #[utoipa::path(get, path = "/v1/deployments/{id}", tag = "queries",
     params(("id" = String, Path, description = "The deployment")),
-    responses((status = 200, description = "The deployment with its approvals and changelog", body = Object),
+    responses((status = 200, description = "The deployment with its approvals and changelog", body = DeploymentDetail),
         (status = 400, body = ApiError), (status = 404, body = ApiError)))]
 pub(super) async fn show(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     id: PathArg,
 ) -> Result<Response, ApiError> {
+    let caller = reader(&shared, &headers).await?;
     let id = DeploymentId(path_value(id, "id")?);
-    match shared.driver.deployment(&id).await {
-        Ok(Some(view)) => Ok(Json(view).into_response()),
-        Ok(None) => Err(ApiError::from_rejection(&Rejection::UnknownDeployment(id))),
-        Err(e) => Err(ApiError::from_store(e)),
-    }
+    let view = match shared.driver.deployment(&id).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Err(ApiError::from_rejection(&Rejection::UnknownDeployment(id))),
+        Err(e) => return Err(ApiError::from_store(e)),
+    };
+    // What the gate needs is read against the manifests that decide it; without them (a broken
+    // head and no valid one since start), the deployment is still shown.
+    let gate = match shared.driver.catalog_or_last_valid().await {
+        Ok(catalog) => gate_needs(
+            &catalog,
+            shared.driver.settings(),
+            &view.deployment,
+            &view.approvals,
+            Some(&caller),
+        ),
+        Err(_) => None,
+    };
+    Ok(Json(DeploymentDetail {
+        deployment: (&view.deployment).into(),
+        approvals: view.approvals.iter().map(Into::into).collect(),
+        changelog: view.changelog.iter().map(Into::into).collect(),
+        gate: gate.map(Into::into),
+    })
+    .into_response())
 }
 
 /// How long a readiness check may take before it counts as failed.

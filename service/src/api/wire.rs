@@ -413,3 +413,14 @@ pub struct ListQuery {
     #[param(pattern = r"^[0-9]{1,18}\.[0-9]{1,18}\..+$")]
     pub(super) after: Option<String>,
 }
+
+/// Whose approvals to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApprovalsQuery {
+    /// The person (an OrganizationUser's name or email); `me`, or absent: the caller.
+    #[serde(rename = "pending_for")]
+    #[param(rename = "pending_for")]
+    pub(super) pending_for: Option<String>,
+}

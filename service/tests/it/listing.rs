@@ -34,7 +34,12 @@ async fn the_list_pages_through_every_deployment_by_its_link_header() {
         let router = app.router.clone();
         async move {
             let response = router
-                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .oneshot(
+                    Request::get(uri)
+                        .header("x-infrastream-actor", "jane")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
             let status = response.status();

@@ -189,27 +189,34 @@ async fn actors_come_from_verified_tokens_of_the_pinned_issuer_only() {
         let (code, body) = put_hold(&server, &bearer(t)).await;
         assert_eq!(code, 401, "{body}");
     }
-    let holds: Value = reqwest::get(format!("{server}/v1/holds"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let good = bearer(token(&key, "k1", &claims("infrastream", exp)));
+    let read_holds = |auth: Option<Vec<(&'static str, String)>>| {
+        let server = server.clone();
+        async move {
+            let mut req = reqwest::Client::new().get(format!("{server}/v1/holds"));
+            for (k, v) in auth.unwrap_or_default() {
+                req = req.header(k, v);
+            }
+            let response = req.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (code, holds) = read_holds(Some(good.clone())).await;
+    assert_eq!(code, 200, "{holds}");
     assert_eq!(holds, json!({}), "refused requests stored nothing");
+    // Reads take a person too: none, or a bad token, is 401.
+    let (code, _) = read_holds(None).await;
+    assert_eq!(code, 401, "a read without a credential");
+    let (code, _) = read_holds(Some(bearer("not.a.token".to_string()))).await;
+    assert_eq!(code, 401, "a read with a bad token");
 
     // A good token: the hold is placed by the token's email.
-    let (code, body) = put_hold(
-        &server,
-        &bearer(token(&key, "k1", &claims("infrastream", exp))),
-    )
-    .await;
+    let (code, body) = put_hold(&server, &good).await;
     assert_eq!(code, 202, "{body}");
-    let holds: Value = reqwest::get(format!("{server}/v1/holds"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, holds) = read_holds(Some(good.clone())).await;
     assert_eq!(holds["production"]["actor"], "jane@northwind.example");
 
     // Tokens without an audience or an issuer, or with an unverified email, are refused.

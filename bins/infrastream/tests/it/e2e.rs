@@ -98,9 +98,30 @@ fn a_demo_kept_running_stops_its_service_and_engine_when_terminated() {
     let server = loop {
         let line = lines.next().expect("the demo printed its server").unwrap();
         if let Some(rest) = line.strip_prefix("The service and the engine keep running at ") {
-            break rest.trim_end_matches(". Try:").to_string();
+            break rest.trim_end_matches('.').to_string();
         }
     };
+    // The next line names the Portal, which sends a newcomer to sign in.
+    let portal = lines.next().unwrap().unwrap();
+    assert!(
+        portal.starts_with(&format!("The Portal: {server}/ (sign in as jane")),
+        "{portal}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = rt.block_on(async {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{server}/"))
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(answer.status().as_u16(), 303);
     let needle = dir.to_string_lossy().into_owned();
     let running = processes_naming(&needle);
     assert!(
@@ -211,7 +232,7 @@ fn the_demo_refuses_a_directory_it_did_not_create() {
 
 /// A service with shop-api, shop-web and shop-worker built and in development, and a release
 /// of `shop 2026.11` waiting for production approval. Returns the release's id.
-fn release_awaiting_approval(svc: &Service, scratch: &Path) -> String {
+pub(crate) fn release_awaiting_approval(svc: &Service, scratch: &Path) -> String {
     for app in ["shop-api", "shop-web", "shop-worker"] {
         let commit = ci_build(&svc.dir, scratch, app, "v1.0.0");
         let (code, body) = svc.call(
@@ -710,12 +731,50 @@ fn operator_commands_drive_the_service() {
         all.extend(["--server", &server]);
         infrastream(&all)
     };
+    // Reads take a person the tenant knows.
     let out = run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--as NAME"), "{}", stderr(&out));
+    let out = run(&["status", "--as", "mallory"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not an OrganizationUser"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["status", "--as", "sam"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("AWAITING_APPROVAL"),
         "{}",
         stdout(&out)
+    );
+    // What waits on whom: the release's gate waits on the release managers, not on sam.
+    let out = run(&["approvals", "--as", "omar"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("{release}  RELEASE 2026.11"))
+            && text.contains(
+                "2 more of 2 from release-managers@northwind.example (approved: nobody yet)"
+            )
+            && text.contains(&format!("infrastream approve {release}")),
+        "{text}"
+    );
+    let out = run(&["approvals", "--as", "sam"]);
+    assert_eq!(stdout(&out).trim(), "nothing waits on you");
+    let out = run(&["approvals", "--as", "sam", "--pending-for", "li", "--json"]);
+    let pending: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        pending[0]["deployment"]["id"],
+        release.as_str(),
+        "{pending:#}"
+    );
+    assert_eq!(pending[0]["gate"]["youMayApprove"], true, "{pending:#}");
+    assert!(
+        pending[0]["deployment"].get("outbox").is_none()
+            && pending[0]["deployment"].get("revision").is_none(),
+        "no bookkeeping on the wire: {pending:#}"
     );
     let out = run(&["approve", &release, "--as", "sam"]);
     assert_eq!(out.status.code(), Some(1), "sam is refused");
@@ -743,7 +802,7 @@ fn operator_commands_drive_the_service() {
         stdout(&out).trim(),
         "production was already held (freeze); nothing changed"
     );
-    let out = run(&["holds"]);
+    let out = run(&["holds", "--as", "sam"]);
     let text = stdout(&out);
     assert!(
         text.starts_with("production  held by jane since 20")
@@ -775,9 +834,17 @@ fn operator_commands_drive_the_service() {
         stdout(&out).trim(),
         "production was not held; nothing changed"
     );
-    assert_eq!(stdout(&run(&["holds"])).trim(), "no holds");
+    assert_eq!(stdout(&run(&["holds", "--as", "sam"])).trim(), "no holds");
     // Filtered by status (any case) and track: only what matches.
-    let out = run(&["status", "--status", "succeeded", "--track", "release"]);
+    let out = run(&[
+        "status",
+        "--status",
+        "succeeded",
+        "--track",
+        "release",
+        "--as",
+        "sam",
+    ]);
     let text = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -788,7 +855,7 @@ fn operator_commands_drive_the_service() {
         "{text}"
     );
     // A name the tenant does not have is an error, not an empty list.
-    let out = run(&["status", "--set", "NOSUCH"]);
+    let out = run(&["status", "--set", "NOSUCH", "--as", "sam"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("unknown application set 'NOSUCH'"),
@@ -796,7 +863,7 @@ fn operator_commands_drive_the_service() {
         stderr(&out)
     );
     // The list's columns line up, whatever the widths of ids and names.
-    let out = run(&["status"]);
+    let out = run(&["status", "--as", "sam"]);
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 3, "{text}");
@@ -811,7 +878,7 @@ fn operator_commands_drive_the_service() {
         })
         .collect();
     assert!(tracks.windows(2).all(|w| w[0] == w[1]), "{text}");
-    let out = run(&["status", &release]);
+    let out = run(&["status", &release, "--as", "sam"]);
     assert!(
         stdout(&out).contains("approval: stage 1 APPROVE by li (ok)"),
         "{}",
@@ -871,7 +938,7 @@ fn operator_commands_drive_the_service() {
         .unwrap()
         .to_string();
     let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
-    let entry = &view["changelog"][0]["entry"];
+    let entry = &view["changelog"][0];
     assert_eq!(entry["description"], "carts keep their items", "{view:#}");
     assert_eq!(entry["application"], "shop-api", "{view:#}");
     assert_eq!(entry["version"], "v1.1.0", "{view:#}");

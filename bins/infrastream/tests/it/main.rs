@@ -12,6 +12,7 @@ mod ci_tools;
 mod e2e;
 mod manifests;
 mod own_tenant;
+mod portal;
 mod service;
 mod sim;
 mod workflows;

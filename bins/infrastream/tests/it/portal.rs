@@ -1,0 +1,392 @@
+//! The Portal over real HTTP against a running `infrastream serve`: sessions, CSRF tokens,
+//! who sees which button, escaping, and the security headers of every page. (The walk through
+//! the demo's day in a real browser is in `browser.rs`.)
+
+use reqwest::header::HeaderMap;
+
+use crate::e2e::release_awaiting_approval;
+use crate::service::Service;
+
+/// An answer: status, headers and body text.
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) text: String,
+}
+
+impl Page {
+    pub(crate) fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The CSRF token the page's forms carry.
+    pub(crate) fn csrf(&self) -> String {
+        let at = self
+            .text
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF token on the page: {}", self.text));
+        let rest = &self.text[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+}
+
+/// Sends one request without following redirects.
+pub(crate) fn fetch(
+    svc: &Service,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+) -> Page {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = client.request(method, format!("{}{path}", svc.url));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(f) = form {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(f).unwrap());
+        }
+        let resp = req.send().await.unwrap();
+        Page {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            text: resp.text().await.unwrap(),
+        }
+    })
+}
+
+/// Signs `person` in by name (local mode) and returns the cookie to send.
+pub(crate) fn sign_in(svc: &Service, person: &str) -> String {
+    let page = fetch(
+        svc,
+        "POST",
+        "/sign-in",
+        None,
+        Some(&[("person", person), ("back", "/")]),
+    );
+    assert_eq!(page.status, 303, "{}", page.text);
+    let set = page
+        .headers
+        .get("set-cookie")
+        .unwrap_or_else(|| panic!("{person} got no session: {}", page.location()))
+        .to_str()
+        .unwrap()
+        .to_string();
+    set.split(';').next().unwrap().to_string()
+}
+
+fn ledger_len(svc: &Service, id: &str) -> usize {
+    let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+    view["approvals"].as_array().unwrap().len()
+}
+
+#[test]
+fn pages_take_a_signed_in_person_and_carry_the_security_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+
+    // No session: every page sends the viewer to sign in, and back afterwards.
+    for path in ["/", "/approvals", "/holds", "/deployments/d-x"] {
+        let page = fetch(&svc, "GET", path, None, None);
+        assert_eq!(page.status, 303, "{path}");
+        assert!(page.location().starts_with("/sign-in?back="), "{path}");
+    }
+    let form = fetch(&svc, "GET", "/sign-in?back=/holds", None, None);
+    assert_eq!(form.status, 200);
+    assert!(form.text.contains("name=\"person\""), "{}", form.text);
+
+    // Only people the tenant knows get a session; the cookie is what the Portal promises.
+    let refused = fetch(
+        &svc,
+        "POST",
+        "/sign-in",
+        None,
+        Some(&[("person", "mallory"), ("back", "/")]),
+    );
+    assert_eq!(refused.status, 303);
+    assert!(refused.headers.get("set-cookie").is_none());
+    assert!(refused.location().contains("not+an+OrganizationUser"));
+    let page = fetch(
+        &svc,
+        "POST",
+        "/sign-in",
+        None,
+        Some(&[("person", "jane"), ("back", "https://evil.example/")]),
+    );
+    assert_eq!(page.location(), "/", "never back to another origin");
+    let set = page.headers["set-cookie"].to_str().unwrap();
+    for attribute in [
+        "__Host-infrastream-session=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=3600",
+    ] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    let jane = set.split(';').next().unwrap().to_string();
+
+    // A forged or tampered cookie is no session.
+    let tampered = format!("{}0", &jane[..jane.len() - 1]);
+    assert_eq!(fetch(&svc, "GET", "/", Some(&tampered), None).status, 303);
+
+    for path in ["/", "/approvals", "/holds"] {
+        let page = fetch(&svc, "GET", path, Some(&jane), None);
+        assert_eq!(page.status, 200, "{path}: {}", page.text);
+        assert_eq!(
+            page.headers["content-security-policy"],
+            cd_service::portal::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+        assert_eq!(page.headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(page.headers["x-content-type-options"], "nosniff", "{path}");
+        // The one script is this origin's file: no inline script anywhere.
+        assert_eq!(
+            page.text.matches("<script").count(),
+            page.text
+                .matches("<script src=\"/assets/live.js\" defer>")
+                .count(),
+            "{path}: {}",
+            page.text
+        );
+        assert!(!page.text.contains(" style="), "{path}: inline style");
+        assert!(
+            page.text.contains("Signed in as <strong>jane</strong>"),
+            "{path}"
+        );
+    }
+    let overview = fetch(&svc, "GET", "/", Some(&jane), None);
+    assert!(
+        overview.text.contains("Application set shop"),
+        "{}",
+        overview.text
+    );
+    for app in ["shop-api", "shop-web", "shop-worker"] {
+        assert!(overview.text.contains(app), "{app}");
+    }
+    let script = fetch(&svc, "GET", "/assets/live.js", None, None);
+    assert_eq!(script.status, 200);
+    assert!(
+        script.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+
+    // Signing out takes the CSRF token, and ends the cookie.
+    let csrf = overview.csrf();
+    assert_eq!(
+        fetch(&svc, "POST", "/sign-out", Some(&jane), Some(&[])).status,
+        403
+    );
+    let out = fetch(
+        &svc,
+        "POST",
+        "/sign-out",
+        Some(&jane),
+        Some(&[("csrf", &csrf)]),
+    );
+    assert_eq!(out.status, 303);
+    assert!(
+        out.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
+
+#[test]
+fn forms_take_the_sessions_csrf_token_and_only_stakeholders_see_and_answer_a_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    let release = release_awaiting_approval(&svc, &tmp.path().join("ci"));
+    let jane = sign_in(&svc, "jane");
+    let omar = sign_in(&svc, "omar");
+    let sam = sign_in(&svc, "sam");
+    let page = format!("/deployments/{release}");
+    let verdict = format!("/deployments/{release}/verdict");
+
+    // sam (a developer) sees the gate, no button, and why.
+    let sams = fetch(&svc, "GET", &page, Some(&sam), None);
+    assert_eq!(sams.status, 200, "{}", sams.text);
+    assert!(
+        sams.text.contains("2 more approvals of 2 needed"),
+        "{}",
+        sams.text
+    );
+    assert!(!sams.text.contains("value=\"APPROVE\""), "{}", sams.text);
+    assert!(
+        sams.text.contains("You may not answer this gate"),
+        "{}",
+        sams.text
+    );
+    // A forged POST from sam, with his own valid token, is refused by the decision: 403.
+    let before = ledger_len(&svc, &release);
+    let forged = fetch(
+        &svc,
+        "POST",
+        &verdict,
+        Some(&sam),
+        Some(&[
+            ("csrf", &sams.csrf()),
+            ("stage", "1"),
+            ("action", "APPROVE"),
+        ]),
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert!(forged.text.contains("not a stakeholder"), "{}", forged.text);
+
+    // jane sees the buttons; without a token, or with omar's, her POST is refused.
+    let janes = fetch(&svc, "GET", &page, Some(&jane), None);
+    assert!(janes.text.contains("value=\"APPROVE\""), "{}", janes.text);
+    let omars = fetch(&svc, "GET", "/approvals", Some(&omar), None);
+    assert!(
+        omars
+            .text
+            .contains(&format!("/deployments/{release}/verdict")),
+        "{}",
+        omars.text
+    );
+    for token in [None, Some(omars.csrf()), Some("00".repeat(32))] {
+        let mut form = vec![("stage", "1"), ("action", "APPROVE")];
+        if let Some(t) = &token {
+            form.push(("csrf", t));
+        }
+        let refused = fetch(&svc, "POST", &verdict, Some(&jane), Some(&form));
+        assert_eq!(refused.status, 403, "{token:?}: {}", refused.text);
+        assert!(refused.text.contains("CSRF"), "{}", refused.text);
+    }
+    // Nothing was decided by any refused form.
+    assert_eq!(ledger_len(&svc, &release), before);
+    // A POST with no session at all is refused before its body is read.
+    let anonymous = fetch(&svc, "POST", &verdict, None, Some(&[("stage", "1")]));
+    assert_eq!(anonymous.status, 403);
+
+    // A hostile comment is kept, and shown as text.
+    let hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>";
+    let ok = fetch(
+        &svc,
+        "POST",
+        &verdict,
+        Some(&jane),
+        Some(&[
+            ("csrf", &janes.csrf()),
+            ("stage", "1"),
+            ("action", "APPROVE"),
+            ("comment", hostile),
+        ]),
+    );
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    assert_eq!(ok.location(), page);
+    assert_eq!(ledger_len(&svc, &release), before + 1);
+    let (_, view) = svc.get(&page.replace("/deployments", "/v1/deployments"));
+    assert_eq!(
+        view["approvals"][before]["comment"], hostile,
+        "stored as sent"
+    );
+    assert_eq!(view["approvals"][before]["actor"], "jane");
+    let shown = fetch(&svc, "GET", &page, Some(&omar), None);
+    assert!(
+        shown
+            .text
+            .contains("&lt;script&gt;alert('x')&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"),
+        "{}",
+        shown.text
+    );
+    assert!(!shown.text.contains("<script>alert"), "{}", shown.text);
+    assert!(
+        shown.text.contains("1 more approval of 2 needed"),
+        "{}",
+        shown.text
+    );
+
+    // The inbox: omar's second approval from it ships the release.
+    let inbox = fetch(&svc, "GET", "/approvals", Some(&omar), None);
+    let done = fetch(
+        &svc,
+        "POST",
+        &verdict,
+        Some(&omar),
+        Some(&[
+            ("csrf", &inbox.csrf()),
+            ("stage", "1"),
+            ("action", "APPROVE"),
+        ]),
+    );
+    assert_eq!(done.status, 303, "{}", done.text);
+    svc.wait(&release, &["SUCCEEDED"]);
+    let after = fetch(&svc, "GET", "/approvals", Some(&omar), None);
+    assert!(
+        after.text.contains("Nothing waits on you."),
+        "{}",
+        after.text
+    );
+}
+
+#[test]
+fn holds_are_placed_and_lifted_from_the_page_and_render_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    let li = sign_in(&svc, "li");
+    let page = fetch(&svc, "GET", "/holds", Some(&li), None);
+    assert!(
+        page.text.contains("No environment is held."),
+        "{}",
+        page.text
+    );
+    let reason = "<script>document.title='owned'</script> freeze";
+    let placed = fetch(
+        &svc,
+        "POST",
+        "/holds",
+        Some(&li),
+        Some(&[
+            ("csrf", &page.csrf()),
+            ("environment", "production"),
+            ("reason", reason),
+        ]),
+    );
+    assert_eq!(placed.status, 303, "{}", placed.text);
+    let (_, holds) = svc.get("/v1/holds");
+    assert_eq!(holds["production"]["actor"], "li");
+    assert_eq!(holds["production"]["reason"], reason);
+    let page = fetch(&svc, "GET", "/holds", Some(&li), None);
+    assert!(
+        page.text
+            .contains("&lt;script&gt;document.title='owned'&lt;/script&gt; freeze"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("<script>document"), "{}", page.text);
+    // The overview marks the held environment.
+    let overview = fetch(&svc, "GET", "/", Some(&li), None);
+    assert!(overview.text.contains(">HELD<"), "{}", overview.text);
+    // Without the token nothing is lifted; with it, the hold goes.
+    let lift = fetch(&svc, "POST", "/holds/production/lift", Some(&li), Some(&[]));
+    assert_eq!(lift.status, 403);
+    assert_eq!(svc.get("/v1/holds").1["production"]["actor"], "li");
+    let lift = fetch(
+        &svc,
+        "POST",
+        "/holds/production/lift",
+        Some(&li),
+        Some(&[("csrf", &page.csrf())]),
+    );
+    assert_eq!(lift.status, 303, "{}", lift.text);
+    assert_eq!(svc.get("/v1/holds").1, serde_json::json!({}));
+}

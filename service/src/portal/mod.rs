@@ -1,0 +1,205 @@
+//! The Portal: server-rendered pages for the people of a tenant (the overview of every
+//! application set, a deployment's timeline and gate, the approvals waiting on the viewer, the
+//! holds), and the forms that act on the pipeline.
+//!
+//! Every action goes through the same decision path as the API (`Shared::accept`), so the
+//! ledger and the events record a click exactly as they record a `POST /v1/...`.
+//!
+//! Who may see and do what:
+//! - Every page takes a signed session cookie ([`session`]) naming a person the tenant knows;
+//!   without one the viewer is sent to the sign-in page. In local mode (the actor header is
+//!   trusted) a person signs in by name, or is signed in from the trusted header when a proxy
+//!   in front sets it.
+//! - Every state-changing form carries the session's CSRF token; a POST without it, or with
+//!   another session's, is refused with 403 before anything is decided.
+//! - Every answer carries a Content-Security-Policy that allows only this origin's script and
+//!   style (no inline script), `X-Frame-Options: DENY`, `nosniff` and no caching; maud
+//!   escapes every value it renders.
+
+mod actions;
+mod assets;
+mod overview;
+mod pages;
+pub(crate) mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::service::Shared;
+use session::{COOKIE, Session};
+
+/// The Content-Security-Policy of every Portal answer: only this origin's script, style and
+/// forms; images from this origin or inline SVG data; never framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The Portal's routes, to be merged with the API's.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/deployments/{id}", get(pages::deployment))
+        .route("/approvals", get(pages::approvals))
+        .route("/holds", get(pages::holds).post(actions::hold))
+        .route("/holds/{environment}/lift", post(actions::unhold))
+        .route("/deployments/{id}/verdict", post(actions::verdict))
+        .route("/deployments/{id}/retry", post(actions::retry))
+        .route("/deployments/{id}/cancel", post(actions::cancel))
+        .route("/rollback", post(actions::rollback))
+        .route("/sign-in", get(pages::sign_in).post(actions::sign_in))
+        .route("/sign-out", post(actions::sign_out))
+        .route("/assets/portal.css", get(assets::css))
+        .route("/assets/live.js", get(assets::live))
+        .layer(axum::middleware::from_fn(secure_headers))
+        .with_state(shared)
+}
+
+/// Adds the security headers to every Portal answer.
+async fn secure_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The person looking at a page, with their session.
+#[derive(Clone, Debug)]
+pub(crate) struct Viewer {
+    pub(crate) session: Session,
+    /// The CSRF token their forms carry.
+    pub(crate) csrf: String,
+}
+
+impl Viewer {
+    pub(crate) fn person(&self) -> &str {
+        &self.session.person
+    }
+}
+
+/// Why a request is not served.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Nobody signed in: go to the sign-in page, then back to `back`.
+    SignIn { back: String },
+    /// An answer with this status and message, as a page.
+    Page { status: StatusCode, message: String },
+}
+
+impl Refusal {
+    pub(crate) fn page(status: StatusCode, message: impl Into<String>) -> Self {
+        Refusal::Page {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignIn { back } => {
+                let query = serde_urlencoded::to_string([("back", back)]).unwrap_or_default();
+                Redirect::to(&format!("/sign-in?{query}")).into_response()
+            }
+            Refusal::Page { status, message } => {
+                let mut response = html(pages::error_page(status, &message));
+                *response.status_mut() = status;
+                response
+            }
+        }
+    }
+}
+
+impl From<crate::api::ApiError> for Refusal {
+    fn from(e: crate::api::ApiError) -> Self {
+        Refusal::page(e.status(), e.message())
+    }
+}
+
+/// The session a request's cookie carries, when it verifies now.
+pub(crate) fn session_of(shared: &Shared, headers: &HeaderMap) -> Option<Session> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let value = session::cookie(cookies, COOKIE)?;
+    shared.sessions.verify(value, shared.driver.now())
+}
+
+/// The person viewing: a session naming someone the tenant knows. `back` is where to return
+/// after signing in.
+pub(crate) async fn viewer(
+    shared: &Shared,
+    headers: &HeaderMap,
+    back: &str,
+) -> Result<Viewer, Refusal> {
+    let Some(session) = session_of(shared, headers) else {
+        return Err(Refusal::SignIn {
+            back: back.to_string(),
+        });
+    };
+    let catalog = shared
+        .driver
+        .catalog_or_last_valid()
+        .await
+        .map_err(crate::api::ApiError::from_driver)?;
+    if !catalog.knows(&session.person) {
+        return Err(Refusal::page(
+            StatusCode::FORBIDDEN,
+            format!(
+                "'{}' is not an OrganizationUser of this tenant",
+                session.person
+            ),
+        ));
+    }
+    let csrf = shared.sessions.csrf(&session);
+    Ok(Viewer { session, csrf })
+}
+
+/// The viewer of a state-changing form: signed in, and the form's CSRF token is their
+/// session's. Checked before the form is otherwise read.
+pub(crate) async fn actor(
+    shared: &Shared,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<Viewer, Refusal> {
+    let Some(session) = session_of(shared, headers) else {
+        return Err(Refusal::page(
+            StatusCode::FORBIDDEN,
+            "sign in first: this form needs a session",
+        ));
+    };
+    if !csrf.is_some_and(|token| shared.sessions.csrf_holds(&session, token)) {
+        return Err(Refusal::page(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or not this session's: reload the page and try again",
+        ));
+    }
+    viewer(shared, headers, "/").await
+}
+
+/// An HTML answer.
+pub(crate) fn html(markup: maud::Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        Body::from(markup.into_string()),
+    )
+        .into_response()
+}

@@ -1,0 +1,610 @@
+//! The pages. Each handler finds the viewer, reads what it shows through the driver's reads
+//! (made for them: the open deployments, one deployment, the waiting gates, the holds), and
+//! renders with maud, which escapes every value.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use cd_core::manifest::Catalog;
+use cd_core::pipeline::{
+    ApprovalRecord, Deployment, DeploymentId, GateNeeds, Timestamp, Viewer as Verdict, gate_needs,
+};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use super::overview::{self, duration};
+use super::{Refusal, Viewer, html as page, viewer};
+use crate::service::Shared;
+
+/// A time as people read it: RFC 3339 to the second, in UTC.
+fn at(t: Timestamp) -> String {
+    let text = t.rfc3339();
+    // `2026-12-04T21:04:24.123Z` -> `2026-12-04 21:04:24Z`
+    match (text.get(..10), text.get(11..19)) {
+        (Some(day), Some(time)) => format!("{day} {time}Z"),
+        _ => text,
+    }
+}
+
+/// A status as a badge, its class naming its kind (the stylesheet colours them).
+fn badge(status: &str) -> Markup {
+    let kind = match status {
+        "SUCCEEDED" => "ok",
+        "FAILED" | "REJECTED" => "bad",
+        "AWAITING_APPROVAL" | "HELD" => "wait",
+        "CANCELLED" | "SUPERSEDED" => "off",
+        _ => "busy",
+    };
+    html! { span class={ "badge " (kind) } { (status) } }
+}
+
+/// The frame of every page: the navigation, who is signed in, and the live-update script.
+fn layout(title: &str, viewer: Option<&Viewer>, live: bool, body: &Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Infrastream CD" }
+                link rel="stylesheet" href="/assets/portal.css";
+                @if live {
+                    script src="/assets/live.js" defer {}
+                }
+            }
+            body {
+                header {
+                    nav aria-label="Portal" {
+                        a.brand href="/" { "Infrastream CD" }
+                        @if viewer.is_some() {
+                            a href="/" { "Overview" }
+                            a href="/approvals" { "Approvals" }
+                            a href="/holds" { "Holds" }
+                        }
+                    }
+                    @if let Some(v) = viewer {
+                        form.signout method="post" action="/sign-out" {
+                            input type="hidden" name="csrf" value=(v.csrf);
+                            span { "Signed in as " strong { (v.person()) } }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main id="main" data-live=(if live { "on" } else { "off" }) {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The page answered for a refused request.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Markup {
+    let title = status.canonical_reason().unwrap_or("Error");
+    layout(
+        title,
+        None,
+        false,
+        &html! {
+            p.error role="alert" { (message) " (" (status.as_u16()) ")" }
+            p { a href="/" { "Back to the overview" } }
+        },
+    )
+}
+
+/// `/`: every application set as applications by environments, with what is in flight.
+pub(crate) async fn overview(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let v = viewer(&shared, &headers, "/").await?;
+    let catalog = catalog(&shared).await?;
+    let state = shared
+        .driver
+        .open_state()
+        .await
+        .map_err(crate::api::ApiError::from_store)?;
+    let now = shared.driver.now();
+    let sets = overview::matrices(&catalog, &state, now);
+    let body = html! {
+        @if sets.is_empty() {
+            p { "The manifests declare no application set yet." }
+        }
+        @for set in &sets {
+            section aria-labelledby={ "set-" (set.name) } {
+                h2 id={ "set-" (set.name) } { "Application set " (set.name) }
+                table.matrix {
+                    caption { "Versions of " (set.name) " by environment" }
+                    thead { tr {
+                        th scope="col" { "Application" }
+                        @for env in &set.environments {
+                            th scope="col" {
+                                (env)
+                                @if let Some(hold) = state.holds.get(env) {
+                                    " " span.badge.wait title=(hold.reason) { "HELD" }
+                                }
+                            }
+                        }
+                    } }
+                    tbody {
+                        @for (app, cells) in &set.rows {
+                            tr {
+                                th scope="row" { (app) }
+                                @for cell in cells {
+                                    td {
+                                        @match &cell.version {
+                                            Some(version) => code { (version) },
+                                            None => span.muted { "—" },
+                                        }
+                                        @if let Some((version, id)) = &cell.arriving {
+                                            br;
+                                            a href={ "/deployments/" (id) } { "→ " (version) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "In flight" }
+                @if set.in_flight.is_empty() {
+                    p.muted { "Nothing in flight." }
+                } @else {
+                    table {
+                        caption { "Open deployments of " (set.name) ", newest first" }
+                        thead { tr {
+                            th scope="col" { "Deployment" }
+                            th scope="col" { "Track" }
+                            th scope="col" { "What" }
+                            th scope="col" { "Version" }
+                            th scope="col" { "Status" }
+                            th scope="col" { "Stage" }
+                            th scope="col" { "Waiting" }
+                        } }
+                        tbody {
+                            @for d in &set.in_flight {
+                                tr {
+                                    td { a href={ "/deployments/" (d.id) } { (d.id) } }
+                                    td { (d.track) }
+                                    td { (d.what) }
+                                    td { code { (d.version) } }
+                                    td { (badge(d.status)) }
+                                    td {
+                                        @if let Some((envs, status)) = &d.stage {
+                                            (envs.join(", ")) " " (badge(status.as_str()))
+                                        }
+                                    }
+                                    td { (duration(d.waited_ms)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(layout("Overview", Some(&v), true, &body)))
+}
+
+async fn catalog(shared: &Shared) -> Result<Arc<Catalog>, Refusal> {
+    Ok(shared
+        .driver
+        .catalog_or_last_valid()
+        .await
+        .map_err(crate::api::ApiError::from_driver)?)
+}
+
+/// The approve/reject form of a gate.
+fn verdict_form(v: &Viewer, id: &str, gate: &GateNeeds) -> Markup {
+    html! {
+        form.verdict method="post" action={ "/deployments/" (id) "/verdict" } {
+            input type="hidden" name="csrf" value=(v.csrf);
+            input type="hidden" name="stage" value=(gate.stage);
+            label for={ "comment-" (id) } { "Comment" }
+            input type="text" id={ "comment-" (id) } name="comment" maxlength="2000";
+            button type="submit" name="action" value="APPROVE" { "Approve" }
+            button.danger type="submit" name="action" value="REJECT" { "Reject" }
+        }
+    }
+}
+
+/// What a gate needs, and the form when the viewer may answer it.
+fn gate_box(v: &Viewer, id: &str, gate: &GateNeeds) -> Markup {
+    html! {
+        section.gate aria-labelledby="gate" {
+            h2 id="gate" { "Gate: " (gate.environments.join(", ")) }
+            p {
+                (gate.remaining) " more approval" @if gate.remaining != 1 { "s" }
+                " of " (gate.min_approvals) " needed, from " (gate.groups.join(", ")) "."
+            }
+            p {
+                "Approved by: "
+                @if gate.approved_by.is_empty() { span.muted { "nobody yet" } }
+                @else { (gate.approved_by.join(", ")) }
+            }
+            @if let Some(who) = &gate.rejected_by {
+                p { "Rejected by " strong { (who) } "; an approval resumes it." }
+            }
+            @match &gate.viewer {
+                Some(Verdict::May) => (verdict_form(v, id, gate)),
+                Some(Verdict::MayNot(why)) => p.muted { "You may not answer this gate: " (why) },
+                None => {},
+            }
+        }
+    }
+}
+
+fn stage_rows(d: &Deployment) -> Markup {
+    html! {
+        table {
+            caption { "Stages" }
+            thead { tr {
+                th scope="col" { "#" }
+                th scope="col" { "Environments" }
+                th scope="col" { "Status" }
+                th scope="col" { "Started" }
+                th scope="col" { "Ended" }
+                th scope="col" { "Took" }
+                th scope="col" { "Manifest commit" }
+                th scope="col" { "Engine run" }
+                th scope="col" { "Last word" }
+            } }
+            tbody {
+                @for s in &d.stages {
+                    tr aria-current=[(s.index == d.current_stage && !d.status.is_final()).then_some("step")] {
+                        td { (s.index) }
+                        td { (s.environments.join(", ")) }
+                        td { (badge(s.status.as_str())) }
+                        td { @if let Some(t) = s.started_at { (at(t)) } }
+                        td { @if let Some(t) = s.finished_at { (at(t)) } }
+                        td {
+                            @if let (Some(a), Some(b)) = (s.started_at, s.finished_at) {
+                                (duration(b.0 - a.0))
+                            }
+                        }
+                        td { @if let Some(c) = &s.commit_sha { code { (c.get(..12).unwrap_or(c)) } } }
+                        td { @if let Some(r) = &s.run_id { code { (r) } } }
+                        td { @if let Some(m) = &s.message { (m) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn ledger_rows(ledger: &[ApprovalRecord]) -> Markup {
+    html! {
+        @if ledger.is_empty() {
+            p.muted { "No approvals yet." }
+        } @else {
+            table {
+                caption { "Approval ledger (append-only)" }
+                thead { tr {
+                    th scope="col" { "When" }
+                    th scope="col" { "Stage" }
+                    th scope="col" { "Who" }
+                    th scope="col" { "Action" }
+                    th scope="col" { "Comment" }
+                } }
+                tbody {
+                    @for a in ledger {
+                        tr {
+                            td { (at(a.at)) }
+                            td { (a.stage_index) }
+                            td { (a.actor) }
+                            td { (a.action.as_str()) }
+                            td { (a.comment) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/deployments/{id}`: the timeline, tags, bundle, ledger, changelog and gate.
+pub(crate) async fn deployment(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let v = viewer(&shared, &headers, &format!("/deployments/{id}")).await?;
+    let catalog = catalog(&shared).await?;
+    let Some(view) = shared
+        .driver
+        .deployment(&DeploymentId(id.clone()))
+        .await
+        .map_err(crate::api::ApiError::from_store)?
+    else {
+        return Err(Refusal::page(
+            StatusCode::NOT_FOUND,
+            format!("no deployment '{id}'"),
+        ));
+    };
+    let d = &view.deployment;
+    let gate = gate_needs(
+        &catalog,
+        shared.driver.settings(),
+        d,
+        &view.approvals,
+        Some(v.person()),
+    );
+    let title = format!(
+        "{} {} {}",
+        d.track.as_str(),
+        d.application
+            .as_deref()
+            .or(d.bundle.as_deref())
+            .unwrap_or(""),
+        d.version
+    );
+    let retryable = d.parked.is_some()
+        || (d.status == cd_core::pipeline::DeploymentStatus::Failed
+            && d.track == cd_core::pipeline::DeploymentTrack::Release);
+    let cancellable =
+        !d.status.is_final() || d.status == cd_core::pipeline::DeploymentStatus::Failed;
+    let body = html! {
+        p {
+            (badge(d.status.as_str())) " "
+            "Application set " strong { (d.application_set) } " · created " (at(d.created_at))
+            @if let Some(who) = &d.requested_by { " by " (who) }
+            " · id " code { (d.id) }
+        }
+        @if let Some(reason) = &d.reason { p.error { (reason) } }
+        @if let Some(p) = &d.parked { p.error { "Waiting for a retry: " (p.error) } }
+        @if let Some(g) = &gate { (gate_box(&v, &d.id.0, g)) }
+        (stage_rows(d))
+        @if !d.apps.is_empty() {
+            table {
+                caption { "Bundle" }
+                thead { tr {
+                    th scope="col" { "Application" }
+                    th scope="col" { "Version" }
+                    th scope="col" { "Production before" }
+                    th scope="col" { "RC tag" }
+                    th scope="col" { "Production tag" }
+                } }
+                tbody {
+                    @for (app, a) in &d.apps {
+                        tr {
+                            td { (app) }
+                            td { code { (a.version) } }
+                            td { @if let Some(v) = d.last_deployed_versions.get(app) { code { (v) } } }
+                            td { code { (d.version) } }
+                            td { @if let Some(t) = &a.production_tag { code { (t) } } }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(b) = &d.build {
+            p { "Built from " code { (b.repository) } " at " code { (b.commit_sha) } " (" (b.git_ref) ")"
+                @if let Some(a) = &b.author { " by " (a) } }
+        }
+        h2 { "Approvals" }
+        (ledger_rows(&view.approvals))
+        h2 { "Changelog" }
+        @if view.changelog.is_empty() {
+            p.muted { "No changelog entries." }
+        } @else {
+            ul.changelog {
+                @for c in &view.changelog {
+                    li {
+                        code { (c.entry.kind) } @if let Some(s) = &c.entry.scope { "(" (s) ")" }
+                        @if c.entry.breaking { strong { "!" } }
+                        ": " (c.entry.description)
+                        @if !c.entry.application.is_empty() { " — " (c.entry.application) " " (c.entry.version) }
+                        @if let Some(pr) = c.entry.pr { " (#" (pr) ")" }
+                    }
+                }
+            }
+        }
+        @if retryable || cancellable {
+            h2 { "Actions" }
+            div.actions {
+                @if retryable {
+                    form method="post" action={ "/deployments/" (d.id) "/retry" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        button type="submit" { "Retry" }
+                    }
+                }
+                @if cancellable {
+                    form method="post" action={ "/deployments/" (d.id) "/cancel" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        label for="cancel-comment" { "Why cancel" }
+                        input type="text" id="cancel-comment" name="comment" maxlength="2000";
+                        button.danger type="submit" { "Cancel deployment" }
+                    }
+                }
+            }
+        }
+        @if d.status == cd_core::pipeline::DeploymentStatus::Succeeded && d.application.is_some() {
+            h2 { "Roll back to this version" }
+            form.rollback method="post" action="/rollback" {
+                input type="hidden" name="csrf" value=(v.csrf);
+                input type="hidden" name="application" value=[d.application.as_deref()];
+                input type="hidden" name="version" value=(d.version);
+                label for="rollback-env" { "Environment" }
+                select id="rollback-env" name="environment" {
+                    @for s in &d.stages { @for e in &s.environments { option value=(e) { (e) } } }
+                }
+                button type="submit" { "Roll back" }
+            }
+        }
+    };
+    Ok(page(layout(&title, Some(&v), true, &body)))
+}
+
+/// `/approvals`: the gates waiting on the viewer, newest first.
+pub(crate) async fn approvals(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let v = viewer(&shared, &headers, "/approvals").await?;
+    let catalog = catalog(&shared).await?;
+    let waiting = shared
+        .driver
+        .waiting_on_people()
+        .await
+        .map_err(crate::api::ApiError::from_store)?;
+    let settings = shared.driver.settings();
+    let mine: Vec<(&Deployment, GateNeeds)> = waiting
+        .iter()
+        .filter_map(|w| {
+            let gate = gate_needs(
+                &catalog,
+                settings,
+                &w.deployment,
+                &w.approvals,
+                Some(v.person()),
+            )?;
+            (gate.viewer == Some(Verdict::May)).then_some((&w.deployment, gate))
+        })
+        .collect();
+    let body = html! {
+        @if mine.is_empty() {
+            p { "Nothing waits on you." }
+        }
+        @for (d, gate) in &mine {
+            article.pending aria-labelledby={ "pending-" (d.id) } {
+                h2 id={ "pending-" (d.id) } {
+                    a href={ "/deployments/" (d.id) } {
+                        (d.track.as_str()) " "
+                        (d.application.as_deref().or(d.bundle.as_deref()).unwrap_or(""))
+                        " " (d.version)
+                    }
+                    " → " (gate.environments.join(", "))
+                }
+                p {
+                    (gate.remaining) " more of " (gate.min_approvals) " from " (gate.groups.join(", "))
+                    "; approved by "
+                    @if gate.approved_by.is_empty() { "nobody yet" } @else { (gate.approved_by.join(", ")) }
+                    " · waiting since " (at(d.stage().and_then(|s| s.started_at).unwrap_or(d.created_at)))
+                }
+                (verdict_form(&v, &d.id.0, gate))
+            }
+        }
+    };
+    Ok(page(layout(
+        "Approvals waiting on you",
+        Some(&v),
+        true,
+        &body,
+    )))
+}
+
+/// `/holds`: the holds in force, and the forms to place and lift them.
+pub(crate) async fn holds(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let v = viewer(&shared, &headers, "/holds").await?;
+    let catalog = catalog(&shared).await?;
+    let holds = shared
+        .driver
+        .holds()
+        .await
+        .map_err(crate::api::ApiError::from_store)?;
+    let body = html! {
+        @if holds.is_empty() {
+            p { "No environment is held." }
+        } @else {
+            table {
+                caption { "Holds in force" }
+                thead { tr {
+                    th scope="col" { "Environment" }
+                    th scope="col" { "Held by" }
+                    th scope="col" { "Since" }
+                    th scope="col" { "Why" }
+                    th scope="col" { span.visually-hidden { "Lift" } }
+                } }
+                tbody {
+                    @for (env, h) in &holds {
+                        tr {
+                            td { (env) }
+                            td { (h.actor) }
+                            td { (at(h.at)) }
+                            td { (h.reason) }
+                            td {
+                                form method="post" action={ "/holds/" (env) "/lift" } {
+                                    input type="hidden" name="csrf" value=(v.csrf);
+                                    button type="submit" aria-label={ "Lift the hold on " (env) } { "Lift" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Hold an environment" }
+        form.hold method="post" action="/holds" {
+            input type="hidden" name="csrf" value=(v.csrf);
+            label for="hold-env" { "Environment" }
+            select id="hold-env" name="environment" {
+                @for env in catalog.environments.keys() { option value=(env) { (env) } }
+            }
+            label for="hold-reason" { "Why" }
+            input type="text" id="hold-reason" name="reason" required maxlength="2000";
+            button.danger type="submit" { "Hold" }
+        }
+    };
+    Ok(page(layout("Holds", Some(&v), true, &body)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInQuery {
+    #[serde(default)]
+    back: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Only a path of this site is a place to return to: never another origin.
+pub(crate) fn safe_back(back: Option<&str>) -> String {
+    match back {
+        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+/// `/sign-in`: in local mode, a person signs in by name (or at once from the trusted header).
+pub(crate) async fn sign_in(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Result<Response, Refusal> {
+    let back = safe_back(q.back.as_deref());
+    if !shared.trust_actor_header {
+        return Err(Refusal::page(
+            StatusCode::NOT_IMPLEMENTED,
+            "signing in to the Portal through the OIDC issuer is not available yet: use the API with a bearer token, or run in local mode",
+        ));
+    }
+    if let Some(person) = headers
+        .get(shared.actor_header.as_str())
+        .and_then(|h| h.to_str().ok())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        return super::actions::start_session(&shared, person, &back).await;
+    }
+    let body = html! {
+        p { "Local mode: name yourself as the tenant's manifests know you (an OrganizationUser's name or email)." }
+        @if let Some(e) = &q.error { p.error role="alert" { (e) } }
+        form.signin method="post" action="/sign-in" {
+            input type="hidden" name="back" value=(back);
+            label for="person" { "Who you are" }
+            input type="text" id="person" name="person" required autocomplete="username";
+            button type="submit" { "Sign in" }
+        }
+    };
+    Ok(page(layout("Sign in", None, false, &body)))
+}
+
+/// Where to go after an action on a deployment.
+pub(crate) fn to_deployment(id: &str) -> Response {
+    Redirect::to(&format!("/deployments/{id}")).into_response()
+}

@@ -1,0 +1,207 @@
+//! Sessions and CSRF tokens: a signed, short-lived cookie naming the person, and a token bound
+//! to that session that every state-changing form carries.
+//!
+//! The cookie holds `v1.<person, base64url>.<expiry ms>.<nonce>.<mac>`: nothing is kept on the
+//! server, so any replica reads any session. The key is derived from the webhook secret the
+//! replicas already share (HMAC of a fixed label), so a session cookie and a webhook signature
+//! never verify as each other. A CSRF token is the HMAC of the session's nonce under the same
+//! key: a page of another origin can neither read it nor compute it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cd_core::pipeline::Timestamp;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// The cookie's name. `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`:
+/// a sibling subdomain cannot plant a session.
+pub(crate) const COOKIE: &str = "__Host-infrastream-session";
+
+/// How long a session lasts: short, so a lost laptop's session ends soon; signing in again
+/// is one step.
+pub(crate) const LIFETIME_MS: i64 = 60 * 60 * 1000;
+
+/// A verified session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// Who, as they signed in.
+    pub(crate) person: String,
+    /// When it ends.
+    pub(crate) expires: Timestamp,
+    /// Its random id, which its CSRF token is bound to.
+    pub(crate) nonce: String,
+}
+
+/// Signs and verifies sessions under a key derived from the service's secret.
+#[derive(Clone)]
+pub(crate) struct Sessions {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions { key: <redacted> }")
+    }
+}
+
+fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length: this cannot fail.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+    for part in parts {
+        mac.update(part);
+    }
+    mac
+}
+
+impl Sessions {
+    /// Sessions keyed by `secret` (the webhook secret).
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        let key = mac(secret, &[b"infrastream portal sessions v1"])
+            .finalize()
+            .into_bytes()
+            .to_vec();
+        Sessions { key }
+    }
+
+    /// A new session for `person`, from `now`, with a random `nonce`: the cookie's value.
+    pub(crate) fn issue(&self, person: &str, now: Timestamp, nonce: &[u8; 16]) -> String {
+        let body = format!(
+            "v1.{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(person),
+            now.plus_ms(LIFETIME_MS).0,
+            hex::encode(nonce)
+        );
+        let tag = hex::encode(mac(&self.key, &[body.as_bytes()]).finalize().into_bytes());
+        format!("{body}.{tag}")
+    }
+
+    /// The session `value` carries, when its signature holds and it has not expired at `now`.
+    pub(crate) fn verify(&self, value: &str, now: Timestamp) -> Option<Session> {
+        let (body, tag) = value.rsplit_once('.')?;
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(tag, &mut expected).ok()?;
+        // Constant-time comparison: a forger learns nothing from the time it takes.
+        mac(&self.key, &[body.as_bytes()])
+            .verify_slice(&expected)
+            .ok()?;
+        let mut parts = body.split('.');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let person = String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
+        let expires = Timestamp(parts.next()?.parse().ok()?);
+        let nonce = parts.next()?.to_string();
+        if parts.next().is_some() || now >= expires || person.is_empty() {
+            return None;
+        }
+        Some(Session {
+            person,
+            expires,
+            nonce,
+        })
+    }
+
+    /// The CSRF token of `session`.
+    pub(crate) fn csrf(&self, session: &Session) -> String {
+        hex::encode(
+            mac(&self.key, &[b"csrf.", session.nonce.as_bytes()])
+                .finalize()
+                .into_bytes(),
+        )
+    }
+
+    /// Whether `token` is `session`'s CSRF token (compared in constant time).
+    pub(crate) fn csrf_holds(&self, session: &Session, token: &str) -> bool {
+        let mut given = [0u8; 32];
+        if hex::decode_to_slice(token.trim(), &mut given).is_err() {
+            return false;
+        }
+        mac(&self.key, &[b"csrf.", session.nonce.as_bytes()])
+            .verify_slice(&given)
+            .is_ok()
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
+pub(crate) fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// The `Set-Cookie` value that stores `value` for the session's lifetime.
+pub(crate) fn set_cookie(value: &str) -> String {
+    format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={}",
+        LIFETIME_MS / 1000
+    )
+}
+
+/// The `Set-Cookie` value that ends the session.
+pub(crate) fn clear_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONCE: [u8; 16] = [7; 16];
+
+    #[test]
+    fn a_session_verifies_until_it_expires_and_only_unaltered() {
+        let s = Sessions::new(b"secret");
+        let value = s.issue("jane@northwind.example", Timestamp(1_000), &NONCE);
+        let session = s.verify(&value, Timestamp(2_000)).unwrap();
+        assert_eq!(session.person, "jane@northwind.example");
+        assert_eq!(session.expires, Timestamp(1_000 + LIFETIME_MS));
+        assert_eq!(s.verify(&value, session.expires), None, "expired");
+        // Another key, a changed person, a changed expiry, a truncated tag: refused.
+        assert_eq!(
+            Sessions::new(b"other").verify(&value, Timestamp(2_000)),
+            None
+        );
+        let forged = value.replacen(
+            &URL_SAFE_NO_PAD.encode("jane@northwind.example"),
+            &URL_SAFE_NO_PAD.encode("omar"),
+            1,
+        );
+        assert_eq!(s.verify(&forged, Timestamp(2_000)), None);
+        let later = value.replacen(
+            &(1_000 + LIFETIME_MS).to_string(),
+            &(9_000 + LIFETIME_MS).to_string(),
+            1,
+        );
+        assert_eq!(s.verify(&later, Timestamp(2_000)), None);
+        assert_eq!(s.verify(&value[..value.len() - 2], Timestamp(2_000)), None);
+        for junk in ["", ".", "v1", "v1....", "a.b.c.d.e.f"] {
+            assert_eq!(s.verify(junk, Timestamp(0)), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_their_session() {
+        let s = Sessions::new(b"secret");
+        let one = s
+            .verify(&s.issue("jane", Timestamp(0), &NONCE), Timestamp(1))
+            .unwrap();
+        let two = s
+            .verify(&s.issue("jane", Timestamp(0), &[8; 16]), Timestamp(1))
+            .unwrap();
+        let token = s.csrf(&one);
+        assert!(s.csrf_holds(&one, &token));
+        assert!(!s.csrf_holds(&two, &token), "another session's token");
+        assert!(!s.csrf_holds(&one, ""));
+        assert!(!s.csrf_holds(&one, "zz"));
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        assert_eq!(cookie("a=1; b=2", "b"), Some("2"));
+        assert_eq!(cookie("a=1;b=2", "a"), Some("1"));
+        assert_eq!(cookie("ab=1", "a"), None);
+        assert!(set_cookie("x").contains("HttpOnly; Secure; SameSite=Lax"));
+    }
+}
