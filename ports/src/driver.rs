@@ -253,6 +253,26 @@ impl Driver {
         self.ports.store.waiting_on_people().await
     }
 
+    /// The records `keys` name (each application's best passed build, a set's last release,
+    /// ...: see `cd_core::pipeline::records`), read by key: what a release preview shows.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn records(
+        &self,
+        keys: BTreeSet<String>,
+    ) -> Result<BTreeMap<String, cd_core::pipeline::Record>, StoreError> {
+        let state = self
+            .ports
+            .store
+            .load(&Reads {
+                records: keys,
+                ..Reads::default()
+            })
+            .await?;
+        Ok(state.records)
+    }
+
     /// Every open deployment with its ledger and changelog, the holds and the environment
     /// versions: what an overview of the pipeline reads (over the open index, never the
     /// history).

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cd_core::pipeline::{ApprovalAction, ApprovalRecorded, DeploymentId, Input};
+use cd_core::pipeline::{ApprovalAction, ApprovalRecorded, DeploymentId, Input, ReleaseRequested};
 use serde::Deserialize;
 
 use super::pages::{safe_back, to_deployment};
@@ -209,6 +209,43 @@ pub(crate) async fn unhold(
     )
     .await?;
     Ok(Redirect::to("/holds").into_response())
+}
+
+/// Start a release with the versions its preview showed (`version.<app>` fields).
+pub(crate) async fn release(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let (v, fields): (Viewer, Vec<(String, String)>) = submitted(&shared, &headers, body).await?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+    let versions = fields
+        .iter()
+        .filter_map(|(k, value)| {
+            k.strip_prefix("version.")
+                .map(|app| (app.to_string(), value.clone()))
+        })
+        .collect();
+    let decision = decide(
+        &shared,
+        Input::ReleaseRequested(ReleaseRequested {
+            application_set: field("set"),
+            bundle: field("bundle"),
+            versions,
+            actor: v.person().to_string(),
+        }),
+    )
+    .await?;
+    Ok(match decision.deployments.first() {
+        Some(id) => to_deployment(&id.0),
+        None => Redirect::to("/").into_response(),
+    })
 }
 
 #[derive(Debug, Deserialize)]

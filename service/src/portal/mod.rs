@@ -51,6 +51,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/deployments/{id}/retry", post(actions::retry))
         .route("/deployments/{id}/cancel", post(actions::cancel))
         .route("/rollback", post(actions::rollback))
+        .route("/releases/new", get(pages::release))
+        .route("/releases", post(actions::release))
         .route("/sign-in", get(pages::sign_in).post(actions::sign_in))
         .route("/sign-out", post(actions::sign_out))
         .route("/assets/portal.css", get(assets::css))

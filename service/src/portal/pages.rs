@@ -62,6 +62,7 @@ fn layout(title: &str, viewer: Option<&Viewer>, live: bool, body: &Markup) -> Ma
                             a href="/" { "Overview" }
                             a href="/approvals" { "Approvals" }
                             a href="/holds" { "Holds" }
+                            a href="/releases/new" { "Release" }
                         }
                     }
                     @if let Some(v) = viewer {
@@ -116,6 +117,7 @@ pub(crate) async fn overview(
         @for set in &sets {
             section aria-labelledby={ "set-" (set.name) } {
                 h2 id={ "set-" (set.name) } { "Application set " (set.name) }
+                p { a href={ "/releases/new?set=" (set.name) } { "Start a release of " (set.name) } }
                 table.matrix {
                     caption { "Versions of " (set.name) " by environment" }
                     thead { tr {
@@ -552,6 +554,133 @@ pub(crate) async fn holds(
         }
     };
     Ok(page(layout("Holds", Some(&v), true, &body)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReleaseQuery {
+    #[serde(default)]
+    set: Option<String>,
+    #[serde(default)]
+    bundle: Option<String>,
+}
+
+/// `/releases/new`: pick an application set and a bundle name, see the version of each
+/// application the release will carry (each one's best build that passed its PreRelease
+/// stages) beside what the last release shipped, then confirm. The confirmation names those
+/// versions, so the release carries exactly what was shown even if a newer build passes in
+/// between.
+pub(crate) async fn release(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<ReleaseQuery>,
+) -> Result<Response, Refusal> {
+    let v = viewer(&shared, &headers, "/releases/new").await?;
+    let catalog = catalog(&shared).await?;
+    let set = q
+        .set
+        .clone()
+        .or_else(|| catalog.application_sets.keys().next().cloned())
+        .unwrap_or_default();
+    if !set.is_empty() && !catalog.application_sets.contains_key(&set) {
+        return Err(Refusal::page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the tenant has no application set '{set}'"),
+        ));
+    }
+    let bundle = q.bundle.as_deref().map(str::trim).unwrap_or_default();
+    let bundle_error = (!bundle.is_empty())
+        .then(|| cd_core::version::check_bundle(bundle).err())
+        .flatten();
+    let apps: Vec<String> = catalog
+        .applications_in_set(&set)
+        .into_iter()
+        .map(|a| a.name.clone())
+        .collect();
+    let mut keys: std::collections::BTreeSet<String> = apps
+        .iter()
+        .map(|a| cd_core::pipeline::passed_key(a))
+        .collect();
+    keys.insert(cd_core::pipeline::released_key(&set));
+    let records = shared
+        .driver
+        .records(keys)
+        .await
+        .map_err(crate::api::ApiError::from_store)?;
+    let recorded = cd_core::pipeline::State {
+        records,
+        ..cd_core::pipeline::State::default()
+    };
+    let released = recorded.recorded_release(&set).cloned().unwrap_or_default();
+    let plan: Vec<(&String, Option<&str>, Option<&String>)> = apps
+        .iter()
+        .map(|a| (a, recorded.recorded_passed(a), released.get(a)))
+        .collect();
+    let ready = plan.iter().all(|(_, passed, _)| passed.is_some());
+    let body = html! {
+        form.pick method="get" action="/releases/new" {
+            label for="release-set" { "Application set" }
+            select id="release-set" name="set" {
+                @for name in catalog.application_sets.keys() {
+                    option value=(name) selected[*name == set] { (name) }
+                }
+            }
+            label for="release-bundle" { "Bundle" }
+            input type="text" id="release-bundle" name="bundle" value=(bundle) required
+                placeholder="2026.12" maxlength="64";
+            button type="submit" { "Preview" }
+        }
+        @if let Some(e) = &bundle_error { p.error role="alert" { (e) } }
+        @if !set.is_empty() {
+            table {
+                caption { "What a release of " (set) " carries" }
+                thead { tr {
+                    th scope="col" { "Application" }
+                    th scope="col" { "Version it carries" }
+                    th scope="col" { "Last release shipped" }
+                } }
+                tbody {
+                    @for (app, passed, shipped) in &plan {
+                        tr {
+                            td { (app) }
+                            td {
+                                @match passed {
+                                    Some(version) => code { (version) },
+                                    None => span.error { "no build has passed its PreRelease stages" },
+                                }
+                            }
+                            td {
+                                @match shipped {
+                                    Some(version) if Some(version.as_str()) == *passed => {
+                                        code { (version) } " (unchanged)"
+                                    },
+                                    Some(version) => code { (version) },
+                                    None => span.muted { "never released" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !bundle.is_empty() && bundle_error.is_none() && ready {
+                form.confirm method="post" action="/releases" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    input type="hidden" name="set" value=(set);
+                    input type="hidden" name="bundle" value=(bundle);
+                    @for (app, passed, _) in &plan {
+                        @if let Some(version) = passed {
+                            input type="hidden" name={ "version." (app) } value=(version);
+                        }
+                    }
+                    button type="submit" { "Start release " (set) " " (bundle) }
+                }
+            } @else if !ready {
+                p.muted { "Every application needs a build that passed its PreRelease stages before a release." }
+            } @else {
+                p.muted { "Name the bundle, preview, then start the release." }
+            }
+        }
+    };
+    Ok(page(layout("Start a release", Some(&v), false, &body)))
 }
 
 #[derive(Debug, Deserialize)]

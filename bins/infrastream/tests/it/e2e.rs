@@ -233,6 +233,21 @@ fn the_demo_refuses_a_directory_it_did_not_create() {
 /// A service with shop-api, shop-web and shop-worker built and in development, and a release
 /// of `shop 2026.11` waiting for production approval. Returns the release's id.
 pub(crate) fn release_awaiting_approval(svc: &Service, scratch: &Path) -> String {
+    all_built(svc, scratch);
+    let (code, body) = svc.as_actor(
+        "jane",
+        "/v1/releases",
+        &json!({ "applicationSet": "shop", "bundle": "2026.11" }),
+    );
+    assert_eq!(code, 202, "{body}");
+    let id = body["deployments"][0].as_str().unwrap().to_string();
+    svc.wait(&id, &["AWAITING_APPROVAL"]);
+    svc.settle();
+    id
+}
+
+/// shop-api, shop-web and shop-worker v1.0.0 built by CI and through development.
+pub(crate) fn all_built(svc: &Service, scratch: &Path) {
     for app in ["shop-api", "shop-web", "shop-worker"] {
         let commit = ci_build(&svc.dir, scratch, app, "v1.0.0");
         let (code, body) = svc.call(
@@ -244,16 +259,6 @@ pub(crate) fn release_awaiting_approval(svc: &Service, scratch: &Path) -> String
         assert_eq!(code, 202, "{body}");
         svc.wait(body["deployments"][0].as_str().unwrap(), &["SUCCEEDED"]);
     }
-    let (code, body) = svc.as_actor(
-        "jane",
-        "/v1/releases",
-        &json!({ "applicationSet": "shop", "bundle": "2026.11" }),
-    );
-    assert_eq!(code, 202, "{body}");
-    let id = body["deployments"][0].as_str().unwrap().to_string();
-    svc.wait(&id, &["AWAITING_APPROVAL"]);
-    svc.settle();
-    id
 }
 
 #[test]

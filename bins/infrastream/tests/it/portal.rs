@@ -4,7 +4,7 @@
 
 use reqwest::header::HeaderMap;
 
-use crate::e2e::release_awaiting_approval;
+use crate::e2e::{all_built, release_awaiting_approval};
 use crate::service::Service;
 
 /// An answer: status, headers and body text.
@@ -389,4 +389,95 @@ fn holds_are_placed_and_lifted_from_the_page_and_render_as_text() {
     );
     assert_eq!(lift.status, 303, "{}", lift.text);
     assert_eq!(svc.get("/v1/holds").1, serde_json::json!({}));
+}
+
+#[test]
+fn a_release_is_previewed_then_started_with_the_versions_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    let jane = sign_in(&svc, "jane");
+    // Before any build passed, the preview says what is missing and offers no confirmation.
+    let early = fetch(
+        &svc,
+        "GET",
+        "/releases/new?set=shop&bundle=2026.12",
+        Some(&jane),
+        None,
+    );
+    assert_eq!(early.status, 200, "{}", early.text);
+    assert!(
+        early
+            .text
+            .contains("no build has passed its PreRelease stages"),
+        "{}",
+        early.text
+    );
+    assert!(
+        !early.text.contains("action=\"/releases\""),
+        "{}",
+        early.text
+    );
+
+    all_built(&svc, &tmp.path().join("ci"));
+    let preview = fetch(
+        &svc,
+        "GET",
+        "/releases/new?set=shop&bundle=2026.12",
+        Some(&jane),
+        None,
+    );
+    for app in ["shop-api", "shop-web", "shop-worker"] {
+        assert!(
+            preview
+                .text
+                .contains(&format!("name=\"version.{app}\" value=\"v1.0.0\"")),
+            "{app}: {}",
+            preview.text
+        );
+    }
+    assert!(preview.text.contains("never released"), "{}", preview.text);
+    // A bundle name no branch can carry is said so, with nothing to confirm.
+    let bad = fetch(
+        &svc,
+        "GET",
+        "/releases/new?set=shop&bundle=a..b",
+        Some(&jane),
+        None,
+    );
+    assert!(bad.text.contains("class=\"error\""), "{}", bad.text);
+    assert!(!bad.text.contains("action=\"/releases\""), "{}", bad.text);
+    let unknown = fetch(&svc, "GET", "/releases/new?set=nope", Some(&jane), None);
+    assert_eq!(unknown.status, 422);
+
+    let form = [
+        ("set", "shop"),
+        ("bundle", "2026.12"),
+        ("version.shop-api", "v1.0.0"),
+        ("version.shop-web", "v1.0.0"),
+        ("version.shop-worker", "v1.0.0"),
+    ];
+    let refused = fetch(&svc, "POST", "/releases", Some(&jane), Some(&form));
+    assert_eq!(refused.status, 403, "no CSRF token");
+    assert_eq!(
+        svc.get("/v1/deployments?track=RELEASE").1,
+        serde_json::json!([])
+    );
+    let csrf = preview.csrf();
+    let mut confirmed = form.to_vec();
+    confirmed.push(("csrf", &csrf));
+    let started = fetch(&svc, "POST", "/releases", Some(&jane), Some(&confirmed));
+    assert_eq!(started.status, 303, "{}", started.text);
+    let id = started
+        .location()
+        .trim_start_matches("/deployments/")
+        .to_string();
+    let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+    assert_eq!(view["deployment"]["requestedBy"], "jane");
+    assert_eq!(view["deployment"]["bundle"], "2026.12");
+    for app in ["shop-api", "shop-web", "shop-worker"] {
+        assert_eq!(
+            view["deployment"]["apps"][app]["version"], "v1.0.0",
+            "{view:#}"
+        );
+    }
 }
