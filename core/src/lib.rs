@@ -96,6 +96,7 @@
 #![deny(missing_docs)]
 
 pub mod broker;
+pub mod dora;
 pub mod manifest;
 pub mod pipeline;
 pub mod version;

@@ -273,6 +273,26 @@ impl Driver {
         Ok(state.records)
     }
 
+    /// The PreRelease deployments of these (application, version) builds, read by key: where
+    /// a release's changes come from.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn builds(
+        &self,
+        builds: BTreeSet<(String, String)>,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        let state = self
+            .ports
+            .store
+            .load(&Reads {
+                builds,
+                ..Reads::default()
+            })
+            .await?;
+        Ok(state.deployments.into_values().collect())
+    }
+
     /// Every open deployment with its ledger and changelog, the holds and the environment
     /// versions: what an overview of the pipeline reads (over the open index, never the
     /// history).

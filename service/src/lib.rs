@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod blocking;
 pub mod config;
+pub mod dora;
 pub mod engine;
 pub mod error;
 pub mod health;

@@ -156,3 +156,66 @@ impl Metrics {
         out
     }
 }
+
+/// A label value as the exposition format writes it (`\\`, `\"` and `\n` escaped).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Reads one figure's value, when it has one.
+type Figure = dyn Fn(&cd_core::dora::Figures) -> Option<f64>;
+
+/// The DORA figures as gauges, by application set and window (`7d`, `30d`, `90d`); a figure
+/// that has no value yet (no change reached production) is left out.
+#[must_use]
+pub fn render_dora(
+    figures: &std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<u32, cd_core::dora::Figures>,
+    >,
+) -> String {
+    let mut out = String::new();
+    let families: [(&str, &str, &Figure); 4] = [
+        (
+            "infrastream_dora_deployments",
+            "Production deployments that succeeded in the window.",
+            &|f| Some(f64::from(f.deployments)),
+        ),
+        (
+            "infrastream_dora_lead_time_seconds",
+            "Median time from a change's commit to its production deployment.",
+            #[allow(clippy::cast_precision_loss)]
+            &|f| f.lead_time_ms.map(|ms| ms as f64 / 1000.0),
+        ),
+        (
+            "infrastream_dora_change_failure_ratio",
+            "Share of changes reaching production that failed there or were undone.",
+            &cd_core::dora::Figures::change_failure_rate,
+        ),
+        (
+            "infrastream_dora_time_to_restore_seconds",
+            "Median time from a failed change to the next successful production deployment.",
+            #[allow(clippy::cast_precision_loss)]
+            &|f| f.restore_ms.map(|ms| ms as f64 / 1000.0),
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (set, windows) in figures {
+            for (days, f) in windows {
+                if let Some(v) = value(f) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{application_set=\"{}\",window=\"{days}d\"}} {v}",
+                        label(set)
+                    );
+                }
+            }
+        }
+    }
+    out
+}

@@ -72,6 +72,7 @@ impl BuildArgs {
             digest: self.digest.clone().filter(|d| !d.is_empty()),
             author: self.author.clone().filter(|a| !a.is_empty()),
             changelog,
+            committed_at: None,
         })
     }
 }

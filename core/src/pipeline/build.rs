@@ -155,6 +155,7 @@ impl Txn<'_> {
                 git_ref: b.git_ref.clone(),
                 digest: b.digest.clone(),
                 author: b.author.clone(),
+                committed_at: b.committed_at,
             });
             let id = d.id.clone();
             for entry in &b.changelog {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::effect::EffectOutcome;
-use super::model::{ApprovalAction, ChangelogEntry, DeploymentId};
+use super::model::{ApprovalAction, ChangelogEntry, DeploymentId, Timestamp};
 
 /// One input to [`decide`](super::decide).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,10 @@ pub struct BuildNotified {
     /// The author of the change, when known.
     #[serde(default)]
     pub author: Option<String>,
+    /// When the commit built was made (its committer time), when CI says: where the lead time
+    /// for changes starts.
+    #[serde(default)]
+    pub committed_at: Option<Timestamp>,
     /// Changelog entries CI computed for this version.
     #[serde(default)]
     pub changelog: Vec<ChangelogEntry>,

@@ -280,6 +280,9 @@ pub struct BuildRef {
     pub digest: Option<String>,
     /// The author of the change, when CI sent it.
     pub author: Option<String>,
+    /// When the commit built was made, when CI sent it.
+    #[serde(default)]
+    pub committed_at: Option<Timestamp>,
 }
 
 /// Why a deployment is waiting for a retry.

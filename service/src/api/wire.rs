@@ -50,6 +50,31 @@ mod integral {
         whole(n, u64::from(u16::MAX)).and_then(|v| usize::try_from(v).map_err(D::Error::custom))
     }
 
+    /// An optional time: RFC 3339 (any offset), or milliseconds since the Unix epoch, or null;
+    /// read as milliseconds since the epoch.
+    pub(super) fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Time {
+            Text(String),
+            Millis(i64),
+        }
+        match Option::<Time>::deserialize(d)? {
+            None => Ok(None),
+            Some(Time::Millis(ms)) => Ok(Some(ms)),
+            Some(Time::Text(text)) => {
+                let t = time::OffsetDateTime::parse(
+                    &text,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|e| D::Error::custom(format!("'{text}' is not an RFC 3339 time: {e}")))?;
+                i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+                    .map(Some)
+                    .map_err(D::Error::custom)
+            }
+        }
+    }
+
     /// An optional count: 0 to 2^53 - 1, or null.
     pub(super) fn optional_number<'de, D: Deserializer<'de>>(
         d: D,
@@ -97,6 +122,12 @@ pub struct BuildNotification {
     /// The author of the change, when known.
     #[serde(default)]
     pub author: Option<String>,
+    /// When the commit built was made (RFC 3339, e.g. `git show -s --format=%cI`; or
+    /// milliseconds since the Unix epoch): where the lead time for changes starts. Without
+    /// it, the lead time starts when the notification arrives.
+    #[serde(default, deserialize_with = "integral::optional_time")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-04T09:30:00Z")]
+    pub committed_at: Option<i64>,
     /// Changelog entries CI computed for this version.
     #[serde(default)]
     pub changelog: Vec<ChangelogItem>,
@@ -113,6 +144,7 @@ impl From<BuildNotification> for BuildNotified {
             git_ref: n.git_ref,
             digest: n.digest,
             author: n.author,
+            committed_at: n.committed_at.map(cd_core::pipeline::Timestamp),
             changelog: n.changelog.into_iter().map(ChangelogEntry::from).collect(),
         }
     }

@@ -52,6 +52,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/deployments/{id}/cancel", post(actions::cancel))
         .route("/rollback", post(actions::rollback))
         .route("/releases/new", get(pages::release))
+        .route("/dora", get(pages::dora))
         .route("/releases", post(actions::release))
         .route("/sign-in", get(pages::sign_in).post(actions::sign_in))
         .route("/sign-out", post(actions::sign_out))

@@ -63,6 +63,7 @@ fn layout(title: &str, viewer: Option<&Viewer>, live: bool, body: &Markup) -> Ma
                             a href="/approvals" { "Approvals" }
                             a href="/holds" { "Holds" }
                             a href="/releases/new" { "Release" }
+                            a href="/dora" { "DORA" }
                         }
                     }
                     @if let Some(v) = viewer {
@@ -681,6 +682,137 @@ pub(crate) async fn release(
         }
     };
     Ok(page(layout("Start a release", Some(&v), false, &body)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DoraQuery {
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+/// Deployments per day as bars, oldest day first, drawn on the server: no script, no canvas.
+fn per_day_chart(set: &str, days: u32, per_day: &[u32]) -> Markup {
+    const W: u32 = 600;
+    const H: u32 = 90;
+    let top = per_day.iter().copied().max().unwrap_or(0).max(1);
+    let n = u32::try_from(per_day.len()).unwrap_or(1).max(1);
+    let slot = W / n;
+    let total: u32 = per_day.iter().sum();
+    let label = format!("{set}: {total} production deployments in the last {days} days, by day");
+    html! {
+        svg.chart width=(W) height=(H + 14) viewBox={ "0 0 " (W) " " (H + 14) } role="img" aria-label=(label) {
+            title { (label) }
+            line.axis x1="0" y1=(H) x2=(W) y2=(H) {}
+            @for (i, count) in per_day.iter().enumerate() {
+                @let i = u32::try_from(i).unwrap_or(0);
+                @let h = count * (H - 4) / top;
+                rect.bar x=(i * slot + 1) y=(H - h) width=(slot.saturating_sub(2).max(1)) height=(h) {
+                    title { (count) " on day " (i + 1) " of " (days) }
+                }
+            }
+            text.tick x="0" y=(H + 12) { (days) " days ago" }
+            text.tick x=(W) y=(H + 12) text-anchor="end" { "today" }
+        }
+    }
+}
+
+/// A value as a short bar beside its text, scaled to the largest of its row.
+fn meter(value: Option<f64>, largest: f64, text: &str) -> Markup {
+    const W: f64 = 80.0;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let width = match value {
+        Some(v) if largest > 0.0 => ((v / largest) * W).round().clamp(0.0, W) as u32,
+        _ => 0,
+    };
+    html! {
+        svg.meter width="80" height="10" viewBox="0 0 80 10" aria-hidden="true" focusable="false" {
+            rect.track x="0" y="0" width="80" height="10" {}
+            rect.bar x="0" y="0" width=(width) height="10" {}
+        }
+        " " (text)
+    }
+}
+
+/// `/dora`: each application set's deployment frequency, lead time for changes, change failure
+/// rate and time to restore over 7, 30 and 90 days (the same figures `/metrics` exports).
+pub(crate) async fn dora(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<DoraQuery>,
+) -> Result<Response, Refusal> {
+    let v = viewer(&shared, &headers, "/dora").await?;
+    let catalog = catalog(&shared).await?;
+    let days = q
+        .days
+        .filter(|d| cd_core::dora::WINDOWS.contains(d))
+        .unwrap_or(30);
+    let now = shared.driver.now();
+    let figures = crate::dora::figures(&shared.driver, &catalog, now)
+        .await
+        .map_err(crate::api::ApiError::from_store)?;
+    #[allow(clippy::cast_precision_loss)]
+    let ms = |v: Option<i64>| v.map(|ms| ms as f64);
+    let body = html! {
+        p {
+            "Window for the charts: "
+            @for w in cd_core::dora::WINDOWS {
+                @if w == days { strong { (w) " days" } } @else { a href={ "/dora?days=" (w) } { (w) " days" } }
+                " "
+            }
+        }
+        @for (set, windows) in &figures {
+            section aria-labelledby={ "dora-" (set) } {
+                h2 id={ "dora-" (set) } { "Application set " (set) }
+                @if let Some(f) = windows.get(&days) { (per_day_chart(set, days, &f.per_day)) }
+                table {
+                    caption { "DORA figures of " (set) }
+                    thead { tr {
+                        th scope="col" { "Figure" }
+                        @for d in windows.keys() { th scope="col" { (d) " days" } }
+                    } }
+                    tbody {
+                        @let largest = |get: &dyn Fn(&cd_core::dora::Figures) -> Option<f64>| {
+                            windows.values().filter_map(get).fold(0.0_f64, f64::max)
+                        };
+                        @let freq = |f: &cd_core::dora::Figures| Some(f64::from(f.deployments) / f64::from(f.days.max(1)));
+                        @let lead = |f: &cd_core::dora::Figures| ms(f.lead_time_ms);
+                        @let cfr = |f: &cd_core::dora::Figures| f.change_failure_rate();
+                        @let restore = |f: &cd_core::dora::Figures| ms(f.restore_ms);
+                        tr {
+                            th scope="row" { "Deployment frequency" }
+                            @for f in windows.values() {
+                                td { (meter(freq(f), largest(&freq), &format!("{} ({:.2}/day)", f.deployments, f64::from(f.deployments) / f64::from(f.days.max(1))))) }
+                            }
+                        }
+                        tr {
+                            th scope="row" { "Lead time for changes (median)" }
+                            @for f in windows.values() {
+                                td { (meter(lead(f), largest(&lead), &f.lead_time_ms.map_or_else(|| "—".to_string(), duration))) }
+                            }
+                        }
+                        tr {
+                            th scope="row" { "Change failure rate" }
+                            @for f in windows.values() {
+                                td { (meter(cfr(f), 1.0, &f.change_failure_rate().map_or_else(|| "—".to_string(), |r| format!("{:.0}% ({} of {})", r * 100.0, f.failed_changes, f.changes)))) }
+                            }
+                        }
+                        tr {
+                            th scope="row" { "Time to restore (median)" }
+                            @for f in windows.values() {
+                                td { (meter(restore(f), largest(&restore), &f.restore_ms.map_or_else(|| "—".to_string(), duration))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p.muted {
+            "Production is the last release stage of each set's track. A change is a release or hotfix; "
+            "its lead time runs from its build's commit (or CI's report of the build) to the end of its "
+            "production stage. The same figures are on " a href="/metrics" { "/metrics" } "."
+        }
+    };
+    Ok(page(layout("DORA metrics", Some(&v), false, &body)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -282,6 +282,7 @@ impl World {
             git_ref: git_ref.to_string(),
             digest: Some(digest_of(container, version)),
             author: None,
+            committed_at: None,
             changelog: Vec::new(),
         }
     }

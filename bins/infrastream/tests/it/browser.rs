@@ -355,6 +355,16 @@ fn a_release_is_watched_and_approved_from_the_browser() {
             .unwrap();
         assert_eq!(stages, json!(["SUCCEEDED", "SUCCEEDED"]), "staging and production");
         photograph(&c, "released").await;
+        c.goto(&format!("{server}/dora?days=7")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Deployment frequency"));
+        accessible(&c, &axe, "DORA metrics").await;
+        photograph(&c, "dora").await;
+        c.goto(&format!("{server}/releases/new?set=shop&bundle=2026.12"))
+            .await
+            .unwrap();
+        assert!(text_of(&c, "main").await.contains("What a release of shop carries"));
+        accessible(&c, &axe, "release").await;
+        photograph(&c, "release").await;
         c.close().await.unwrap();
     });
 }

@@ -336,6 +336,33 @@ fn forms_take_the_sessions_csrf_token_and_only_stakeholders_see_and_answer_a_gat
         "{}",
         after.text
     );
+
+    // The release is a production deployment: the DORA figures count it, on the page and on
+    // /metrics alike.
+    let dora = fetch(&svc, "GET", "/dora?days=7", Some(&omar), None);
+    assert_eq!(dora.status, 200, "{}", dora.text);
+    assert!(dora.text.contains("1 (0.14/day)"), "{}", dora.text);
+    assert!(dora.text.contains("0% (0 of 1)"), "{}", dora.text);
+    assert!(dora.text.contains("<svg class=\"chart\""), "{}", dora.text);
+    let (_, metrics) = svc.call("GET", "/metrics", &[], None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    for line in [
+        "infrastream_dora_deployments{application_set=\"shop\",window=\"7d\"} 1",
+        "infrastream_dora_deployments{application_set=\"shop\",window=\"90d\"} 1",
+        "infrastream_dora_change_failure_ratio{application_set=\"shop\",window=\"30d\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "infrastream_dora_lead_time_seconds{application_set=\"shop\",window=\"7d\"} "
+        )),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("infrastream_dora_time_to_restore_seconds{"),
+        "nothing failed, nothing restored: {metrics}"
+    );
 }
 
 #[test]
