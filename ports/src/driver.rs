@@ -273,24 +273,16 @@ impl Driver {
         Ok(state.records)
     }
 
-    /// The PreRelease deployments of these (application, version) builds, read by key: where
-    /// a release's changes come from.
+    /// When the changes these (application, version) builds carry were made (see
+    /// [`Store::change_times`]).
     ///
     /// # Errors
     /// The store's error.
-    pub async fn builds(
+    pub async fn change_times(
         &self,
-        builds: BTreeSet<(String, String)>,
-    ) -> Result<Vec<Deployment>, StoreError> {
-        let state = self
-            .ports
-            .store
-            .load(&Reads {
-                builds,
-                ..Reads::default()
-            })
-            .await?;
-        Ok(state.deployments.into_values().collect())
+        builds: &BTreeSet<(String, String)>,
+    ) -> Result<BTreeMap<(String, String), Timestamp>, StoreError> {
+        self.ports.store.change_times(builds).await
     }
 
     /// Every open deployment with its ledger and changelog, the holds and the environment

@@ -34,6 +34,6 @@ pub use registry::{Registry, RegistryError, check_tag};
 pub use repo::{ManifestRepo, RepoError};
 pub use source::{PullRequest, SourceError, SourceHost};
 pub use store::{
-    DeploymentFilter, DeploymentView, ListCursor, MAX_PAGE, Store, StoreError, deployment_tables,
-    waiting_on_people, waits_on_people,
+    DeploymentFilter, DeploymentView, ListCursor, MAX_PAGE, Store, StoreError, change_times,
+    deployment_tables, waiting_on_people, waits_on_people,
 };

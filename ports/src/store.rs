@@ -1,7 +1,7 @@
 //! `Store`: where the pipeline's state lives.
 
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cd_core::pipeline::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, DeploymentStatus, DeploymentTrack,
@@ -85,6 +85,28 @@ pub fn waiting_on_people(state: &State) -> Vec<DeploymentView> {
         .into_iter()
         .filter_map(|d| DeploymentView::of(state, &d.id))
         .collect()
+}
+
+/// When each build's change was made, from its PreRelease deployments: the reference
+/// semantics of [`Store::change_times`].
+pub fn change_times<'a>(
+    deployments: impl IntoIterator<Item = &'a Deployment>,
+) -> BTreeMap<(String, String), Timestamp> {
+    let mut out: BTreeMap<(String, String), Timestamp> = BTreeMap::new();
+    for d in deployments {
+        let (DeploymentTrack::PreRelease, Some(app)) = (d.track, &d.application) else {
+            continue;
+        };
+        let at = d
+            .build
+            .as_ref()
+            .and_then(|b| b.committed_at)
+            .unwrap_or(d.created_at);
+        out.entry((app.clone(), d.version.clone()))
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
+    out
 }
 
 /// The most deployments one page of a listing holds: a listing is read page by page over an
@@ -308,6 +330,32 @@ pub trait Store: Send + Sync + 'static {
             })
             .await?;
         Ok(waiting_on_people(&state))
+    }
+
+    /// When the change each of these (application, version) builds carries was made: the
+    /// build's commit time when CI sent it, else when its PreRelease deployment was created
+    /// (the earliest, when a build was notified twice). What the lead time for changes starts
+    /// from; builds the store does not hold are left out.
+    ///
+    /// The default reads the builds' deployments with [`Store::load`]; a store with a cheaper
+    /// query (one that reads neither bodies nor ledgers) overrides it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn change_times(
+        &self,
+        builds: &BTreeSet<(String, String)>,
+    ) -> Result<BTreeMap<(String, String), Timestamp>, StoreError> {
+        if builds.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let state = self
+            .load(&Reads {
+                builds: builds.clone(),
+                ..Reads::default()
+            })
+            .await?;
+        Ok(change_times(state.deployments.values()))
     }
 
     /// Whether the store can take a decision now: it answers, and it can be written. Readiness

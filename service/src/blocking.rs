@@ -9,13 +9,13 @@
 //! same reason (one line per method of every port, the signatures in plain sight), and a new
 //! port method does not compile until it is forwarded here too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
     CloudEvent, Deployment, DeploymentId, Hold, ManifestCommit, ManifestEdit, Reads, State,
-    StateWrite,
+    StateWrite, Timestamp,
 };
 use cd_ports::{
     DeploymentFilter, DeploymentView, ManifestRepo, Notifier, NotifyError, PullRequest, Registry,
@@ -87,6 +87,19 @@ impl<T: Store + ?Sized> Store for Blocking<T> {
             &self.0,
             |e| Err(StoreError::Unavailable(e)),
             move |s| block_on(s.holds()),
+        )
+        .await
+    }
+
+    async fn change_times(
+        &self,
+        builds: &BTreeSet<(String, String)>,
+    ) -> Result<BTreeMap<(String, String), Timestamp>, StoreError> {
+        let builds = builds.clone();
+        run(
+            &self.0,
+            |e| Err(StoreError::Unavailable(e)),
+            move |s| block_on(s.change_times(&builds)),
         )
         .await
     }

@@ -71,18 +71,7 @@ pub async fn runs(
         .filter(|d| d.track == DeploymentTrack::Release)
         .flat_map(|d| d.apps.iter().map(|(a, b)| (a.clone(), b.version.clone())))
         .collect();
-    let mut made: BTreeMap<(String, String), Timestamp> = BTreeMap::new();
-    if !wanted.is_empty() {
-        for b in driver.builds(wanted).await? {
-            let (Some(app), Some(build)) = (&b.application, &b.build) else {
-                continue;
-            };
-            let at = build.committed_at.unwrap_or(b.created_at);
-            made.entry((app.clone(), b.version.clone()))
-                .and_modify(|t| *t = (*t).min(at))
-                .or_insert(at);
-        }
-    }
+    let made = driver.change_times(&wanted).await?;
     Ok(found
         .iter()
         .filter_map(|d| {

@@ -12,7 +12,7 @@
 
 mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -791,6 +791,41 @@ impl Store for SqliteStore {
 
     async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
         self.with(|conn| holds(conn))
+    }
+
+    /// Over the `ByBuild` index, reading only the times (never a body or a ledger).
+    async fn change_times(
+        &self,
+        builds: &BTreeSet<(String, String)>,
+    ) -> Result<BTreeMap<(String, String), Timestamp>, StoreError> {
+        if builds.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let pairs = json_list(builds)?;
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    // Driven from the wanted builds, each looked up in the ByBuild index.
+                    "SELECT d.Application, d.Version, \
+                       MIN(COALESCE(json_extract(d.Body, '$.build.committedAt'), d.CreatedAt)) \
+                     FROM json_each(?1) AS w \
+                     JOIN PreReleaseDeployments AS d \
+                       ON d.Application = json_extract(w.value, '$[0]') \
+                      AND d.Version = json_extract(w.value, '$[1]') \
+                     WHERE d.Track = 'PRERELEASE' \
+                     GROUP BY d.Application, d.Version",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([&pairs], |r| {
+                    Ok((
+                        (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                        Timestamp(r.get(2)?),
+                    ))
+                })
+                .map_err(map_err)?;
+            rows.map(|r| r.map_err(map_err)).collect()
+        })
     }
 
     /// Over the `Open` indexes, then the ledger and changelog of those found only.

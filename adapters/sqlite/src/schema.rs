@@ -179,6 +179,12 @@ BEGIN
     SELECT RAISE(ABORT, 'DeploymentApprovals is append-only');
 END;
 ",
+    r"
+-- Hotfixes and rollbacks of a set, newest first (the DORA figures, `?track=` listings),
+-- without walking the set's builds.
+CREATE INDEX PreReleaseDeploymentsNewestBySetTrack
+    ON PreReleaseDeployments (ApplicationSet, Track, CreatedAt, Sequence, DeploymentID);
+",
 ];
 
 #[cfg(test)]

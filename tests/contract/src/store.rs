@@ -158,6 +158,74 @@ async fn answers_the_portals_queries(store: &dyn Store) {
         [vec!["a2"], vec!["a1"], vec![]],
         "each with its own ledger"
     );
+    // Change times: the commit time when CI sent one, else the creation; the earliest of a
+    // build notified twice; builds the store does not hold are left out.
+    let mut committed = shaped(
+        "c1",
+        "shop",
+        "api",
+        "v2.0.0",
+        DeploymentStatus::Succeeded,
+        10,
+    );
+    committed.created_at = Timestamp(9_000);
+    committed.build = Some(cd_core::pipeline::BuildRef {
+        build_definition: "api".into(),
+        container: "api".into(),
+        commit_sha: "abc".into(),
+        repository: "api".into(),
+        git_ref: "refs/heads/main".into(),
+        digest: None,
+        author: None,
+        committed_at: Some(Timestamp(7_000)),
+    });
+    let mut again = shaped(
+        "c2",
+        "shop",
+        "api",
+        "v2.0.0",
+        DeploymentStatus::Succeeded,
+        11,
+    );
+    again.created_at = Timestamp(9_500);
+    let mut plain = shaped(
+        "c3",
+        "shop",
+        "web",
+        "v2.0.0",
+        DeploymentStatus::Succeeded,
+        12,
+    );
+    plain.created_at = Timestamp(8_000);
+    store
+        .apply(&[create(&committed), create(&again), create(&plain)])
+        .await
+        .unwrap();
+    let wanted: std::collections::BTreeSet<(String, String)> =
+        [("api", "v2.0.0"), ("web", "v2.0.0"), ("worker", "v2.0.0")]
+            .into_iter()
+            .map(|(a, v)| (a.to_string(), v.to_string()))
+            .collect();
+    let times = store.change_times(&wanted).await.unwrap();
+    assert_eq!(
+        times,
+        BTreeMap::from([
+            (("api".to_string(), "v2.0.0".to_string()), Timestamp(7_000)),
+            (("web".to_string(), "v2.0.0".to_string()), Timestamp(8_000)),
+        ])
+    );
+    assert_eq!(
+        times,
+        cd_ports::change_times([&committed, &again, &plain]),
+        "the reference semantics agree"
+    );
+    assert!(
+        store
+            .change_times(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The reference semantics over what a load returns agree.
     let open = store.load(&everything_open()).await.unwrap();
     let reference: Vec<DeploymentId> = cd_ports::waiting_on_people(&open)
