@@ -53,7 +53,7 @@ pub struct OidcVerifier {
 }
 
 /// The asymmetric algorithms people's and machines' issuers sign with; never HMAC or `none`.
-const ALGORITHMS: &[cd_oidc::Algorithm] = &[
+pub(crate) const ALGORITHMS: &[cd_oidc::Algorithm] = &[
     cd_oidc::Algorithm::RS256,
     cd_oidc::Algorithm::RS384,
     cd_oidc::Algorithm::RS512,

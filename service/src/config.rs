@@ -197,6 +197,32 @@ pub struct OidcConfig {
     /// `https://www.googleapis.com` is known for `https://accounts.google.com`.
     #[serde(default)]
     pub jwks_origins: Vec<String>,
+    /// People sign in to the Portal through this issuer (authorization code with PKCE), when
+    /// set. Without it, the Portal's sign-in page says how to configure it.
+    #[serde(default)]
+    pub portal: Option<PortalSignIn>,
+}
+
+/// The Portal's client at the OIDC issuer: `[auth.oidc.portal]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSignIn {
+    /// The client id registered at the issuer (the ID tokens' audience).
+    pub client_id: String,
+    /// A file holding the client secret, for a confidential client; without it the Portal is
+    /// a public client and PKCE alone binds the code to the browser that asked for it.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Where the issuer sends people back: this service's public URL of `/auth/callback`
+    /// (https, or http on a loopback address).
+    pub redirect_url: String,
+    /// The scopes asked for (default `openid email profile`; `openid` is always asked).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
 }
 
 fn default_actor_claim() -> String {
@@ -523,6 +549,7 @@ impl Config {
                         actor_claim: default_actor_claim(),
                         machine_subjects: Vec::new(),
                         jwks_origins: Vec::new(),
+                        portal: None,
                     });
                     oidc.issuer = value;
                     self.auth.oidc = Some(oidc);
@@ -596,6 +623,26 @@ impl Config {
             }
             if o.audience.is_empty() {
                 return Err(err("auth.oidc.audience", "must not be empty"));
+            }
+            if let Some(p) = &o.portal {
+                if p.client_id.is_empty() {
+                    return Err(err("auth.oidc.portal.client_id", "must not be empty"));
+                }
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|l| p.redirect_url.starts_with(l));
+                if !p.redirect_url.starts_with("https://") && !loopback {
+                    return Err(err(
+                        "auth.oidc.portal.redirect_url",
+                        "must be an https:// URL (http on a loopback address is allowed)",
+                    ));
+                }
+                if !p.redirect_url.ends_with("/auth/callback") {
+                    return Err(err(
+                        "auth.oidc.portal.redirect_url",
+                        "must be this service's /auth/callback",
+                    ));
+                }
             }
             if self.auth.trust_actor_header == Some(true) {
                 return Err(err(

@@ -39,6 +39,8 @@ pub struct Shared {
     /// The Portal's session keys (derived from the secret, so every replica reads every
     /// session).
     pub(crate) sessions: crate::portal::session::Sessions,
+    /// The Portal's sign-in through the OIDC issuer, when `auth.oidc.portal` is configured.
+    pub(crate) signin: Option<crate::portal::signin::SignIn>,
     work: mpsc::UnboundedSender<Wake>,
 }
 
@@ -67,10 +69,16 @@ impl Shared {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let sessions = crate::portal::session::Sessions::new(&secret);
+        let signin = match &config.auth.oidc {
+            Some(o) => crate::portal::signin::SignIn::new(o, crate::auth::ALGORITHMS)
+                .map_err(StartError::Io)?,
+            None => None,
+        };
         let shared = Arc::new(Shared {
             driver,
             secret,
             sessions,
+            signin,
             oidc,
             trust_actor_header: config.trusts_actor_header(),
             actor_header: config.auth.actor_header.to_ascii_lowercase(),

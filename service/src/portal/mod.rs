@@ -21,6 +21,7 @@ mod assets;
 mod overview;
 mod pages;
 pub(crate) mod session;
+pub(crate) mod signin;
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/releases", post(actions::release))
         .route("/sign-in", get(pages::sign_in).post(actions::sign_in))
         .route("/sign-out", post(actions::sign_out))
+        .route("/auth/callback", get(signin::callback))
         .route("/assets/portal.css", get(assets::css))
         .route("/assets/live.js", get(assets::live))
         .layer(axum::middleware::from_fn(secure_headers))

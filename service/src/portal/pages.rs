@@ -838,10 +838,24 @@ pub(crate) async fn sign_in(
     Query(q): Query<SignInQuery>,
 ) -> Result<Response, Refusal> {
     let back = safe_back(q.back.as_deref());
+    if let Some(signin) = &shared.signin {
+        // Through the issuer; after a refusal, say why and offer to start again rather than
+        // sending the browser straight back.
+        if let Some(e) = &q.error {
+            let body = html! {
+                p.error role="alert" { (e) }
+                p { a href={ "/sign-in?back=" (back) } { "Sign in again" } }
+            };
+            let mut response = page(layout("Sign in", None, false, &body));
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            return Ok(response);
+        }
+        return super::signin::begin(&shared, signin, &back).await;
+    }
     if !shared.trust_actor_header {
         return Err(Refusal::page(
             StatusCode::NOT_IMPLEMENTED,
-            "signing in to the Portal through the OIDC issuer is not available yet: use the API with a bearer token, or run in local mode",
+            "the Portal signs people in through the OIDC issuer once auth.oidc.portal is configured (docs/OPERATIONS.md); until then use the API with a bearer token",
         ));
     }
     if let Some(person) = headers

@@ -1,8 +1,8 @@
 //! Sessions and CSRF tokens: a signed, short-lived cookie naming the person, and a token bound
 //! to that session that every state-changing form carries.
 //!
-//! The cookie holds `v1.<person, base64url>.<expiry ms>.<nonce>.<mac>`: nothing is kept on the
-//! server, so any replica reads any session. The key is derived from the webhook secret the
+//! The cookie holds `v1.session.<person>.<nonce>.<expiry ms>.<mac>` (the parts base64url):
+//! nothing is kept on the server, so any replica reads any session. The key is derived from the webhook secret the
 //! replicas already share (HMAC of a fixed label), so a session cookie and a webhook signature
 //! never verify as each other. A CSRF token is the HMAC of the session's nonce under the same
 //! key: a page of another origin can neither read it nor compute it.
@@ -64,20 +64,28 @@ impl Sessions {
         Sessions { key }
     }
 
-    /// A new session for `person`, from `now`, with a random `nonce`: the cookie's value.
-    pub(crate) fn issue(&self, person: &str, now: Timestamp, nonce: &[u8; 16]) -> String {
-        let body = format!(
-            "v1.{}.{}.{}",
-            URL_SAFE_NO_PAD.encode(person),
-            now.plus_ms(LIFETIME_MS).0,
-            hex::encode(nonce)
-        );
+    /// `parts` sealed as a `kind` until `expires`: `v1.<kind>.<parts, base64url>....<expiry>.<mac>`.
+    /// The MAC covers the kind, so a value sealed as one kind never opens as another.
+    pub(crate) fn seal(&self, kind: &str, parts: &[&str], expires: Timestamp) -> String {
+        let mut body = format!("v1.{kind}");
+        for part in parts {
+            body.push('.');
+            body.push_str(&URL_SAFE_NO_PAD.encode(part));
+        }
+        body.push_str(&format!(".{}", expires.0));
         let tag = hex::encode(mac(&self.key, &[body.as_bytes()]).finalize().into_bytes());
         format!("{body}.{tag}")
     }
 
-    /// The session `value` carries, when its signature holds and it has not expired at `now`.
-    pub(crate) fn verify(&self, value: &str, now: Timestamp) -> Option<Session> {
+    /// The `n` parts of a `kind` that `value` seals, when its MAC holds and it has not expired
+    /// at `now`.
+    pub(crate) fn open(
+        &self,
+        kind: &str,
+        n: usize,
+        value: &str,
+        now: Timestamp,
+    ) -> Option<(Vec<String>, Timestamp)> {
         let (body, tag) = value.rsplit_once('.')?;
         let mut expected = [0u8; 32];
         hex::decode_to_slice(tag, &mut expected).ok()?;
@@ -85,14 +93,37 @@ impl Sessions {
         mac(&self.key, &[body.as_bytes()])
             .verify_slice(&expected)
             .ok()?;
-        let mut parts = body.split('.');
-        if parts.next()? != "v1" {
+        let fields: Vec<&str> = body.split('.').collect();
+        let (head, rest) = fields.split_at_checked(2)?;
+        if head != ["v1", kind] || rest.len() != n + 1 {
             return None;
         }
-        let person = String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
-        let expires = Timestamp(parts.next()?.parse().ok()?);
-        let nonce = parts.next()?.to_string();
-        if parts.next().is_some() || now >= expires || person.is_empty() {
+        let (encoded, expiry) = rest.split_at(n);
+        let expires = Timestamp(expiry.first()?.parse().ok()?);
+        if now >= expires {
+            return None;
+        }
+        let parts = encoded
+            .iter()
+            .map(|p| String::from_utf8(URL_SAFE_NO_PAD.decode(p).ok()?).ok())
+            .collect::<Option<Vec<String>>>()?;
+        Some((parts, expires))
+    }
+
+    /// A new session for `person`, from `now`, with a random `nonce`: the cookie's value.
+    pub(crate) fn issue(&self, person: &str, now: Timestamp, nonce: &[u8; 16]) -> String {
+        self.seal(
+            "session",
+            &[person, &hex::encode(nonce)],
+            now.plus_ms(LIFETIME_MS),
+        )
+    }
+
+    /// The session `value` carries, when its signature holds and it has not expired at `now`.
+    pub(crate) fn verify(&self, value: &str, now: Timestamp) -> Option<Session> {
+        let (parts, expires) = self.open("session", 2, value, now)?;
+        let [person, nonce]: [String; 2] = parts.try_into().ok()?;
+        if person.is_empty() {
             return None;
         }
         Some(Session {

@@ -15,3 +15,4 @@ mod listing;
 mod logs;
 mod oidc;
 mod robust;
+mod signin;

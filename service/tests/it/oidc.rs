@@ -15,13 +15,14 @@ use cd_service::config::{EngineKind, OidcConfig};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-struct Key {
+#[derive(Clone)]
+pub(crate) struct Key {
     /// PKCS#1 DER of the private key.
     der: Vec<u8>,
-    jwk: Value,
+    pub(crate) jwk: Value,
 }
 
-fn rsa_key(dir: &Path, name: &str, kid: &str) -> Key {
+pub(crate) fn rsa_key(dir: &Path, name: &str, kid: &str) -> Key {
     let path = dir.join(format!("{name}.pem"));
     let ok = Command::new("openssl")
         .args([
@@ -86,20 +87,29 @@ async fn issuer(keys: Vec<Value>, jwks_uri: Option<String>) -> String {
     base
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-fn token(key: &Key, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(key: &Key, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     encode(&header, claims, &EncodingKey::from_rsa_der(&key.der)).unwrap()
 }
 
 async fn start(dir: &Path, issuer: &str) -> (String, tokio::sync::oneshot::Sender<()>) {
+    start_with(dir, issuer, None).await
+}
+
+/// The service with OIDC at `issuer`, and the Portal's sign-in when `portal` is set.
+pub(crate) async fn start_with(
+    dir: &Path,
+    issuer: &str,
+    portal: Option<cd_service::config::PortalSignIn>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let mut config = Config {
         data_dir: dir.to_path_buf(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -112,6 +122,7 @@ async fn start(dir: &Path, issuer: &str) -> (String, tokio::sync::oneshot::Sende
         actor_claim: "email".into(),
         machine_subjects: vec!["engine-*".into()],
         jwks_origins: Vec::new(),
+        portal,
     });
     config.check().unwrap();
     let opened = {
