@@ -21,7 +21,8 @@ pub(crate) struct SetMatrix {
 /// What one application runs in one environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Cell {
-    /// The version the manifests at the head name, if the application deploys there.
+    /// The version running there: the last this engine wrote and saw committed, else what the
+    /// manifests at the head name (if the application deploys there).
     pub(crate) version: Option<String>,
     /// A version being written or deployed there now, and by which deployment.
     pub(crate) arriving: Option<(String, String)>,
@@ -79,15 +80,27 @@ pub(crate) fn matrices(catalog: &Catalog, state: &State, now: Timestamp) -> Vec<
                 .map(|app| {
                     let cells = environments
                         .iter()
-                        .map(|env| Cell {
-                            version: catalog
+                        .map(|env| {
+                            // What this engine last wrote there is the freshest word; the
+                            // manifests at the head (read at most a few seconds ago) say what
+                            // runs where it never wrote.
+                            let manifests = catalog
                                 .deployment_config(&app.name, env)
-                                .and_then(|dc| dc.version.clone()),
-                            arriving: state
-                                .env_versions
-                                .get(&env_key(&app.name, env))
-                                .filter(|v| v.in_flight)
-                                .map(|v| (v.version.clone(), v.deployment.0.clone())),
+                                .and_then(|dc| dc.version.clone());
+                            match state.env_versions.get(&env_key(&app.name, env)) {
+                                Some(v) if v.in_flight => Cell {
+                                    version: v.previous.clone().or(manifests),
+                                    arriving: Some((v.version.clone(), v.deployment.0.clone())),
+                                },
+                                Some(v) => Cell {
+                                    version: Some(v.version.clone()),
+                                    arriving: None,
+                                },
+                                None => Cell {
+                                    version: manifests,
+                                    arriving: None,
+                                },
+                            }
                         })
                         .collect();
                     (app.name.clone(), cells)
@@ -142,6 +155,66 @@ pub(crate) fn duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cd_core::pipeline::{DeploymentId, DeploymentTrack, EnvVersion};
+
+    fn written(
+        app: &str,
+        env: &str,
+        version: &str,
+        previous: Option<&str>,
+        in_flight: bool,
+    ) -> (String, EnvVersion) {
+        (
+            env_key(app, env),
+            EnvVersion {
+                application: app.into(),
+                environment: env.into(),
+                version: version.into(),
+                previous: previous.map(str::to_string),
+                deployment: DeploymentId("d-1".into()),
+                track: DeploymentTrack::Release,
+                in_flight,
+                revision: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn a_cell_shows_what_was_written_last_and_what_is_arriving() {
+        let catalog = Catalog::load_valid(crate::tenant::example_files()).unwrap();
+        let state = State {
+            env_versions: [
+                written("shop-api", "development", "v1.2.0", Some("v1.1.0"), false),
+                written("shop-api", "production", "v1.2.0", Some("v1.1.0"), true),
+            ]
+            .into(),
+            ..State::default()
+        };
+        let sets = matrices(&catalog, &state, Timestamp(0));
+        let shop = sets.iter().find(|s| s.name == "shop").unwrap();
+        assert_eq!(shop.environments, ["development", "staging", "production"]);
+        let (_, api) = shop.rows.iter().find(|(a, _)| a == "shop-api").unwrap();
+        assert_eq!(
+            api[0].version.as_deref(),
+            Some("v1.2.0"),
+            "written, committed"
+        );
+        assert_eq!(api[0].arriving, None);
+        assert_eq!(
+            api[1].version.as_deref(),
+            Some("v0.0.0"),
+            "never written: the manifests"
+        );
+        assert_eq!(
+            api[2].version.as_deref(),
+            Some("v1.1.0"),
+            "what ran before the write in flight"
+        );
+        assert_eq!(
+            api[2].arriving,
+            Some(("v1.2.0".to_string(), "d-1".to_string()))
+        );
+    }
 
     #[test]
     fn durations_read_as_people_say_them() {

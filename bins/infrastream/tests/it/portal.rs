@@ -337,6 +337,30 @@ fn forms_take_the_sessions_csrf_token_and_only_stakeholders_see_and_answer_a_gat
         after.text
     );
 
+    // The overview: the release's RC tag in staging and production for each application,
+    // the builds in development, nothing in flight.
+    let overview = fetch(&svc, "GET", "/", Some(&omar), None);
+    assert_eq!(
+        overview
+            .text
+            .matches("<code>shop-2026.11-rc.0</code>")
+            .count(),
+        6,
+        "{}",
+        overview.text
+    );
+    assert_eq!(
+        overview.text.matches("<code>v1.0.0</code>").count(),
+        3,
+        "{}",
+        overview.text
+    );
+    assert!(
+        overview.text.contains("Nothing in flight."),
+        "{}",
+        overview.text
+    );
+
     // The release is a production deployment: the DORA figures count it, on the page and on
     // /metrics alike.
     let dora = fetch(&svc, "GET", "/dora?days=7", Some(&omar), None);
