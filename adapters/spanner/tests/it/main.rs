@@ -23,9 +23,9 @@ use emulator::Emulator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spanner_keeps_the_store_contract() {
     let emulator = Emulator::start().await;
-    // The contract builds seven fresh stores: one database each, made up front.
+    // The contract builds eight fresh stores: one database each, made up front.
     let mut stores = Vec::new();
-    for n in 0..7 {
+    for n in 0..8 {
         stores.push(emulator.store(&format!("contract{n}")).await);
     }
     let pool = Mutex::new(stores);
