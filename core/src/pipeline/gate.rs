@@ -170,3 +170,18 @@ pub fn gate_needs(
         }),
     })
 }
+
+/// The gate of `d` when it waits on `person`: they may answer it and have not approved it yet
+/// (since the last rejection). What an approvals inbox lists.
+#[must_use]
+pub fn awaits(
+    catalog: &Catalog,
+    settings: &Settings,
+    d: &Deployment,
+    ledger: &[ApprovalRecord],
+    person: &str,
+) -> Option<GateNeeds> {
+    let needs = gate_needs(catalog, settings, d, ledger, Some(person))?;
+    let who = catalog.identity(person);
+    (needs.viewer == Some(Viewer::May) && !needs.approved_by.contains(&who)).then_some(needs)
+}

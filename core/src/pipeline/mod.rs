@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use decide::decide;
 pub use decision::{ApplyError, Decision, StateWrite};
 pub use effect::{CloudEvent, Effect, EffectKind, EffectOutcome, ManifestEdit, PendingEffect};
-pub use gate::{GateNeeds, Viewer, approver_refusal, counted_approvers, gate_needs};
+pub use gate::{GateNeeds, Viewer, approver_refusal, awaits, counted_approvers, gate_needs};
 pub use input::{
     ApprovalRecorded, BuildNotified, EngineStatus, Input, ReleaseRequested, StatusReported,
 };

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 
-use cd_core::pipeline::{DeploymentId, Rejection, Viewer, gate_needs};
+use cd_core::pipeline::{DeploymentId, Rejection, awaits, gate_needs};
 use cd_ports::{DeploymentFilter, ListCursor};
 
 use super::error::ApiError;
@@ -37,8 +37,8 @@ pub(super) async fn holds(
 }
 
 /// The gates waiting on a person (through their groups), newest first, each with what it
-/// still needs. Only gates they may act on are listed: a gate where they are the change's
-/// author, or of groups they are not in, is not theirs to answer.
+/// still needs. Only gates they may act on and have not approved yet are listed: a gate where
+/// they are the change's author, or of groups they are not in, is not theirs to answer.
 #[utoipa::path(get, path = "/v1/approvals", tag = "queries", params(ApprovalsQuery),
     responses((status = 200, description = "What waits on the person", body = Vec<PendingApproval>),
         (status = 400, body = ApiError)))]
@@ -67,14 +67,8 @@ pub(super) async fn approvals(
     let pending: Vec<PendingApproval> = waiting
         .iter()
         .filter_map(|v| {
-            let gate = gate_needs(
-                &catalog,
-                settings,
-                &v.deployment,
-                &v.approvals,
-                Some(&person),
-            )?;
-            (gate.viewer == Some(Viewer::May)).then(|| PendingApproval {
+            let gate = awaits(&catalog, settings, &v.deployment, &v.approvals, &person)?;
+            Some(PendingApproval {
                 deployment: (&v.deployment).into(),
                 gate: gate.into(),
             })
@@ -264,13 +258,17 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Prometheus metrics: the service's counters, and each application set's DORA figures over
-/// 7, 30 and 90 days (read from the store at each scrape).
+/// 7, 30 and 90 days (read from the store at most every 30 seconds).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let mut text = shared.metrics.render();
     let now = shared.driver.now();
     match shared.driver.catalog_or_last_valid().await {
-        Ok(catalog) => match crate::dora::figures(&shared.driver, &catalog, now).await {
+        Ok(catalog) => match shared
+            .dora_cache
+            .figures(&shared.driver, &catalog, now)
+            .await
+        {
             Ok(figures) => text.push_str(&crate::metrics::render_dora(&figures)),
             Err(e) => tracing::warn!(error = %e, "DORA figures left out of /metrics"),
         },

@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 
 use cd_core::pipeline::{
     ApprovalAction, ApprovalRecorded, DeploymentId, DeploymentStatus, EngineStatus, Input,
-    Rejection, SequentialIds, Snapshot, StageStatus, State, Timestamp, Viewer, decide, gate_needs,
+    Rejection, SequentialIds, Snapshot, StageStatus, State, Timestamp, Viewer, awaits, decide,
+    gate_needs,
 };
 use proptest::prelude::*;
 
@@ -453,6 +454,28 @@ fn check_invariants(w: &World, seen: &mut BTreeSet<DeploymentId>) {
             );
             if let (Some(Viewer::MayNot(why)), Err(refusal)) = (&shown, &decided) {
                 assert_eq!(why, &refusal.to_string(), "the reason shown is the refusal");
+            }
+            // The gate waits on whoever may answer it and has not approved: once their
+            // approval is stored, it no longer waits on them.
+            let waits = awaits(catalog, &w.settings, d, &w.state.approvals, actor).is_some();
+            let approved = needs.approved_by.contains(&catalog.identity(actor));
+            assert_eq!(
+                waits,
+                shown == Some(Viewer::May) && !approved,
+                "{}: {actor}",
+                d.id
+            );
+            if waits {
+                let decision = decided.as_ref().expect("a waiting gate takes the approval");
+                let mut after = w.state.clone();
+                after.apply(&decision.writes).unwrap();
+                if let Some(d) = after.deployments.get(&d.id) {
+                    assert!(
+                        awaits(catalog, &w.settings, d, &after.approvals, actor).is_none(),
+                        "{}: still waits on {actor} after their approval",
+                        d.id
+                    );
+                }
             }
         }
     }
