@@ -235,6 +235,9 @@ fn default_actor_claim() -> String {
 pub struct AuthConfig {
     /// The shared HMAC secret file (default `<data_dir>/webhook-secret`, generated when missing).
     pub webhook_secret_file: Option<PathBuf>,
+    /// The key Portal sessions are signed with (default `<data_dir>/session-key`, generated when
+    /// missing). Replicas share it; machines never get it.
+    pub session_key_file: Option<PathBuf>,
     /// Trust `actor_header` as the actor of operator requests. Default: only when the service
     /// listens on loopback and no OIDC issuer is configured.
     pub trust_actor_header: Option<bool>,
@@ -251,6 +254,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             webhook_secret_file: None,
+            session_key_file: None,
             trust_actor_header: None,
             actor_header: "x-infrastream-actor".into(),
             sign_notifications: None,
@@ -713,6 +717,12 @@ impl Config {
     #[must_use]
     pub fn secret_file(&self) -> PathBuf {
         self.under_data(self.auth.webhook_secret_file.as_ref(), "webhook-secret")
+    }
+
+    /// `auth.session_key_file` or `<data_dir>/session-key`.
+    #[must_use]
+    pub fn session_key_file(&self) -> PathBuf {
+        self.under_data(self.auth.session_key_file.as_ref(), "session-key")
     }
 
     /// The pipeline settings.

@@ -7,6 +7,7 @@
 //! releases carried, by key.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use cd_core::dora::{
     DAY_MS, Figures, ProductionRun, WINDOWS, all_windows, production, production_run,
@@ -113,4 +114,39 @@ pub async fn figures(
         out.insert(set.clone(), all_windows(&runs, now));
     }
     Ok(out)
+}
+
+/// How long `/metrics` reuses the figures it computed: a scraper (or anyone who can reach the
+/// port, which `/metrics` does not authenticate) reads the history at most this often.
+pub const METRICS_TTL_MS: i64 = 30_000;
+
+/// Each set's figures by window, as `/metrics` last computed them.
+pub type AllFigures = BTreeMap<String, BTreeMap<u32, Figures>>;
+
+/// The figures `/metrics` last computed, with when.
+#[derive(Debug, Default)]
+pub struct Cache(tokio::sync::Mutex<Option<(Timestamp, Arc<AllFigures>)>>);
+
+impl Cache {
+    /// The figures at `now`: those computed less than [`METRICS_TTL_MS`] ago, else computed
+    /// again (one computation at a time; concurrent scrapes wait for it).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn figures(
+        &self,
+        driver: &Driver,
+        catalog: &Catalog,
+        now: Timestamp,
+    ) -> Result<Arc<AllFigures>, StoreError> {
+        let mut cached = self.0.lock().await;
+        if let Some((at, figures)) = cached.as_ref()
+            && now.0.saturating_sub(at.0) < METRICS_TTL_MS
+        {
+            return Ok(figures.clone());
+        }
+        let figures = Arc::new(figures(driver, catalog, now).await?);
+        *cached = Some((now, figures.clone()));
+        Ok(figures)
+    }
 }

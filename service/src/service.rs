@@ -41,6 +41,9 @@ pub struct Shared {
     pub(crate) sessions: crate::portal::session::Sessions,
     /// The Portal's sign-in through the OIDC issuer, when `auth.oidc.portal` is configured.
     pub(crate) signin: Option<crate::portal::signin::SignIn>,
+    /// The DORA figures `/metrics` last computed, and when: a scrape reads the history at most
+    /// once per [`crate::dora::METRICS_TTL_MS`].
+    pub(crate) dora_cache: crate::dora::Cache,
     work: mpsc::UnboundedSender<Wake>,
 }
 
@@ -68,7 +71,10 @@ impl Shared {
             None => None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let sessions = crate::portal::session::Sessions::new(&secret);
+        // Its own key, never the webhook secret: CI and engines hold that one.
+        let sessions = crate::portal::session::Sessions::new(&crate::local::session_key(
+            &config.session_key_file(),
+        )?);
         let signin = match &config.auth.oidc {
             Some(o) => crate::portal::signin::SignIn::new(o, crate::auth::ALGORITHMS)
                 .map_err(StartError::Io)?,
@@ -79,6 +85,7 @@ impl Shared {
             secret,
             sessions,
             signin,
+            dora_cache: crate::dora::Cache::default(),
             oidc,
             trust_actor_header: config.trusts_actor_header(),
             actor_header: config.auth.actor_header.to_ascii_lowercase(),

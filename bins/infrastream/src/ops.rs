@@ -140,7 +140,7 @@ pub(crate) struct NotifyArgs {
     pub(crate) author: Option<String>,
     /// When the commit built was made, RFC 3339 (`git show -s --format=%cI`): where the lead
     /// time for changes starts.
-    #[arg(long, value_parser = rfc3339)]
+    #[arg(long, value_parser = cd_core::pipeline::Timestamp::parse_rfc3339)]
     pub(crate) committed_at: Option<cd_core::pipeline::Timestamp>,
     /// The build's changelog, as `infrastream-ci changelog --format json` prints it: the
     /// deployment records its entries (DeploymentChangelogs).
@@ -398,15 +398,6 @@ pub(crate) struct HoldsArgs {
     pub(crate) conn: Conn,
 }
 
-/// An RFC 3339 time, as milliseconds since the epoch.
-fn rfc3339(text: &str) -> Result<cd_core::pipeline::Timestamp, String> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .map(cd_core::pipeline::Timestamp)
-        .map_err(|e| e.to_string())
-}
-
 /// `holds`: the holds in force, one line each (environment, who, since when, why).
 pub(crate) fn holds(args: &HoldsArgs) -> ExitCode {
     let json = args.json;
@@ -641,7 +632,7 @@ pub(crate) fn notify(args: &NotifyArgs) -> ExitCode {
                 digest: args.digest.clone(),
                 author: args.author.clone(),
                 changelog,
-                committed_at: None,
+                committed_at: args.committed_at,
             };
             serde_json::to_value(notification).unwrap_or_default()
         }

@@ -44,6 +44,26 @@ impl Timestamp {
             // Outside time's years (±9999): say so rather than invent a date.
             .unwrap_or_else(|| format!("{}ms-since-epoch-out-of-range", self.0))
     }
+
+    /// The time an RFC 3339 text names (any offset; `2026-12-04T09:30:00+01:00`), to the
+    /// millisecond.
+    ///
+    /// ```
+    /// use cd_core::pipeline::Timestamp;
+    ///
+    /// assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:01.5Z"), Ok(Timestamp(1_500)));
+    /// assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// What is wrong with the text, naming it.
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .map(Timestamp)
+            .map_err(|_| format!("'{text}' is out of range"))
+    }
 }
 
 /// A deployment's id, from the caller's id source.

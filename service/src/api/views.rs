@@ -188,6 +188,8 @@ pub struct BuildView {
     pub digest: Option<String>,
     /// The change's author, when CI sent it.
     pub author: Option<String>,
+    /// When the commit built was made (ms since the epoch), when CI sent it.
+    pub committed_at: Option<i64>,
 }
 
 impl From<&BuildRef> for BuildView {
@@ -200,6 +202,7 @@ impl From<&BuildRef> for BuildView {
             git_ref: b.git_ref.clone(),
             digest: b.digest.clone(),
             author: b.author.clone(),
+            committed_at: b.committed_at.map(|t| t.0),
         }
     }
 }

@@ -62,16 +62,9 @@ mod integral {
         match Option::<Time>::deserialize(d)? {
             None => Ok(None),
             Some(Time::Millis(ms)) => Ok(Some(ms)),
-            Some(Time::Text(text)) => {
-                let t = time::OffsetDateTime::parse(
-                    &text,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .map_err(|e| D::Error::custom(format!("'{text}' is not an RFC 3339 time: {e}")))?;
-                i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-                    .map(Some)
-                    .map_err(D::Error::custom)
-            }
+            Some(Time::Text(text)) => cd_core::pipeline::Timestamp::parse_rfc3339(&text)
+                .map(|t| Some(t.0))
+                .map_err(D::Error::custom),
         }
     }
 

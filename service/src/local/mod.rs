@@ -22,7 +22,7 @@ use cd_sqlite::{Durability, SqliteStore};
 pub use clock::SystemClock;
 pub use events::JsonlNotifier;
 pub use ids::RandomIds;
-pub use secret::webhook_secret;
+pub use secret::{session_key, webhook_secret};
 
 use crate::blocking::Blocking;
 use crate::config::{Config, RegistryKind, StoreKind, Synchronous};

@@ -1,4 +1,5 @@
-//! The shared webhook secret, kept in a file of its own.
+//! Secrets kept in files of their own: the webhook secret machines sign with, and the Portal's
+//! session key, which only the replicas hold.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use crate::error::StartError;
 fn read_secret(path: &Path) -> Result<Option<Vec<u8>>, StartError> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Err(StartError::Io(format!(
-            "{}: the webhook secret file is empty; put a secret in it, or delete it to have one generated",
+            "{}: the secret file is empty; put a secret in it, or delete it to have one generated",
             path.display()
         ))),
         Ok(text) => Ok(Some(text.trim().as_bytes().to_vec())),
@@ -24,6 +25,20 @@ fn read_secret(path: &Path) -> Result<Option<Vec<u8>>, StartError> {
 /// # Errors
 /// [`StartError::Io`] when the file cannot be read or written, or exists and is empty.
 pub fn webhook_secret(path: &Path) -> Result<Vec<u8>, StartError> {
+    secret_in(path)
+}
+
+/// The Portal's session key: read from its file, or generated there as [`webhook_secret`] is.
+/// A key of its own, never the webhook secret: CI and engines hold that one, and whoever holds
+/// the session key can sign anyone in.
+///
+/// # Errors
+/// As [`webhook_secret`].
+pub fn session_key(path: &Path) -> Result<Vec<u8>, StartError> {
+    secret_in(path)
+}
+
+fn secret_in(path: &Path) -> Result<Vec<u8>, StartError> {
     if let Some(secret) = read_secret(path)? {
         return Ok(secret);
     }
@@ -56,5 +71,5 @@ pub fn webhook_secret(path: &Path) -> Result<Vec<u8>, StartError> {
 fn tempfile_in(dir: &Path) -> Result<PathBuf, StartError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| StartError::Io(format!("random source: {e}")))?;
-    Ok(dir.join(format!(".webhook-secret.{}.tmp", hex::encode(bytes))))
+    Ok(dir.join(format!(".secret.{}.tmp", hex::encode(bytes))))
 }

@@ -290,14 +290,11 @@ pub(crate) async fn start_session(
         .await
         .map_err(crate::api::ApiError::from_driver)?;
     if !catalog.knows(person) {
-        let query = serde_urlencoded::to_string([
-            ("back", back),
-            (
-                "error",
-                &format!("'{person}' is not an OrganizationUser of this tenant"),
-            ),
-        ])
-        .unwrap_or_default();
+        // A code, not the message: the sign-in page shows only words of its own, never text a
+        // link could carry.
+        tracing::info!(person, "sign-in refused: not someone the tenant knows");
+        let query = serde_urlencoded::to_string([("back", back), ("error", "stranger")])
+            .unwrap_or_default();
         return Ok(Redirect::to(&format!("/sign-in?{query}")).into_response());
     }
     let mut nonce = [0u8; 16];

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
-    ApprovalRecord, Deployment, DeploymentId, GateNeeds, Timestamp, Viewer as Verdict, gate_needs,
+    ApprovalRecord, Deployment, DeploymentId, GateNeeds, Timestamp, Viewer as Verdict, awaits,
+    gate_needs,
 };
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -457,14 +458,8 @@ pub(crate) async fn approvals(
     let mine: Vec<(&Deployment, GateNeeds)> = waiting
         .iter()
         .filter_map(|w| {
-            let gate = gate_needs(
-                &catalog,
-                settings,
-                &w.deployment,
-                &w.approvals,
-                Some(v.person()),
-            )?;
-            (gate.viewer == Some(Verdict::May)).then_some((&w.deployment, gate))
+            awaits(&catalog, settings, &w.deployment, &w.approvals, v.person())
+                .map(|gate| (&w.deployment, gate))
         })
         .collect();
     let body = html! {
@@ -815,6 +810,17 @@ pub(crate) async fn dora(
     Ok(page(layout("DORA metrics", Some(&v), false, &body)))
 }
 
+/// What a sign-in error code means, in the Portal's own words: a link can choose the code, not
+/// the text shown under this site's name.
+fn sign_in_error(code: &str) -> &'static str {
+    match code {
+        "stranger" => {
+            "You signed in as someone this tenant's manifests do not know (an OrganizationUser, by name or primary email, or an external member of a group). Ask its administrators to add you."
+        }
+        _ => "Signing in did not succeed. Try again.",
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct SignInQuery {
     #[serde(default)]
@@ -823,10 +829,19 @@ pub(crate) struct SignInQuery {
     error: Option<String>,
 }
 
-/// Only a path of this site is a place to return to: never another origin.
+/// Only a path of this site is a place to return to: never another origin. A path starts with
+/// one `/` not followed by `/` or `\\` (which browsers read as the start of a host), and holds
+/// only visible ASCII: browsers drop tabs and newlines from a URL, so `/<TAB>/evil.example` would
+/// become `//evil.example`.
 pub(crate) fn safe_back(back: Option<&str>) -> String {
     match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_string(),
+        Some(b)
+            if b.starts_with('/')
+                && !matches!(b.as_bytes().get(1), Some(b'/' | b'\\'))
+                && b.bytes().all(|c| c.is_ascii_graphic()) =>
+        {
+            b.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -843,7 +858,7 @@ pub(crate) async fn sign_in(
         // sending the browser straight back.
         if let Some(e) = &q.error {
             let body = html! {
-                p.error role="alert" { (e) }
+                p.error role="alert" { (sign_in_error(e)) }
                 p { a href={ "/sign-in?back=" (back) } { "Sign in again" } }
             };
             let mut response = page(layout("Sign in", None, false, &body));
@@ -868,7 +883,7 @@ pub(crate) async fn sign_in(
     }
     let body = html! {
         p { "Local mode: name yourself as the tenant's manifests know you (an OrganizationUser's name or email)." }
-        @if let Some(e) = &q.error { p.error role="alert" { (e) } }
+        @if let Some(e) = &q.error { p.error role="alert" { (sign_in_error(e)) } }
         form.signin method="post" action="/sign-in" {
             input type="hidden" name="back" value=(back);
             label for="person" { "Who you are" }
@@ -882,4 +897,29 @@ pub(crate) async fn sign_in(
 /// Where to go after an action on a deployment.
 pub(crate) fn to_deployment(id: &str) -> Response {
     Redirect::to(&format!("/deployments/{id}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_back;
+
+    #[test]
+    fn only_paths_of_this_site_are_returned_to() {
+        for ok in ["/", "/holds", "/deployments/d-1?x=1", "/a/b"] {
+            assert_eq!(safe_back(Some(ok)), ok);
+        }
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_back(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(safe_back(None), "/");
+    }
 }

@@ -2,10 +2,11 @@
 //! to that session that every state-changing form carries.
 //!
 //! The cookie holds `v1.session.<person>.<nonce>.<expiry ms>.<mac>` (the parts base64url):
-//! nothing is kept on the server, so any replica reads any session. The key is derived from the webhook secret the
-//! replicas already share (HMAC of a fixed label), so a session cookie and a webhook signature
-//! never verify as each other. A CSRF token is the HMAC of the session's nonce under the same
-//! key: a page of another origin can neither read it nor compute it.
+//! nothing is kept on the server, so any replica reads any session. The key is derived from the
+//! session key file the replicas share (`auth.session_key_file`), never from the webhook secret:
+//! CI and engines hold that one, and whoever holds the key can sign anyone in. A CSRF token is
+//! the HMAC of the session's nonce under the same key: a page of another origin can neither read
+//! it nor compute it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -55,7 +56,7 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
 }
 
 impl Sessions {
-    /// Sessions keyed by `secret` (the webhook secret).
+    /// Sessions keyed by `secret` (the session key file's content).
     pub(crate) fn new(secret: &[u8]) -> Self {
         let key = mac(secret, &[b"infrastream portal sessions v1"])
             .finalize()
@@ -162,17 +163,20 @@ pub(crate) fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// A `Set-Cookie` value for cookie `name` holding `value` for `max_age_secs` (0 ends it): every
+/// Portal cookie is `HttpOnly`, `Secure`, `SameSite=Lax` and for the whole site.
+pub(crate) fn cookie_header(name: &str, value: &str, max_age_secs: i64) -> String {
+    format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age_secs}")
+}
+
 /// The `Set-Cookie` value that stores `value` for the session's lifetime.
 pub(crate) fn set_cookie(value: &str) -> String {
-    format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={}",
-        LIFETIME_MS / 1000
-    )
+    cookie_header(COOKIE, value, LIFETIME_MS / 1000)
 }
 
 /// The `Set-Cookie` value that ends the session.
 pub(crate) fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
+    cookie_header(COOKIE, "", 0)
 }
 
 #[cfg(test)]
@@ -226,6 +230,19 @@ mod tests {
         assert!(!s.csrf_holds(&two, &token), "another session's token");
         assert!(!s.csrf_holds(&one, ""));
         assert!(!s.csrf_holds(&one, "zz"));
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_as_its_own_kind() {
+        let s = Sessions::new(b"secret");
+        // A sign-in's value with as many parts as a session still does not open as one.
+        let login = s.seal("login", &["jane", "00"], Timestamp(10));
+        assert!(s.open("login", 2, &login, Timestamp(1)).is_some());
+        assert_eq!(s.verify(&login, Timestamp(1)), None);
+        let session = s.issue("jane", Timestamp(0), &NONCE);
+        assert_eq!(s.open("login", 2, &session, Timestamp(1)), None);
+        // The wrong number of parts for the kind: nothing.
+        assert_eq!(s.open("login", 3, &login, Timestamp(1)), None);
     }
 
     #[test]

@@ -242,25 +242,12 @@ impl SignIn {
                 "the ID token's nonce is not this sign-in's".into(),
             ));
         }
-        let claim = &self.actor_claim;
-        if claim == "email" && claims.get("email_verified") == Some(&serde_json::Value::Bool(false))
-        {
-            return Err((
-                StatusCode::FORBIDDEN,
-                "the issuer has not verified this email".into(),
-            ));
-        }
-        claims
-            .get(claim)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    format!("the ID token has no '{claim}' claim"),
-                )
-            })
+        crate::auth::person_in(&claims, &self.actor_claim).map_err(|e| {
+            (
+                StatusCode::UNAUTHORIZED,
+                format!("the ID token is refused: {e}"),
+            )
+        })
     }
 }
 
@@ -292,10 +279,7 @@ pub(crate) async fn begin(
         .await
         .map_err(|e| Refusal::page(StatusCode::BAD_GATEWAY, e))?;
     let mut response = Redirect::to(&url).into_response();
-    let cookie = format!(
-        "{LOGIN_COOKIE}={sealed}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={}",
-        LOGIN_MS / 1000
-    );
+    let cookie = super::session::cookie_header(LOGIN_COOKIE, &sealed, LOGIN_MS / 1000);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -310,8 +294,6 @@ pub(crate) struct Callback {
     state: Option<String>,
     #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
-    error_description: Option<String>,
 }
 
 /// `GET /auth/callback`: the issuer sends the browser back with a code (or an error).
@@ -327,14 +309,28 @@ pub(crate) async fn callback(
         ));
     };
     if let Some(error) = q.error {
+        // Only the codes OAuth and OpenID Connect define are named; a link can put anything in
+        // the query, and this page speaks under the service's name.
+        const KNOWN: [&str; 11] = [
+            "access_denied",
+            "invalid_request",
+            "unauthorized_client",
+            "unsupported_response_type",
+            "invalid_scope",
+            "server_error",
+            "temporarily_unavailable",
+            "interaction_required",
+            "login_required",
+            "consent_required",
+            "account_selection_required",
+        ];
+        let code = KNOWN
+            .iter()
+            .find(|k| **k == error)
+            .map_or("an error", |k| *k);
         return Err(Refusal::page(
             StatusCode::FORBIDDEN,
-            format!(
-                "the issuer did not sign you in: {error}{}",
-                q.error_description
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
+            format!("the issuer did not sign you in ({code})"),
         ));
     }
     let now: Timestamp = shared.driver.now();
@@ -369,7 +365,7 @@ pub(crate) async fn callback(
         .map_err(|(status, message)| Refusal::page(status, message))?;
     let back = super::pages::safe_back(sealed.get(3).map(String::as_str));
     let mut response = super::actions::start_session(&shared, &person, &back).await?;
-    let clear = format!("{LOGIN_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0");
+    let clear = super::session::cookie_header(LOGIN_COOKIE, "", 0);
     if let Ok(value) = HeaderValue::from_str(&clear) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

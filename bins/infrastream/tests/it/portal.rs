@@ -119,7 +119,22 @@ fn pages_take_a_signed_in_person_and_carry_the_security_headers() {
     );
     assert_eq!(refused.status, 303);
     assert!(refused.headers.get("set-cookie").is_none());
-    assert!(refused.location().contains("not+an+OrganizationUser"));
+    assert!(
+        refused.location().contains("error=stranger"),
+        "{}",
+        refused.location()
+    );
+    // The page says so in its own words; a link cannot put text of its choosing there.
+    let told = fetch(&svc, "GET", "/sign-in?error=Call+555-0100+now", None, None);
+    assert!(!told.text.contains("555-0100"), "{}", told.text);
+    assert!(
+        told.text.contains("Signing in did not succeed"),
+        "{}",
+        told.text
+    );
+    let query = refused.location().split_once('?').unwrap().1.to_string();
+    let told = fetch(&svc, "GET", &format!("/sign-in?{query}"), None, None);
+    assert!(told.text.contains("do not know"), "{}", told.text);
     let page = fetch(
         &svc,
         "POST",
@@ -128,6 +143,17 @@ fn pages_take_a_signed_in_person_and_carry_the_security_headers() {
         Some(&[("person", "jane"), ("back", "https://evil.example/")]),
     );
     assert_eq!(page.location(), "/", "never back to another origin");
+    // Nor to one a browser would read out of a path: a tab it drops, a second slash.
+    for back in ["/\t/evil.example", "//evil.example", "/\\evil.example"] {
+        let other = fetch(
+            &svc,
+            "POST",
+            "/sign-in",
+            None,
+            Some(&[("person", "jane"), ("back", back)]),
+        );
+        assert_eq!(other.location(), "/", "{back:?}");
+    }
     let set = page.headers["set-cookie"].to_str().unwrap();
     for attribute in [
         "__Host-infrastream-session=",
@@ -142,7 +168,8 @@ fn pages_take_a_signed_in_person_and_carry_the_security_headers() {
     let jane = set.split(';').next().unwrap().to_string();
 
     // A forged or tampered cookie is no session.
-    let tampered = format!("{}0", &jane[..jane.len() - 1]);
+    let last = if jane.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{last}", &jane[..jane.len() - 1]);
     assert_eq!(fetch(&svc, "GET", "/", Some(&tampered), None).status, 303);
 
     for path in ["/", "/approvals", "/holds"] {
@@ -273,7 +300,7 @@ fn forms_take_the_sessions_csrf_token_and_only_stakeholders_see_and_answer_a_gat
     }
     // Nothing was decided by any refused form.
     assert_eq!(ledger_len(&svc, &release), before);
-    // A POST with no session at all is refused before its body is read.
+    // A POST with no session at all is refused.
     let anonymous = fetch(&svc, "POST", &verdict, None, Some(&[("stage", "1")]));
     assert_eq!(anonymous.status, 403);
 
@@ -300,6 +327,20 @@ fn forms_take_the_sessions_csrf_token_and_only_stakeholders_see_and_answer_a_gat
         "stored as sent"
     );
     assert_eq!(view["approvals"][before]["actor"], "jane");
+    // jane approved: the gate no longer waits on her, though it still waits on omar.
+    let janes_inbox = fetch(&svc, "GET", "/approvals", Some(&jane), None);
+    assert!(
+        janes_inbox.text.contains("Nothing waits on you."),
+        "{}",
+        janes_inbox.text
+    );
+    let (_, pending) = svc.call(
+        "GET",
+        "/v1/approvals",
+        &[("x-infrastream-actor", "jane".to_string())],
+        None,
+    );
+    assert_eq!(pending, serde_json::json!([]), "{pending:#}");
     let shown = fetch(&svc, "GET", &page, Some(&omar), None);
     assert!(
         shown
@@ -531,4 +572,180 @@ fn a_release_is_previewed_then_started_with_the_versions_shown() {
             "{view:#}"
         );
     }
+}
+
+#[test]
+fn cancel_and_rollback_from_the_pages_go_through_the_same_decisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    all_built(&svc, &tmp.path().join("ci"));
+    let jane = sign_in(&svc, "jane");
+
+    // A build that succeeded offers a rollback to its version; the form starts one.
+    let (_, builds) = svc.get("/v1/deployments?application=shop-api&track=PRERELEASE");
+    let build = builds[0]["id"].as_str().unwrap().to_string();
+    let page = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{build}"),
+        Some(&jane),
+        None,
+    );
+    assert!(
+        page.text.contains("Roll back to this version"),
+        "{}",
+        page.text
+    );
+    let form = [
+        ("application", "shop-api"),
+        ("environment", "development"),
+        ("version", "v1.0.0"),
+    ];
+    let refused = fetch(&svc, "POST", "/rollback", Some(&jane), Some(&form));
+    assert_eq!(refused.status, 403, "no CSRF token: {}", refused.text);
+    let csrf = page.csrf();
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf", &csrf));
+    let rolled = fetch(&svc, "POST", "/rollback", Some(&jane), Some(&with_token));
+    assert_eq!(rolled.status, 303, "{}", rolled.text);
+    let rollback = rolled
+        .location()
+        .trim_start_matches("/deployments/")
+        .to_string();
+    let (_, view) = svc.get(&format!("/v1/deployments/{rollback}"));
+    assert_eq!(view["deployment"]["track"], "ROLLBACK", "{view:#}");
+    assert_eq!(view["deployment"]["requestedBy"], "jane", "{view:#}");
+
+    // A release held before staging is cancelled from its page, with a reason: the ledger
+    // records it like an approval.
+    let (code, body) = svc.call(
+        "PUT",
+        "/v1/holds/staging",
+        &[("x-infrastream-actor", "jane".to_string())],
+        Some(br#"{"reason":"audit"}"#),
+    );
+    assert_eq!(code, 202, "{body}");
+    let (code, body) = svc.as_actor(
+        "jane",
+        "/v1/releases",
+        &serde_json::json!({ "applicationSet": "shop", "bundle": "2026.12" }),
+    );
+    assert_eq!(code, 202, "{body}");
+    let release = body["deployments"][0].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, view) = svc.get(&format!("/v1/deployments/{release}"));
+        if view["deployment"]["stages"][0]["status"] == "HELD" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never held: {view:#}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let page = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{release}"),
+        Some(&jane),
+        None,
+    );
+    assert!(page.text.contains("Cancel deployment"), "{}", page.text);
+    let cancel = format!("/deployments/{release}/cancel");
+    let forged = fetch(
+        &svc,
+        "POST",
+        &cancel,
+        Some(&jane),
+        Some(&[("comment", "x")]),
+    );
+    assert_eq!(forged.status, 403);
+    let done = fetch(
+        &svc,
+        "POST",
+        &cancel,
+        Some(&jane),
+        Some(&[("csrf", &page.csrf()), ("comment", "not this week")]),
+    );
+    assert_eq!(done.status, 303, "{}", done.text);
+    let (_, view) = svc.get(&format!("/v1/deployments/{release}"));
+    assert_eq!(view["deployment"]["status"], "CANCELLED", "{view:#}");
+    let last = view["approvals"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["action"], "CANCEL", "{view:#}");
+    assert_eq!(last["actor"], "jane", "{view:#}");
+    assert_eq!(last["comment"], "not this week", "{view:#}");
+    // The page of a cancelled deployment offers no cancel any more.
+    let page = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{release}"),
+        Some(&jane),
+        None,
+    );
+    assert!(!page.text.contains("Cancel deployment"), "{}", page.text);
+}
+
+#[test]
+fn ci_may_say_when_the_commit_was_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = Service::start(&tmp.path().join("svc"), &[]);
+    let dir = svc.dir.to_string_lossy().into_owned();
+    let added = crate::infrastream(&[
+        "images",
+        "add",
+        "--dir",
+        &dir,
+        "--registry",
+        "containers",
+        "--image",
+        "shop-web",
+        "--tag",
+        "v1.1.0",
+    ]);
+    assert!(added.status.success(), "{}", crate::stderr(&added));
+    let notify = |committed: &str| {
+        crate::infrastream(&[
+            "notify",
+            "--server",
+            &svc.url,
+            "--build-definition",
+            "shop-web",
+            "--container",
+            "shop-web",
+            "--version",
+            "v1.1.0",
+            "--committed-at",
+            committed,
+            "--id",
+        ])
+    };
+    let bad = notify("yesterday");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        crate::stderr(&bad).contains("'yesterday' is not an RFC 3339 time"),
+        "{}",
+        crate::stderr(&bad)
+    );
+    let notified = notify("2026-12-01T10:00:00+01:00");
+    assert!(notified.status.success(), "{}", crate::stderr(&notified));
+    let id = crate::stdout(&notified).trim().to_string();
+    let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+    assert_eq!(
+        view["deployment"]["build"]["committedAt"], 1_796_115_600_000_i64,
+        "{view:#}"
+    );
+    // The API reads the same time written either way, and names the field when it cannot.
+    let (code, body) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[],
+        Some(
+            br#"{"buildDefinitionId":"shop-web","container":"shop-web","version":"v1.1.0","committedAt":"last week"}"#,
+        ),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["field"], "committedAt", "{body}");
 }

@@ -30,10 +30,12 @@
     if (document.visibilityState !== "visible" || busy()) {
       return;
     }
-    fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+    // Redirects are not followed: once the session ends the page would be sent to sign in,
+    // and a poll must never start a sign-in (it would replace one under way in another tab).
+    fetch(window.location.href, { credentials: "same-origin", cache: "no-store", redirect: "manual" })
       .then(function (response) {
         // A lost session or an error page is left for the next real navigation to show.
-        if (!response.ok || response.redirected) {
+        if (!response.ok || response.type === "opaqueredirect") {
           return null;
         }
         return response.text();
