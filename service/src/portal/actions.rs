@@ -44,6 +44,14 @@ async fn submitted<T: for<'de> Deserialize<'de>>(
     Ok((viewer, fields))
 }
 
+/// To the page of the deployment a decision created (or concerned), else the overview.
+fn to_created(decision: &cd_core::pipeline::Decision) -> Response {
+    match decision.deployments.first() {
+        Some(id) => to_deployment(&id.0),
+        None => Redirect::to("/").into_response(),
+    }
+}
+
 /// The token every state-changing form carries.
 #[derive(Debug, Deserialize)]
 struct Csrf {
@@ -160,10 +168,7 @@ pub(crate) async fn rollback(
         },
     )
     .await?;
-    Ok(match decision.deployments.first() {
-        Some(id) => to_deployment(&id.0),
-        None => Redirect::to("/").into_response(),
-    })
+    Ok(to_created(&decision))
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,10 +247,7 @@ pub(crate) async fn release(
         }),
     )
     .await?;
-    Ok(match decision.deployments.first() {
-        Some(id) => to_deployment(&id.0),
-        None => Redirect::to("/").into_response(),
-    })
+    Ok(to_created(&decision))
 }
 
 #[derive(Debug, Deserialize)]

@@ -156,12 +156,7 @@ async fn sign_in(c: &Client, server: &str, person: &str) {
         .send_keys(person)
         .await
         .unwrap();
-    c.find(Locator::Css("form.signin button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.signin button").await;
     let who = c
         .wait()
         .at_most(Duration::from_secs(10))
@@ -175,15 +170,20 @@ async fn sign_in(c: &Client, server: &str, person: &str) {
 }
 
 async fn sign_out(c: &Client) {
-    c.find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.signout button").await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id("person"))
+        .await
+        .unwrap();
+}
+
+/// Clicks the first element `css` finds.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
         .await
         .unwrap();
 }
@@ -248,12 +248,7 @@ fn a_release_is_watched_and_approved_from_the_browser() {
         assert!(overview.contains("AWAITING_APPROVAL"), "{overview}");
         accessible(&c, &axe, "overview").await;
         photograph(&c, "overview").await;
-        c.find(Locator::Css(&format!("a[href='/deployments/{release}']")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, &format!("a[href='/deployments/{release}']")).await;
         c.wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Css("section.gate"))
@@ -269,12 +264,7 @@ fn a_release_is_watched_and_approved_from_the_browser() {
         )
         .await
         .unwrap();
-        c.find(Locator::Css("form.verdict button[value=APPROVE]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "form.verdict button[value=APPROVE]").await;
         let refused = c
             .wait()
             .at_most(Duration::from_secs(10))
@@ -296,12 +286,7 @@ fn a_release_is_watched_and_approved_from_the_browser() {
             .send_keys("ship it <img src=x onerror=\"window.pwned=1\">")
             .await
             .unwrap();
-        c.find(Locator::Css("form.verdict button[value=APPROVE]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "form.verdict button[value=APPROVE]").await;
         until(10, "jane's approval shows", || async {
             text_of(&c, "section.gate").await.contains("1 more approval of 2")
         })
