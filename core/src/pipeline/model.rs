@@ -409,6 +409,24 @@ impl Deployment {
         !self.status.is_final() || !self.outbox.is_empty()
     }
 
+    /// Whether work it started is under way and cannot be taken back half-way: a promotion
+    /// whose commit may be landing or deploying, or a release step (tags, branches) in its
+    /// outbox. Not while it waits for a retry (parked), and not once it ended. What a cancel
+    /// waits for.
+    #[must_use]
+    pub fn in_flight(&self) -> bool {
+        self.parked.is_none()
+            && !self.status.is_final()
+            && (self
+                .stages
+                .iter()
+                .any(|s| matches!(s.status, StageStatus::Promoting | StageStatus::Deploying))
+                || self
+                    .outbox
+                    .iter()
+                    .any(|p| !matches!(p.effect.kind, super::effect::EffectKind::Publish { .. })))
+    }
+
     /// Applications this deployment writes: the bundle's apps, or its one application.
     #[must_use]
     pub fn applications(&self) -> Vec<&str> {

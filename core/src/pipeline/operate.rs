@@ -218,16 +218,7 @@ impl Txn<'_> {
         }
         // A promotion whose commit may be landing, or a release creating its tags and branches,
         // is in flight: what it does cannot be taken back half-way.
-        let in_flight = d.parked.is_none()
-            && !d.status.is_final()
-            && (d
-                .stages
-                .iter()
-                .any(|s| matches!(s.status, StageStatus::Promoting | StageStatus::Deploying))
-                || d.outbox
-                    .iter()
-                    .any(|p| !matches!(p.effect.kind, EffectKind::Publish { .. })));
-        if in_flight {
+        if d.in_flight() {
             return Err(not(
                 "a promotion or a release step is in flight; wait for it (or for the engine's report)",
             ));

@@ -348,8 +348,14 @@ pub(crate) async fn deployment(
     let retryable = d.parked.is_some()
         || (d.status == cd_core::pipeline::DeploymentStatus::Failed
             && d.track == cd_core::pipeline::DeploymentTrack::Release);
-    let cancellable =
-        !d.status.is_final() || d.status == cd_core::pipeline::DeploymentStatus::Failed;
+    // What a cancel takes (the core refuses the rest): a deployment that waits, is parked or
+    // failed, with nothing in flight.
+    let cancellable = !matches!(
+        d.status,
+        cd_core::pipeline::DeploymentStatus::Succeeded
+            | cd_core::pipeline::DeploymentStatus::Superseded
+            | cd_core::pipeline::DeploymentStatus::Cancelled
+    ) && !d.in_flight();
     let body = html! {
         p {
             (badge(d.status.as_str())) " "
