@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cd_core::pipeline::{BuildNotified, ChangelogDocument, ChangelogEntry};
+use cd_core::pipeline::{BuildNotified, ChangelogDocument, ChangelogEntry, Timestamp};
 
 /// What a build notification says.
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,30 @@ pub struct BuildArgs {
     /// its entries (DeploymentChangelogs).
     #[arg(long)]
     pub changelog: Option<PathBuf>,
+    /// When the commit was made (RFC 3339), where the lead time for changes starts. Without it,
+    /// the committer time of `--commit` in the repository of the working directory (CI's
+    /// checkout), when it is there.
+    #[arg(long, value_parser = Timestamp::parse_rfc3339)]
+    pub committed_at: Option<Timestamp>,
+}
+
+/// The committer time of `commit` in the repository at `repo`, or why it is not known.
+fn commit_time(repo: &Path, commit: &str) -> Result<Timestamp, String> {
+    if commit.is_empty() {
+        return Err("no commit named".into());
+    }
+    let out = crate::git_facts::git(repo, &["show", "-s", "--format=%ct", commit, "--"])?;
+    if !out.status.success() {
+        return Err(format!(
+            "git does not know {commit} here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let seconds: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("git printed no time for {commit}: {e}"))?;
+    Ok(Timestamp(seconds.saturating_mul(1000)))
 }
 
 /// The entries of a changelog document (`changelog --format json`).
@@ -72,7 +96,20 @@ impl BuildArgs {
             digest: self.digest.clone().filter(|d| !d.is_empty()),
             author: self.author.clone().filter(|a| !a.is_empty()),
             changelog,
-            committed_at: None,
+            committed_at: match self.committed_at {
+                Some(t) => Some(t),
+                None => match commit_time(Path::new("."), &self.commit) {
+                    Ok(t) => Some(t),
+                    Err(why) => {
+                        // Said, not fatal: the CD Manager then starts the lead time when the
+                        // notification arrives.
+                        eprintln!(
+                            "note: the commit's time is not known ({why}); send --committed-at"
+                        );
+                        None
+                    }
+                },
+            },
         })
     }
 }

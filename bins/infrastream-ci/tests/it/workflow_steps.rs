@@ -279,6 +279,44 @@ fn the_build_notification_carries_the_build_and_its_changelog() {
     assert_eq!(n.digest.as_deref(), Some("sha256:abc"));
     assert_eq!(n.changelog.len(), 1);
     assert_eq!(n.changelog[0].scope.as_deref(), Some("cart"));
+    // A commit the checkout does not hold has no known time: said, and left out.
+    assert_eq!(n.committed_at, None);
+    assert!(
+        stderr(&out).contains("the commit's time is not known"),
+        "{}",
+        stderr(&out)
+    );
+    // The commit built, in the checkout: its committer time is where the lead time starts;
+    // --committed-at says otherwise when given.
+    let head = r.git(&["rev-parse", "HEAD"]);
+    let seconds: i64 = r
+        .git(&["show", "-s", "--format=%ct", "HEAD"])
+        .parse()
+        .unwrap();
+    let base = [
+        "notification",
+        "--build-definition",
+        "shop-api",
+        "--container",
+        "shop-api",
+        "--version",
+        "v1.2.0",
+    ];
+    let out = ci_in(&r, &base, &[("GITHUB_SHA", head.as_str())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let n: cd_core::pipeline::BuildNotified = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        n.committed_at,
+        Some(cd_core::pipeline::Timestamp(seconds * 1000))
+    );
+    let mut told = base.to_vec();
+    told.extend(["--committed-at", "2026-12-01T09:00:00Z"]);
+    let out = ci_in(&r, &told, &[("GITHUB_SHA", head.as_str())]);
+    let n: cd_core::pipeline::BuildNotified = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        n.committed_at,
+        Some(cd_core::pipeline::Timestamp(1_796_115_600_000))
+    );
     let out = ci_in(
         &r,
         &[
