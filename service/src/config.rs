@@ -388,6 +388,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "INFRASTREAM_WEBHOOK_SECRET_FILE",
         "auth.webhook_secret_file",
     ),
+    ("INFRASTREAM_SESSION_KEY_FILE", "auth.session_key_file"),
     ("INFRASTREAM_OIDC_ISSUER", "auth.oidc.issuer"),
     ("INFRASTREAM_OIDC_AUDIENCE", "auth.oidc.audience"),
 ];
@@ -545,6 +546,9 @@ impl Config {
                 "auth.webhook_secret_file" => {
                     self.auth.webhook_secret_file = Some(PathBuf::from(value));
                 }
+                "auth.session_key_file" => {
+                    self.auth.session_key_file = Some(PathBuf::from(value));
+                }
                 "auth.oidc.issuer" => {
                     let audience = self.auth.oidc.as_ref().map(|o| o.audience.clone());
                     let mut oidc = self.auth.oidc.take().unwrap_or(OidcConfig {
@@ -654,6 +658,12 @@ impl Config {
                     "cannot be true with auth.oidc: a header would bypass the tokens",
                 ));
             }
+        }
+        if self.session_key_file() == self.secret_file() {
+            return Err(err(
+                "auth.session_key_file",
+                "must not be the webhook secret's file: CI and engines hold that secret, and whoever holds the session key can sign anyone in",
+            ));
         }
         if self.manifests.branch.is_empty() {
             return Err(err("manifests.branch", "must not be empty"));

@@ -60,7 +60,8 @@ impl Shared {
     /// The state handlers share, and the receiving end of the worker's queue.
     ///
     /// # Errors
-    /// [`StartError`] when OIDC is configured and its HTTP client cannot be built.
+    /// [`StartError`] when OIDC is configured and its HTTP client cannot be built, or the
+    /// session key file cannot be read or written.
     pub fn new(
         config: &Config,
         driver: Arc<Driver>,

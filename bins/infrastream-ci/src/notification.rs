@@ -49,6 +49,10 @@ fn commit_time(repo: &Path, commit: &str) -> Result<Timestamp, String> {
     if commit.is_empty() {
         return Err("no commit named".into());
     }
+    // A commit id, nothing git could read as an option or a revision expression.
+    if !(4..=64).contains(&commit.len()) || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("'{commit}' is not a commit id"));
+    }
     let out = crate::git_facts::git(repo, &["show", "-s", "--format=%ct", commit, "--"])?;
     if !out.status.success() {
         return Err(format!(

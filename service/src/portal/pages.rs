@@ -863,9 +863,10 @@ pub(crate) async fn sign_in(
         // Through the issuer; after a refusal, say why and offer to start again rather than
         // sending the browser straight back.
         if let Some(e) = &q.error {
+            let again = serde_urlencoded::to_string([("back", back.as_str())]).unwrap_or_default();
             let body = html! {
                 p.error role="alert" { (sign_in_error(e)) }
-                p { a href={ "/sign-in?back=" (back) } { "Sign in again" } }
+                p { a href={ "/sign-in?" (again) } { "Sign in again" } }
             };
             let mut response = page(layout("Sign in", None, false, &body));
             *response.status_mut() = StatusCode::FORBIDDEN;
@@ -879,11 +880,14 @@ pub(crate) async fn sign_in(
             "the Portal signs people in through the OIDC issuer once auth.oidc.portal is configured (docs/OPERATIONS.md); until then use the API with a bearer token",
         ));
     }
-    if let Some(person) = headers
-        .get(shared.actor_header.as_str())
-        .and_then(|h| h.to_str().ok())
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    // After a refusal, the page says why rather than signing the same header in again (which
+    // would send the browser round in a loop).
+    if q.error.is_none()
+        && let Some(person) = headers
+            .get(shared.actor_header.as_str())
+            .and_then(|h| h.to_str().ok())
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
     {
         return super::actions::start_session(&shared, person, &back).await;
     }

@@ -144,6 +144,29 @@ fn a_header_cannot_stand_in_for_oidc() {
 }
 
 #[test]
+fn the_session_key_is_never_the_webhook_secret() {
+    let e = Config::from_toml(
+        "cd.toml",
+        "[auth]\nwebhook_secret_file = \"/run/s\"\nsession_key_file = \"/run/s\"\n",
+    )
+    .unwrap()
+    .check()
+    .unwrap_err();
+    assert_eq!(e.field, "auth.session_key_file");
+    // The variable sets it too, and two files are fine.
+    let c = Config::from_toml("cd.toml", "[auth]\nwebhook_secret_file = \"/run/s\"\n")
+        .unwrap()
+        .with_env(&env(&[("INFRASTREAM_SESSION_KEY_FILE", "/run/k")]))
+        .unwrap();
+    assert_eq!(c.session_key_file(), std::path::PathBuf::from("/run/k"));
+    let e = Config::from_toml("cd.toml", "[auth]\nwebhook_secret_file = \"/run/s\"\n")
+        .unwrap()
+        .with_env(&env(&[("INFRASTREAM_SESSION_KEY_FILE", "/run/s")]))
+        .unwrap_err();
+    assert_eq!(e.field, "auth.session_key_file");
+}
+
+#[test]
 fn credentials_never_print() {
     let c = Config::from_toml(
         "cd.toml",

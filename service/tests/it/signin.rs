@@ -24,6 +24,7 @@ struct Grant {
     challenge: String,
     nonce: String,
     email: String,
+    verified: bool,
 }
 
 #[derive(Clone)]
@@ -67,7 +68,7 @@ async fn token_endpoint(State(issuer): State<Issuer>, body: String) -> (StatusCo
         "k1",
         &json!({
             "iss": issuer.base, "aud": "portal", "exp": now() + 300, "iat": now() - 5,
-            "sub": "person-1", "email": grant.email, "email_verified": true, "nonce": grant.nonce,
+            "sub": "person-1", "email": grant.email, "email_verified": grant.verified, "nonce": grant.nonce,
         }),
     );
     (
@@ -191,15 +192,19 @@ async fn the_portal_signs_people_in_with_the_code_flow_and_pkce() {
     assert_eq!(params["scope"], "openid email");
     let callback =
         |code: &str, state: &str| format!("{server}/auth/callback?code={code}&state={state}");
-    let grant = |code: &str, challenge: &str, nonce: &str, email: &str| {
+    let grant_as = |code: &str, challenge: &str, nonce: &str, email: &str, verified: bool| {
         issuer.grants.lock().unwrap().insert(
             code.into(),
             Grant {
                 challenge: challenge.into(),
                 nonce: nonce.into(),
                 email: email.into(),
+                verified,
             },
         );
+    };
+    let grant = |code: &str, challenge: &str, nonce: &str, email: &str| {
+        grant_as(code, challenge, nonce, email, true);
     };
 
     // The issuer's answer with another state, or without the cookie that began the sign-in,
@@ -318,6 +323,23 @@ async fn the_portal_signs_people_in_with_the_code_flow_and_pkce() {
     let nonce = get_page(&callback("c3", &params["state"]), Some(&login)).await;
     assert_eq!(nonce.status, 401, "{}", nonce.text);
     assert!(nonce.text.contains("nonce"), "{}", nonce.text);
+
+    // An email the issuer has not verified names nobody.
+    let (params, login) = begin(&server).await;
+    grant_as(
+        "c5",
+        &params["code_challenge"],
+        &params["nonce"],
+        "jane@northwind.example",
+        false,
+    );
+    let unverified = get_page(&callback("c5", &params["state"]), Some(&login)).await;
+    assert_eq!(unverified.status, 401, "{}", unverified.text);
+    assert!(
+        unverified.text.contains("not verified"),
+        "{}",
+        unverified.text
+    );
 
     // Someone the tenant does not know gets no session, and is told so.
     let (params, login) = begin(&server).await;

@@ -286,6 +286,26 @@ fn the_build_notification_carries_the_build_and_its_changelog() {
         "{}",
         stderr(&out)
     );
+    // Only a commit id reaches git: nothing it could read as an option.
+    let out = ci_in(
+        &r,
+        &[
+            "notification",
+            "--build-definition",
+            "a",
+            "--container",
+            "b",
+            "--version",
+            "v1",
+        ],
+        &[("GITHUB_SHA", "--output=/tmp/owned")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a commit id"),
+        "{}",
+        stderr(&out)
+    );
     // The commit built, in the checkout: its committer time is where the lead time starts;
     // --committed-at says otherwise when given.
     let head = r.git(&["rev-parse", "HEAD"]);

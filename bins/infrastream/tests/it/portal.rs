@@ -132,6 +132,15 @@ fn pages_take_a_signed_in_person_and_carry_the_security_headers() {
         "{}",
         told.text
     );
+    // A proxy's trusted header naming a stranger gets the same words, once (no loop).
+    let (code, page) = svc.call(
+        "GET",
+        "/sign-in?back=/",
+        &[("x-infrastream-actor", "mallory".to_string())],
+        None,
+    );
+    assert_eq!(code, 200, "{page}");
+    assert!(page.as_str().unwrap().contains("do not know"), "{page}");
     let query = refused.location().split_once('?').unwrap().1.to_string();
     let told = fetch(&svc, "GET", &format!("/sign-in?{query}"), None, None);
     assert!(told.text.contains("do not know"), "{}", told.text);

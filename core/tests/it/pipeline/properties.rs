@@ -458,13 +458,6 @@ fn check_invariants(w: &World, seen: &mut BTreeSet<DeploymentId>) {
             // The gate waits on whoever may answer it and has not approved: once their
             // approval is stored, it no longer waits on them.
             let waits = awaits(catalog, &w.settings, d, &w.state.approvals, actor).is_some();
-            let approved = needs.approved_by.contains(&catalog.identity(actor));
-            assert_eq!(
-                waits,
-                shown == Some(Viewer::May) && !approved,
-                "{}: {actor}",
-                d.id
-            );
             if waits {
                 let decision = decided.as_ref().expect("a waiting gate takes the approval");
                 let mut after = w.state.clone();
