@@ -108,6 +108,26 @@ impl OidcVerifier {
     /// Why the token is refused.
     pub async fn machine(&self, token: &str) -> Result<String, String> {
         let claims = self.claims(token).await?;
+        self.machine_in(&claims)
+    }
+
+    /// Who reads with `token`, verified once: a machine when its `sub` is an allowed machine
+    /// subject, else the person its actor claim names.
+    ///
+    /// # Errors
+    /// Why the token is refused.
+    pub async fn reader(&self, token: &str) -> Result<Caller, String> {
+        let claims = self.claims(token).await?;
+        match self.machine_in(&claims) {
+            Ok(sub) => Ok(Caller::Machine(sub)),
+            Err(_) => person_in(&claims, &self.config.actor_claim).map(Caller::Person),
+        }
+    }
+
+    fn machine_in(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, String> {
         let sub = claims
             .get("sub")
             .and_then(|v| v.as_str())
@@ -125,6 +145,15 @@ impl OidcVerifier {
             ))
         }
     }
+}
+
+/// Who a verified token names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// An allowed machine subject.
+    Machine(String),
+    /// A person, by the actor claim.
+    Person(String),
 }
 
 /// The person a verified token's `claims` name in `claim`: what bearer tokens and the Portal's

@@ -63,6 +63,11 @@ pub(super) async fn machine(
 /// people the tenant's manifests know (OrganizationUsers, external group members) act.
 pub(super) async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     let actor = identified(shared, headers).await?;
+    known(shared, actor).await
+}
+
+/// `actor`, when the tenant's manifests know them; 403 otherwise.
+async fn known(shared: &Shared, actor: String) -> Result<String, ApiError> {
     // Who people are does not change with a broken manifest commit: holds (the emergency
     // brake) must still work then.
     let catalog = shared
@@ -83,12 +88,14 @@ pub(super) async fn actor(shared: &Shared, headers: &HeaderMap) -> Result<String
 
 /// Who reads: a person the tenant knows (as [`actor`] checks), or a machine presenting an
 /// OIDC token of an allowed subject (CI waiting on a deployment). Reads say what the pipeline
-/// holds, who approved what and why: they are not for anyone who can reach the port.
+/// holds, who approved what and why: they are not for anyone who can reach the port. A token
+/// is verified once, whichever it turns out to name.
 pub(super) async fn reader(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
-    if let (Some(token), Some(oidc)) = (bearer(headers), &shared.oidc)
-        && let Ok(subject) = oidc.machine(token).await
-    {
-        return Ok(subject);
+    if let (Some(token), Some(oidc)) = (bearer(headers), &shared.oidc) {
+        return match oidc.reader(token).await.map_err(ApiError::unauthorized)? {
+            auth::Caller::Machine(subject) => Ok(subject),
+            auth::Caller::Person(person) => known(shared, person).await,
+        };
     }
     actor(shared, headers).await
 }

@@ -13,28 +13,38 @@ use serde::Deserialize;
 
 use super::pages::{safe_back, to_deployment};
 use super::session::{clear_cookie, set_cookie};
-use super::{Refusal, Viewer, actor, session_of};
+use super::{Refusal, Viewer, known, session_of};
 use crate::api::commands::decide;
 use crate::service::Shared;
 
 /// A state-changing form: the session is checked first (an anonymous client's body is never
-/// read), then the form's CSRF token, and only then its other fields as `T`.
+/// read), then the form's CSRF token against that session, and only then its other fields as
+/// `T`.
 async fn submitted<T: for<'de> Deserialize<'de>>(
     shared: &Shared,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Viewer, T), Refusal> {
-    if session_of(shared, headers).is_none() {
+    let Some(session) = session_of(shared, headers) else {
         return Err(Refusal::page(
             StatusCode::FORBIDDEN,
             "sign in first: this form needs a session",
         ));
-    }
+    };
     let bytes: Bytes = cd_http::read_body(body, &shared.limits)
         .await
         .map_err(|e| Refusal::page(StatusCode::BAD_REQUEST, e.to_string()))?;
     let token: Csrf = serde_urlencoded::from_bytes(&bytes).unwrap_or(Csrf { csrf: None });
-    let viewer = actor(shared, headers, token.csrf.as_deref()).await?;
+    if !token
+        .csrf
+        .is_some_and(|t| shared.sessions.csrf_holds(&session, &t))
+    {
+        return Err(Refusal::page(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or not this session's: reload the page and try again",
+        ));
+    }
+    let viewer = known(shared, session).await?;
     let fields = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
         Refusal::page(
             StatusCode::BAD_REQUEST,

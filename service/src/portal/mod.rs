@@ -33,6 +33,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use cd_core::manifest::Catalog;
+
 use crate::service::Shared;
 use session::{COOKIE, Session};
 
@@ -87,12 +89,14 @@ async fn secure_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// The person looking at a page, with their session.
+/// The person looking at a page, with their session and the manifests that know them.
 #[derive(Clone, Debug)]
 pub(crate) struct Viewer {
     pub(crate) session: Session,
     /// The CSRF token their forms carry.
     pub(crate) csrf: String,
+    /// The catalog their person was checked against: what the page reads too.
+    pub(crate) catalog: Arc<Catalog>,
 }
 
 impl Viewer {
@@ -155,11 +159,16 @@ pub(crate) async fn viewer(
     headers: &HeaderMap,
     back: &str,
 ) -> Result<Viewer, Refusal> {
-    let Some(session) = session_of(shared, headers) else {
-        return Err(Refusal::SignIn {
+    match session_of(shared, headers) {
+        Some(session) => known(shared, session).await,
+        None => Err(Refusal::SignIn {
             back: back.to_string(),
-        });
-    };
+        }),
+    }
+}
+
+/// The viewer a verified `session` names, when the tenant knows them.
+pub(crate) async fn known(shared: &Shared, session: Session) -> Result<Viewer, Refusal> {
     let catalog = shared
         .driver
         .catalog_or_last_valid()
@@ -175,29 +184,11 @@ pub(crate) async fn viewer(
         ));
     }
     let csrf = shared.sessions.csrf(&session);
-    Ok(Viewer { session, csrf })
-}
-
-/// The viewer of a state-changing form: signed in, and the form's CSRF token is their
-/// session's. Checked before the form is otherwise read.
-pub(crate) async fn actor(
-    shared: &Shared,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<Viewer, Refusal> {
-    let Some(session) = session_of(shared, headers) else {
-        return Err(Refusal::page(
-            StatusCode::FORBIDDEN,
-            "sign in first: this form needs a session",
-        ));
-    };
-    if !csrf.is_some_and(|token| shared.sessions.csrf_holds(&session, token)) {
-        return Err(Refusal::page(
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is missing or not this session's: reload the page and try again",
-        ));
-    }
-    viewer(shared, headers, "/").await
+    Ok(Viewer {
+        session,
+        csrf,
+        catalog,
+    })
 }
 
 /// An HTML answer.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use cd_core::manifest::Catalog;
 use cd_core::pipeline::{
     ApprovalRecord, Deployment, DeploymentId, GateNeeds, Timestamp, Viewer as Verdict, awaits,
     gate_needs,
@@ -26,6 +25,15 @@ fn at(t: Timestamp) -> String {
     match (text.get(..10), text.get(11..19)) {
         (Some(day), Some(time)) => format!("{day} {time}Z"),
         _ => text,
+    }
+}
+
+/// A table's caption and header row: every column header is a `th` of `scope="col"`, which
+/// screen readers announce with each cell.
+fn head(caption: &str, columns: &[&str]) -> Markup {
+    html! {
+        caption { (caption) }
+        thead { tr { @for c in columns { th scope="col" { (c) } } } }
     }
 }
 
@@ -104,14 +112,14 @@ pub(crate) async fn overview(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/").await?;
-    let catalog = catalog(&shared).await?;
+    let catalog = &*v.catalog;
     let state = shared
         .driver
         .open_state()
         .await
         .map_err(crate::api::ApiError::from_store)?;
     let now = shared.driver.now();
-    let sets = overview::matrices(&catalog, &state, now);
+    let sets = overview::matrices(catalog, &state, now);
     let body = html! {
         @if sets.is_empty() {
             p { "The manifests declare no application set yet." }
@@ -158,16 +166,13 @@ pub(crate) async fn overview(
                     p.muted { "Nothing in flight." }
                 } @else {
                     table {
-                        caption { "Open deployments of " (set.name) ", newest first" }
-                        thead { tr {
-                            th scope="col" { "Deployment" }
-                            th scope="col" { "Track" }
-                            th scope="col" { "What" }
-                            th scope="col" { "Version" }
-                            th scope="col" { "Status" }
-                            th scope="col" { "Stage" }
-                            th scope="col" { "Waiting" }
-                        } }
+                        (head(
+                            &format!("Open deployments of {}, newest first", set.name),
+                            &[
+                                "Deployment", "Track", "What", "Version", "Status", "Stage",
+                                "Waiting"
+                            ],
+                        ))
                         tbody {
                             @for d in &set.in_flight {
                                 tr {
@@ -191,14 +196,6 @@ pub(crate) async fn overview(
         }
     };
     Ok(page(layout("Overview", Some(&v), true, &body)))
-}
-
-async fn catalog(shared: &Shared) -> Result<Arc<Catalog>, Refusal> {
-    Ok(shared
-        .driver
-        .catalog_or_last_valid()
-        .await
-        .map_err(crate::api::ApiError::from_driver)?)
 }
 
 /// The approve/reject form of a gate.
@@ -244,18 +241,13 @@ fn gate_box(v: &Viewer, id: &str, gate: &GateNeeds) -> Markup {
 fn stage_rows(d: &Deployment) -> Markup {
     html! {
         table {
-            caption { "Stages" }
-            thead { tr {
-                th scope="col" { "#" }
-                th scope="col" { "Environments" }
-                th scope="col" { "Status" }
-                th scope="col" { "Started" }
-                th scope="col" { "Ended" }
-                th scope="col" { "Took" }
-                th scope="col" { "Manifest commit" }
-                th scope="col" { "Engine run" }
-                th scope="col" { "Last word" }
-            } }
+            (head(
+                "Stages",
+                &[
+                    "#", "Environments", "Status", "Started", "Ended", "Took", "Manifest commit",
+                    "Engine run", "Last word"
+                ],
+            ))
             tbody {
                 @for s in &d.stages {
                     tr aria-current=[(s.index == d.current_stage && !d.status.is_final()).then_some("step")] {
@@ -285,14 +277,12 @@ fn ledger_rows(ledger: &[ApprovalRecord]) -> Markup {
             p.muted { "No approvals yet." }
         } @else {
             table {
-                caption { "Approval ledger (append-only)" }
-                thead { tr {
-                    th scope="col" { "When" }
-                    th scope="col" { "Stage" }
-                    th scope="col" { "Who" }
-                    th scope="col" { "Action" }
-                    th scope="col" { "Comment" }
-                } }
+                (head(
+                    "Approval ledger (append-only)",
+                    &[
+                        "When", "Stage", "Who", "Action", "Comment"
+                    ],
+                ))
                 tbody {
                     @for a in ledger {
                         tr {
@@ -316,7 +306,7 @@ pub(crate) async fn deployment(
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, &format!("/deployments/{id}")).await?;
-    let catalog = catalog(&shared).await?;
+    let catalog = &*v.catalog;
     let Some(view) = shared
         .driver
         .deployment(&DeploymentId(id.clone()))
@@ -330,7 +320,7 @@ pub(crate) async fn deployment(
     };
     let d = &view.deployment;
     let gate = gate_needs(
-        &catalog,
+        catalog,
         shared.driver.settings(),
         d,
         &view.approvals,
@@ -369,14 +359,12 @@ pub(crate) async fn deployment(
         (stage_rows(d))
         @if !d.apps.is_empty() {
             table {
-                caption { "Bundle" }
-                thead { tr {
-                    th scope="col" { "Application" }
-                    th scope="col" { "Version" }
-                    th scope="col" { "Production before" }
-                    th scope="col" { "RC tag" }
-                    th scope="col" { "Production tag" }
-                } }
+                (head(
+                    "Bundle",
+                    &[
+                        "Application", "Version", "Production before", "RC tag", "Production tag"
+                    ],
+                ))
                 tbody {
                     @for (app, a) in &d.apps {
                         tr {
@@ -454,7 +442,7 @@ pub(crate) async fn approvals(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/approvals").await?;
-    let catalog = catalog(&shared).await?;
+    let catalog = &*v.catalog;
     let waiting = shared
         .driver
         .waiting_on_people()
@@ -464,7 +452,7 @@ pub(crate) async fn approvals(
     let mine: Vec<(&Deployment, GateNeeds)> = waiting
         .iter()
         .filter_map(|w| {
-            awaits(&catalog, settings, &w.deployment, &w.approvals, v.person())
+            awaits(catalog, settings, &w.deployment, &w.approvals, v.person())
                 .map(|gate| (&w.deployment, gate))
         })
         .collect();
@@ -506,7 +494,7 @@ pub(crate) async fn holds(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/holds").await?;
-    let catalog = catalog(&shared).await?;
+    let catalog = &*v.catalog;
     let holds = shared
         .driver
         .holds()
@@ -577,7 +565,7 @@ pub(crate) async fn release(
     Query(q): Query<ReleaseQuery>,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/releases/new").await?;
-    let catalog = catalog(&shared).await?;
+    let catalog = &*v.catalog;
     let set = q
         .set
         .clone()
@@ -634,12 +622,12 @@ pub(crate) async fn release(
         @if let Some(e) = &bundle_error { p.error role="alert" { (e) } }
         @if !set.is_empty() {
             table {
-                caption { "What a release of " (set) " carries" }
-                thead { tr {
-                    th scope="col" { "Application" }
-                    th scope="col" { "Version it carries" }
-                    th scope="col" { "Last release shipped" }
-                } }
+                (head(
+                    &format!("What a release of {} carries", set),
+                    &[
+                        "Application", "Version it carries", "Last release shipped"
+                    ],
+                ))
                 tbody {
                     @for (app, passed, shipped) in &plan {
                         tr {
@@ -742,13 +730,13 @@ pub(crate) async fn dora(
     Query(q): Query<DoraQuery>,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/dora").await?;
-    let catalog = catalog(&shared).await?;
+    let catalog = &*v.catalog;
     let days = q
         .days
         .filter(|d| cd_core::dora::WINDOWS.contains(d))
         .unwrap_or(30);
     let now = shared.driver.now();
-    let figures = crate::dora::figures(&shared.driver, &catalog, now)
+    let figures = crate::dora::figures(&shared.driver, catalog, now)
         .await
         .map_err(crate::api::ApiError::from_store)?;
     #[allow(clippy::cast_precision_loss)]

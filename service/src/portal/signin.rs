@@ -346,7 +346,10 @@ pub(crate) async fn callback(
                 "no sign-in under way in this browser (or it took more than 10 minutes): start again",
             )
         })?;
-    let state_ok = matches!((sealed.first(), &q.state), (Some(expected), Some(got)) if constant_eq(expected, got));
+    // CsrfToken compares without leaking where two values differ (oauth2's
+    // timing-resistant-secret-traits).
+    let state_ok = matches!((sealed.first(), &q.state), (Some(expected), Some(got))
+        if CsrfToken::new(expected.clone()) == CsrfToken::new(got.clone()));
     if !state_ok {
         return Err(Refusal::page(
             StatusCode::FORBIDDEN,
@@ -370,13 +373,4 @@ pub(crate) async fn callback(
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     Ok(response)
-}
-
-/// Equal strings, compared without an early exit.
-fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }

@@ -223,6 +223,17 @@ async fn actors_come_from_verified_tokens_of_the_pinned_issuer_only() {
     assert_eq!(code, 401, "a read without a credential");
     let (code, _) = read_holds(Some(bearer("not.a.token".to_string()))).await;
     assert_eq!(code, 401, "a read with a bad token");
+    // A machine of an allowed subject reads (CI waiting on its deployment), though it names no
+    // person and so may not act.
+    let machine = bearer(token(
+        &key,
+        "k1",
+        &json!({ "iss": base, "aud": "infrastream", "exp": exp, "iat": now() - 5, "sub": "engine-7" }),
+    ));
+    let (code, _) = read_holds(Some(machine.clone())).await;
+    assert_eq!(code, 200, "a machine's read");
+    let (code, body) = put_hold(&server, &machine).await;
+    assert_eq!(code, 401, "a machine does not act: {body}");
 
     // A good token: the hold is placed by the token's email.
     let (code, body) = put_hold(&server, &good).await;
