@@ -437,6 +437,38 @@ fn forms_take_the_sessions_csrf_token_and_only_stakeholders_see_and_answer_a_gat
         !metrics.contains("infrastream_dora_time_to_restore_seconds{"),
         "nothing failed, nothing restored: {metrics}"
     );
+
+    // After a shipped release, another of the same builds can be started from the Release page
+    // and waits for production approval again (what PORTAL.md tells a newcomer after the demo).
+    let preview = fetch(
+        &svc,
+        "GET",
+        "/releases/new?set=shop&bundle=2026.12",
+        Some(&jane),
+        None,
+    );
+    assert!(preview.text.contains("(unchanged)"), "{}", preview.text);
+    let csrf = preview.csrf();
+    let again = fetch(
+        &svc,
+        "POST",
+        "/releases",
+        Some(&jane),
+        Some(&[
+            ("csrf", csrf.as_str()),
+            ("set", "shop"),
+            ("bundle", "2026.12"),
+            ("version.shop-api", "v1.0.0"),
+            ("version.shop-web", "v1.0.0"),
+            ("version.shop-worker", "v1.0.0"),
+        ]),
+    );
+    assert_eq!(again.status, 303, "{}", again.text);
+    let second = again
+        .location()
+        .trim_start_matches("/deployments/")
+        .to_string();
+    svc.wait(&second, &["AWAITING_APPROVAL"]);
 }
 
 #[test]
