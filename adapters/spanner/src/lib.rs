@@ -16,12 +16,12 @@ mod rows;
 mod schema;
 mod writes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cd_core::pipeline::{Deployment, DeploymentId, Reads, State, StateWrite};
+use cd_core::pipeline::{Deployment, DeploymentId, Hold, Reads, State, StateWrite, Timestamp};
 use cd_ports::{DeploymentFilter, DeploymentView, Store, StoreError};
 use google_cloud_gax::conn::Environment;
 use google_cloud_gax::grpc::{Code, Status};
@@ -256,6 +256,32 @@ impl Store for SpannerStore {
         // A page of each table, filtered in SQL: a listing never reads the whole history.
         let page = newest(&mut tx, filter).await?;
         Ok(filter.select(page))
+    }
+
+    /// The Holds table alone, in one single-use read.
+    async fn holds(&self) -> Result<BTreeMap<String, Hold>, StoreError> {
+        let mut tx = self.client.single().await.map_err(unavailable)?;
+        reads::holds(&mut tx).await
+    }
+
+    /// Over the `Open` indexes, in one read-only transaction (a consistent snapshot of the
+    /// deployments and their ledgers).
+    async fn waiting_on_people(&self) -> Result<Vec<DeploymentView>, StoreError> {
+        let mut tx = self
+            .client
+            .read_only_transaction()
+            .await
+            .map_err(unavailable)?;
+        reads::waiting_on_people(&mut tx).await
+    }
+
+    /// Over the `ByBuild` index, reading only the times.
+    async fn change_times(
+        &self,
+        builds: &BTreeSet<(String, String)>,
+    ) -> Result<BTreeMap<(String, String), Timestamp>, StoreError> {
+        let mut tx = self.client.single().await.map_err(unavailable)?;
+        reads::change_times(&mut tx, builds).await
     }
 
     /// A one-row read: Spanner takes writes whenever it answers reads, and a write probe

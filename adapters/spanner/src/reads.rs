@@ -1,14 +1,14 @@
 //! The reads of a decision and of the API: deployments, their ledger rows, holds and the
 //! versions in each environment, over read-only and read-write transactions alike.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use cd_core::pipeline::{
     ApprovalRecord, ChangelogRecord, Deployment, DeploymentId, EnvVersion, Hold, Reads, Record,
-    State,
+    State, Timestamp,
 };
-use cd_ports::{DeploymentFilter, StoreError};
+use cd_ports::{DeploymentFilter, DeploymentView, StoreError};
 use google_cloud_spanner::statement::Statement;
 use google_cloud_spanner::transaction::Transaction;
 
@@ -120,9 +120,11 @@ async fn bodies(
     Ok(())
 }
 
+/// Both deployment tables.
+const BOTH: [&str; 2] = ["PreReleaseDeployments", "ReleaseDeployments"];
+
 /// Loads what `reads` names; every query is answered by an index (schema migration 2).
 pub(crate) async fn load(tx: &mut impl Queries, reads: &Reads) -> Result<State, StoreError> {
-    const BOTH: [&str; 2] = ["PreReleaseDeployments", "ReleaseDeployments"];
     let mut found = BTreeMap::new();
     let query = |table: &str, clause: &str| {
         Statement::new(format!("SELECT Body FROM {table} WHERE {clause}"))
@@ -205,6 +207,68 @@ pub(crate) async fn load(tx: &mut impl Queries, reads: &Reads) -> Result<State, 
         }
     }
     Ok(state)
+}
+
+/// The open deployments waiting on people, over the `Open` indexes, with the ledger and
+/// changelog of those found only (never holds, environment versions or the history).
+pub(crate) async fn waiting_on_people(
+    tx: &mut impl Queries,
+) -> Result<Vec<DeploymentView>, StoreError> {
+    let mut found = BTreeMap::new();
+    for table in BOTH {
+        let stmt = Statement::new(format!(
+            "SELECT Body FROM {table} WHERE OpenSet IS NOT NULL \
+             AND Status IN ('AWAITING_APPROVAL', 'REJECTED')"
+        ));
+        bodies(tx, stmt, &mut found).await?;
+    }
+    let mut state = State::default();
+    if !found.is_empty() {
+        let of = Of::These(found.keys().map(|d| d.0.clone()).collect());
+        state.approvals = approvals(tx, &of).await?;
+        state.changelogs = changelogs(tx, &of).await?;
+    }
+    state.deployments = found;
+    Ok(cd_ports::waiting_on_people(&state))
+}
+
+/// When each wanted build's change was made, over the `ByBuild` index in one query that reads
+/// only the commit time out of each body (no ledger, no decoding of whole deployments).
+pub(crate) async fn change_times(
+    tx: &mut impl Queries,
+    builds: &BTreeSet<(String, String)>,
+) -> Result<BTreeMap<(String, String), Timestamp>, StoreError> {
+    if builds.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    // Applications × versions is a superset of the wanted pairs; the others are dropped below.
+    let apps: BTreeSet<&String> = builds.iter().map(|(a, _)| a).collect();
+    let versions: BTreeSet<&String> = builds.iter().map(|(_, v)| v).collect();
+    let mut stmt = Statement::new(
+        "SELECT Application, Version, \
+           MIN(COALESCE(CAST(JSON_VALUE(Body, '$.build.committedAt') AS INT64), CreatedAt)) AS ChangedAt \
+         FROM PreReleaseDeployments \
+         WHERE Application IN UNNEST(@apps) AND Version IN UNNEST(@versions) \
+           AND Track = 'PRERELEASE' \
+         GROUP BY Application, Version",
+    );
+    stmt.add_param("apps", &apps.into_iter().cloned().collect::<Vec<String>>());
+    stmt.add_param(
+        "versions",
+        &versions.into_iter().cloned().collect::<Vec<String>>(),
+    );
+    let mut out = BTreeMap::new();
+    for row in tx.rows(stmt).await? {
+        let build: (String, String) = (
+            row.column_by_name("Application").map_err(corrupt)?,
+            row.column_by_name("Version").map_err(corrupt)?,
+        );
+        let at: i64 = row.column_by_name("ChangedAt").map_err(corrupt)?;
+        if builds.contains(&build) {
+            out.insert(build, Timestamp(at));
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) async fn deployment_by_id(
