@@ -139,6 +139,14 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         Body STRING(MAX) NOT NULL,
     ) PRIMARY KEY (Key)",
     ],
+    &[
+        // A set's deployments newest first (the API's `?application_set=` listings, the
+        // Portal's DORA figures over releases, hotfixes and rollbacks): a page read in index
+        // order, where the BySet index alone would read and sort the set's whole history.
+        "CREATE INDEX PreReleaseDeploymentsNewestBySet ON PreReleaseDeployments (ApplicationSet, CreatedAt DESC, Sequence DESC, DeploymentID DESC)",
+        "CREATE INDEX PreReleaseDeploymentsNewestBySetTrack ON PreReleaseDeployments (ApplicationSet, Track, CreatedAt DESC, Sequence DESC, DeploymentID DESC)",
+        "CREATE INDEX ReleaseDeploymentsNewestBySet ON ReleaseDeployments (ApplicationSet, CreatedAt DESC, Sequence DESC, DeploymentID DESC)",
+    ],
 ];
 
 /// The table or index a `CREATE` statement makes, e.g. `TABLE Holds` or `INDEX HoldsBy`, or
