@@ -109,7 +109,7 @@ pub(crate) async fn verdict(
     Ok(to_deployment(&id))
 }
 
-/// Retry a deployment waiting on a failed step, or a failed release.
+/// Retry a deployment waiting on a failed step, or a failed release (as a new attempt).
 pub(crate) async fn retry(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -117,15 +117,17 @@ pub(crate) async fn retry(
     body: Body,
 ) -> Result<Response, Refusal> {
     let (v, _): (Viewer, Csrf) = submitted(&shared, &headers, body).await?;
-    decide(
+    let decision = decide(
         &shared,
         Input::RetryRequested {
-            deployment: DeploymentId(id.clone()),
+            deployment: DeploymentId(id),
             actor: v.person().to_string(),
         },
     )
     .await?;
-    Ok(to_deployment(&id))
+    // A parked deployment resumes itself; a failed release is retried as a new attempt,
+    // whose page is where the person wants to be next.
+    Ok(to_created(&decision))
 }
 
 #[derive(Debug, Deserialize)]

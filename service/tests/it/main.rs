@@ -13,6 +13,7 @@ mod engine;
 mod hardening;
 mod listing;
 mod logs;
+mod metrics;
 mod oidc;
 mod robust;
 mod signin;

@@ -5,7 +5,7 @@
 use reqwest::header::HeaderMap;
 
 use crate::e2e::{all_built, release_awaiting_approval};
-use crate::service::Service;
+use crate::service::{Service, ci_build, notification};
 
 /// An answer: status, headers and body text.
 pub(crate) struct Page {
@@ -727,6 +727,174 @@ fn cancel_and_rollback_from_the_pages_go_through_the_same_decisions() {
         None,
     );
     assert!(!page.text.contains("Cancel deployment"), "{}", page.text);
+}
+
+#[test]
+fn a_failed_release_is_retried_from_its_page_as_a_new_attempt() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The local engine fails every rollout to staging, the release's first stage.
+    let config = tmp.path().join("infrastream.toml");
+    std::fs::write(
+        &config,
+        "[engine]\ncommand = 'test \"$ENVIRONMENT\" != staging'\n",
+    )
+    .unwrap();
+    let svc = Service::start(
+        &tmp.path().join("svc"),
+        &["--config", config.to_str().unwrap()],
+    );
+    all_built(&svc, &tmp.path().join("ci"));
+    let (code, body) = svc.as_actor(
+        "jane",
+        "/v1/releases",
+        &serde_json::json!({ "applicationSet": "shop", "bundle": "2026.12" }),
+    );
+    assert_eq!(code, 202, "{body}");
+    let failed = body["deployments"][0].as_str().unwrap().to_string();
+    let view = svc.wait(&failed, &["FAILED"]);
+    assert_eq!(
+        view["deployment"]["stages"][0]["status"], "FAILED",
+        "{view:#}"
+    );
+    svc.settle();
+
+    let omar = sign_in(&svc, "omar");
+    let page = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{failed}"),
+        Some(&omar),
+        None,
+    );
+    assert!(page.text.contains(">Retry</button>"), "{}", page.text);
+    let retry = format!("/deployments/{failed}/retry");
+    let forged = fetch(&svc, "POST", &retry, Some(&omar), Some(&[]));
+    assert_eq!(forged.status, 403, "no CSRF token: {}", forged.text);
+    let releases = |svc: &Service| {
+        let (_, list) = svc.get("/v1/deployments?track=RELEASE&applicationSet=shop");
+        list.as_array()
+            .unwrap_or_else(|| panic!("not a list: {list}"))
+            .len()
+    };
+    assert_eq!(releases(&svc), 1, "the forged form started nothing");
+
+    // The retry is a new attempt of the same bundle, and the page it lands on is that attempt.
+    let done = fetch(
+        &svc,
+        "POST",
+        &retry,
+        Some(&omar),
+        Some(&[("csrf", &page.csrf())]),
+    );
+    assert_eq!(done.status, 303, "{}", done.text);
+    let attempt = done
+        .location()
+        .strip_prefix("/deployments/")
+        .unwrap_or_else(|| panic!("not a deployment's page: {}", done.location()))
+        .to_string();
+    assert_ne!(attempt, failed, "a new attempt, not the failed one");
+    let (_, view) = svc.get(&format!("/v1/deployments/{attempt}"));
+    assert_eq!(view["deployment"]["track"], "RELEASE", "{view:#}");
+    assert_eq!(view["deployment"]["bundle"], "2026.12", "{view:#}");
+    assert_eq!(view["deployment"]["requestedBy"], "omar", "{view:#}");
+    let (_, old) = svc.get(&format!("/v1/deployments/{failed}"));
+    assert_eq!(
+        old["deployment"]["status"], "FAILED",
+        "the failed attempt stays as it was"
+    );
+
+    // Retrying the failed attempt again (a second click, another person) answers with the
+    // attempt already made: nothing new starts.
+    let again = fetch(
+        &svc,
+        "POST",
+        &retry,
+        Some(&omar),
+        Some(&[("csrf", &page.csrf())]),
+    );
+    assert_eq!(again.status, 303, "{}", again.text);
+    assert_eq!(again.location(), format!("/deployments/{attempt}"));
+    svc.settle();
+    assert_eq!(releases(&svc), 2);
+}
+
+#[test]
+fn a_deployment_under_way_offers_no_cancel_until_the_engine_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No engine in the process: the stage stays DEPLOYING until a report arrives.
+    let svc = Service::start(&tmp.path().join("svc"), &["--engine", "webhook"]);
+    let commit = ci_build(&svc.dir, &tmp.path().join("ci"), "shop-api", "v1.0.0");
+    let (code, body) = svc.call(
+        "POST",
+        "/v1/notifications/build",
+        &[],
+        Some(
+            notification("shop-api", "v1.0.0", &commit)
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(code, 202, "{body}");
+    let id = body["deployments"][0].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let manifest_commit = loop {
+        let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+        let stage = &view["deployment"]["stages"][0];
+        if stage["status"] == "DEPLOYING" {
+            break stage["commitSha"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never deploying: {view:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+
+    let jane = sign_in(&svc, "jane");
+    let page = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{id}"),
+        Some(&jane),
+        None,
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("DEPLOYING"), "{}", page.text);
+    assert!(!page.text.contains("Cancel deployment"), "{}", page.text);
+    // A cancel posted anyway (a stale page, a hand-made form) is refused by the decision and
+    // records nothing.
+    let csrf = fetch(&svc, "GET", "/holds", Some(&jane), None).csrf();
+    let refused = fetch(
+        &svc,
+        "POST",
+        &format!("/deployments/{id}/cancel"),
+        Some(&jane),
+        Some(&[("csrf", &csrf), ("comment", "too late")]),
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(ledger_len(&svc, &id), 0);
+    let (_, view) = svc.get(&format!("/v1/deployments/{id}"));
+    assert_eq!(view["deployment"]["status"], "IN_PROGRESS", "{view:#}");
+
+    // The engine reports a failure: the deployment has ended its work and may be cancelled,
+    // which releases what it claims.
+    let (code, body) = svc.signed(
+        &format!("/v1/deployments/{id}/status"),
+        &serde_json::json!({
+            "deployment": id, "stageIndex": 0, "status": "FAILED",
+            "commitSha": manifest_commit, "message": "crash loop"
+        }),
+    );
+    assert_eq!(code, 202, "{body}");
+    svc.wait(&id, &["FAILED"]);
+    let page = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{id}"),
+        Some(&jane),
+        None,
+    );
+    assert!(page.text.contains("Cancel deployment"), "{}", page.text);
 }
 
 #[test]
