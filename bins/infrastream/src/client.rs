@@ -31,6 +31,25 @@ pub(crate) struct Conn {
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Value,
+    /// The `after` cursor of the next page, when the `Link` header names one.
+    pub(crate) next_after: Option<String>,
+}
+
+/// The `after` parameter of the page a `Link` header names `rel="next"`, e.g. from
+/// `</v1/deployments?limit=20&after=1700000000000.3.d-1>; rel="next"`.
+fn next_after(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        if !params.split(';').any(|p| p.trim() == "rel=\"next\"") {
+            return None;
+        }
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let (_, query) = target.split_once('?')?;
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find_map(|(k, v)| (k == "after").then_some(v))
+    })
 }
 
 impl Answer {
@@ -108,9 +127,18 @@ impl Client {
             .await
             .map_err(|e| format!("cannot reach {}: {e}", self.conn.server))?;
         let status = response.status().as_u16();
+        let next_after = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_after);
         let text = response.text().await.map_err(|e| e.to_string())?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            next_after,
+        })
     }
 
     pub(crate) async fn get(&self, path: &str) -> Result<Answer, String> {
@@ -127,5 +155,26 @@ impl Client {
 
     pub(crate) async fn delete(&self, path: &str) -> Result<Answer, String> {
         self.send(self.http.delete(self.url(path)), None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_after;
+
+    #[test]
+    fn the_next_pages_cursor_is_read_from_the_link_header() {
+        assert_eq!(
+            next_after("</v1/deployments?limit=2&after=1700000000000.3.d-1%2Bx>; rel=\"next\"")
+                .as_deref(),
+            Some("1700000000000.3.d-1+x")
+        );
+        assert_eq!(
+            next_after("</a?after=1>; rel=\"prev\", </b?after=2>; rel=\"next\"").as_deref(),
+            Some("2")
+        );
+        assert_eq!(next_after("</v1/deployments?after=1>; rel=\"prev\""), None);
+        assert_eq!(next_after("</v1/deployments?limit=2>; rel=\"next\""), None);
+        assert_eq!(next_after("not a link"), None);
     }
 }

@@ -64,6 +64,9 @@ pub(crate) struct StatusArgs {
     /// At most this many, newest first (1 to 500: the service answers at most 500 per page).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub(crate) limit: u16,
+    /// The page after this cursor: the one the last page's `more:` line names.
+    #[arg(long, conflicts_with = "deployment")]
+    pub(crate) after: Option<String>,
     /// Print the JSON the service returned.
     #[arg(long)]
     pub(crate) json: bool,
@@ -284,27 +287,46 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
     let path = match &args.deployment {
         Some(id) => format!("/v1/deployments/{id}"),
         None => {
-            let mut q = format!("/v1/deployments?limit={}", args.limit);
-            if let Some(s) = &args.application_set {
-                q.push_str(&format!("&applicationSet={s}"));
+            let limit = args.limit.to_string();
+            let status = args.status.as_ref().map(|s| s.trim().to_ascii_uppercase());
+            let track = args.track.as_ref().map(|t| t.trim().to_ascii_uppercase());
+            let params: Vec<(&str, &str)> = [
+                ("limit", Some(limit.as_str())),
+                ("applicationSet", args.application_set.as_deref()),
+                ("application", args.application.as_deref()),
+                ("status", status.as_deref()),
+                ("track", track.as_deref()),
+                ("after", args.after.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            // Encoded: a name or cursor cannot add a parameter of its own.
+            match serde_urlencoded::to_string(&params) {
+                Ok(query) => format!("/v1/deployments?{query}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
             }
-            if let Some(a) = &args.application {
-                q.push_str(&format!("&application={a}"));
-            }
-            if let Some(st) = &args.status {
-                q.push_str(&format!("&status={}", st.trim().to_ascii_uppercase()));
-            }
-            if let Some(t) = &args.track {
-                q.push_str(&format!("&track={}", t.trim().to_ascii_uppercase()));
-            }
-            q
         }
     };
     if !args.wait_for.is_empty() {
         return wait_for(args, &path);
     }
     if args.json {
-        return request(&args.conn, async |c: &Client| c.get(&path).await);
+        return request_then(
+            &args.conn,
+            async |c: &Client| c.get(&path).await,
+            |answer| {
+                // Standard output stays the service's JSON; where the next page starts goes
+                // beside it.
+                if let Some(after) = &answer.next_after {
+                    eprintln!("more: --after {after}");
+                }
+                serde_json::to_string_pretty(&answer.body).unwrap_or_default()
+            },
+        );
     }
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
@@ -322,6 +344,9 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
                     }
                     if list.is_empty() {
                         println!("no deployments");
+                    }
+                    if let Some(after) = &a.next_after {
+                        println!("more: --after {after}");
                     }
                 }
                 view => print!("{}", crate::demo::details(&view)),

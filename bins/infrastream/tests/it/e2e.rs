@@ -883,6 +883,57 @@ fn operator_commands_drive_the_service() {
         })
         .collect();
     assert!(tracks.windows(2).all(|w| w[0] == w[1]), "{text}");
+    // Page by page: each page ends with where the next starts, until the last; together they
+    // are the whole list, newest first, each deployment once.
+    let out = run(&["status", "--json", "--limit", "500", "--as", "sam"]);
+    let whole: Vec<String> = serde_json::from_str::<Value>(&stdout(&out))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(whole.len() > 2, "more than a page: {whole:?}");
+    let mut paged: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..whole.len() {
+        let mut args = vec!["status", "--limit", "2", "--as", "sam"];
+        if let Some(a) = &after {
+            args.extend(["--after", a.as_str()]);
+        }
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        after = None;
+        for line in text.lines() {
+            match line.strip_prefix("more: --after ") {
+                Some(cursor) => after = Some(cursor.to_string()),
+                None if line == "no deployments" => {}
+                None => paged.push(line.split_whitespace().next().unwrap().to_string()),
+            }
+        }
+        if after.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, whole);
+    let out = run(&["status", "--json", "--limit", "1", "--as", "sam"]);
+    assert!(
+        stderr(&out).starts_with("more: --after "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&out))
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "standard output stays the service's JSON"
+    );
+    let out = run(&["status", "--after", "not-a-cursor", "--as", "sam"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("after"), "{}", stderr(&out));
     let out = run(&["status", &release, "--as", "sam"]);
     assert!(
         stdout(&out).contains("approval: stage 1 APPROVE by li (ok)"),
