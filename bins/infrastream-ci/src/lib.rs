@@ -7,7 +7,8 @@
 //! that CI jobs download and start on every build, where start-up time and download size count
 //! (the full CLI links the service, the adapters and the simulator).
 
-// Output goes through `out`: a closed pipe ends the process quietly instead of panicking.
+// Output goes through `out`: a closed pipe ends the process quietly instead of panicking, and
+// a closed standard error is not written to.
 // Defined before the modules so that their `print!`/`println!` are these.
 macro_rules! println {
     () => {
@@ -20,6 +21,19 @@ macro_rules! println {
 macro_rules! print {
     ($($arg:tt)*) => {
         $crate::out::write(format_args!($($arg)*))
+    };
+}
+macro_rules! eprintln {
+    () => {
+        $crate::out::write_err(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::out::write_err(format_args!($($arg)*), true)
+    };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        $crate::out::write_err(format_args!($($arg)*), false)
     };
 }
 

@@ -1,7 +1,7 @@
 //! Standard output for commands whose output is piped: a reader that closes the pipe early
 //! (`| head`) ends the command quietly, as it ends `cat` or `git log`, instead of the panic
-//! std's `println!` raises. Both binaries route `print!`/`println!` here (see their roots) and
-//! run their command through [`run`].
+//! std's `println!` raises. Both binaries route `print!`/`println!` and `eprint!`/`eprintln!`
+//! here (see their roots) and run their command through [`run`].
 //!
 //! The command is unwound, not exited: whatever it holds is dropped on the way out (the demo
 //! stops the service and the engine it started).
@@ -47,6 +47,16 @@ pub fn write_bytes(bytes: &[u8]) {
     if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
         failed(&e);
     }
+}
+
+/// Writes `args` to standard error, followed by a newline when `line`; or nothing, when it
+/// cannot: a closed standard error has nobody left to tell, and the exit status still says how
+/// the command ended (std's `eprintln!` panics there, and the process exits 101).
+pub fn write_err(args: fmt::Arguments<'_>, line: bool) {
+    let mut err = io::stderr().lock();
+    let _ = err
+        .write_fmt(args)
+        .and_then(|()| if line { err.write_all(b"\n") } else { Ok(()) });
 }
 
 fn failed(e: &io::Error) -> ! {

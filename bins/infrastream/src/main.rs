@@ -4,7 +4,7 @@
 //! that cannot be computed), 2 usage errors.
 
 // Output goes through `infrastream_ci::out`: a closed pipe (`| head`) ends the process quietly
-// instead of panicking. Defined before the modules so that their `print!`/`println!` are these.
+// instead of panicking, and a closed standard error is not written to. Defined before the modules so that their `print!`/`println!` are these.
 macro_rules! println {
     () => {
         infrastream_ci::out::write_line(format_args!(""))
@@ -16,6 +16,19 @@ macro_rules! println {
 macro_rules! print {
     ($($arg:tt)*) => {
         infrastream_ci::out::write(format_args!($($arg)*))
+    };
+}
+macro_rules! eprintln {
+    () => {
+        infrastream_ci::out::write_err(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        infrastream_ci::out::write_err(format_args!($($arg)*), true)
+    };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        infrastream_ci::out::write_err(format_args!($($arg)*), false)
     };
 }
 

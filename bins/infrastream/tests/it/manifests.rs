@@ -64,6 +64,32 @@ fn output_into_a_closed_pipe_ends_quietly_without_a_panic() {
 }
 
 #[test]
+fn a_closed_standard_error_is_not_written_to_and_the_exit_status_still_tells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing");
+    let cases: [(Vec<&str>, i32); 2] = [
+        // A directory that is not there: said on stderr, the status is 2.
+        (vec!["manifests", "validate", missing.to_str().unwrap()], 2),
+        // A service that cannot be reached: 2.
+        (
+            vec!["status", "--server", "http://127.0.0.1:1", "--as", "sam"],
+            2,
+        ),
+    ];
+    for (args, code) in cases {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: not a panic's 101");
+    }
+}
+
+#[test]
 fn validate_json_has_the_same_content() {
     let out = infrastream(&[
         "manifests",
