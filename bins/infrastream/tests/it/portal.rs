@@ -803,14 +803,22 @@ fn a_failed_release_is_retried_from_its_page_as_a_new_attempt() {
         "the failed attempt stays as it was"
     );
 
-    // Retrying the failed attempt again (a second click, another person) answers with the
-    // attempt already made: nothing new starts.
+    // Another person retrying the failed attempt from a page opened before (or the same
+    // person clicking twice) is answered with the attempt already made: nothing new starts.
+    let jane = sign_in(&svc, "jane");
+    let stale = fetch(
+        &svc,
+        "GET",
+        &format!("/deployments/{failed}"),
+        Some(&jane),
+        None,
+    );
     let again = fetch(
         &svc,
         "POST",
         &retry,
-        Some(&omar),
-        Some(&[("csrf", &page.csrf())]),
+        Some(&jane),
+        Some(&[("csrf", &stale.csrf())]),
     );
     assert_eq!(again.status, 303, "{}", again.text);
     assert_eq!(again.location(), format!("/deployments/{attempt}"));
