@@ -1,7 +1,10 @@
 //! Connecting, creating instances and databases, and migrating a database's schema.
 
+use std::time::Duration;
+
 use cd_ports::StoreError;
 use google_cloud_gax::grpc::Code;
+use google_cloud_gax::retry::RetrySetting;
 use google_cloud_googleapis::spanner::admin::database::v1::{
     GetDatabaseDdlRequest, UpdateDatabaseDdlRequest,
 };
@@ -83,6 +86,23 @@ pub async fn create_database(
     Ok(format!("{instance}/databases/{id}"))
 }
 
+/// How long a schema change is waited for: polled every 10 seconds for up to
+/// [`DDL_WAIT_HOURS`] hours. The client's default gives up after about three minutes, when a
+/// new index on a table with history is still being built.
+fn ddl_wait() -> RetrySetting {
+    const POLL: Duration = Duration::from_secs(10);
+    RetrySetting {
+        from_millis: 50,
+        max_delay: Some(POLL),
+        factor: 1,
+        take: usize::try_from(DDL_WAIT_HOURS * 3600 / POLL.as_secs()).unwrap_or(usize::MAX),
+        codes: vec![Code::DeadlineExceeded],
+    }
+}
+
+/// The longest wait for one migration's schema change.
+const DDL_WAIT_HOURS: u64 = 6;
+
 impl SpannerStore {
     /// Connects to `database` (`projects/P/instances/I/databases/D`) at `endpoint`.
     ///
@@ -159,7 +179,13 @@ impl SpannerStore {
                     )
                     .await
                     .map_err(unavailable)?;
-                op.wait(None).await.map_err(unavailable)?;
+                tracing::info!(
+                    database,
+                    version = n + 1,
+                    "schema migration sent; waiting for Spanner to apply it (an index on a \
+                     large table takes minutes to hours)"
+                );
+                op.wait(Some(ddl_wait())).await.map_err(unavailable)?;
             }
             // Migration 2 derives its columns and the records from the bodies before it counts
             // as applied: a crash here runs it again at the next start, on the rows still left.

@@ -32,6 +32,9 @@ use google_cloud_spanner::client::{Client, ClientConfig, Error};
 use google_cloud_spanner::session::SessionError;
 
 pub use admin::{create_database, create_instance};
+
+/// How many schema migrations this version knows: a migrated database records this version.
+pub const MIGRATION_COUNT: usize = schema::MIGRATIONS.len();
 use reads::{Of, approvals, changelogs, deployment_by_id, load, newest};
 use writes::apply_in;
 

@@ -52,7 +52,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// CI's side: publish a build notification to a Pub/Sub topic.
-    Notify(NotifyArgs),
+    Notify(Box<NotifyArgs>),
+    /// Apply the Spanner schema migrations the configured database lacks, and exit: run it as a
+    /// job before rolling out a version whose migrations build indexes (every start runs it
+    /// too, and waits for it).
+    Migrate,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +133,19 @@ fn notify(args: &NotifyArgs, env: &BTreeMap<String, String>) -> Result<(), Strin
         println!("published {id}");
         Ok(())
     })
+}
+
+/// `cd-manager migrate`: the configured Spanner database's schema brought up to date.
+fn migrate(config: &Config, env: &BTreeMap<String, String>) -> Result<(), StartError> {
+    if config.store.kind != StoreKind::Spanner {
+        println!("store.kind is sqlite: its schema is migrated when the service opens it");
+        return Ok(());
+    }
+    let database = config.store.database.clone().unwrap_or_default();
+    let rt = tokio::runtime::Runtime::new().map_err(|e| StartError::Io(e.to_string()))?;
+    let applied = rt.block_on(SpannerStore::migrate(&Endpoint::from_env(env), &database))?;
+    println!("{database}: schema up to date ({applied} migration(s) applied)");
+    Ok(())
 }
 
 /// Hands Pub/Sub build notifications to the service.
@@ -258,6 +275,9 @@ fn main() -> ExitCode {
     }
     let result = (|| -> Result<(), StartError> {
         let ManagerConfig { service, own } = ManagerConfig::load(cli.config.as_deref(), &env)?;
+        if let Some(Command::Migrate) = &cli.command {
+            return migrate(&service, &env);
+        }
         if cli.check {
             println!("{:#?}\n{own:#?}", service.redacted());
             return Ok(());

@@ -105,6 +105,31 @@ notifications_subscription = "cd-manager"
         ),
     )
     .unwrap();
+    // The schema is migrated ahead, as a job before a rollout runs it; a second run (or the
+    // service's own start) finds nothing left to do.
+    let migrate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_cd-manager"))
+            .args(["--config", &config.to_string_lossy(), "migrate"])
+            .env("SPANNER_EMULATOR_HOST", spanner.host())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = migrate();
+    assert!(
+        first.starts_with(&database)
+            && first.contains(&format!(
+                "({} migration(s) applied)",
+                cd_spanner::MIGRATION_COUNT
+            )),
+        "{first}"
+    );
+    assert!(migrate().contains("(0 migration(s) applied)"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_cd-manager"))
         .args(["--config", &config.to_string_lossy()])
         .env("SPANNER_EMULATOR_HOST", spanner.host())

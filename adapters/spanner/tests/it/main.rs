@@ -38,7 +38,11 @@ async fn migrations_apply_once_and_approvals_take_the_commit_time() {
     let database = emulator.database("migrations").await;
     let endpoint = Endpoint::Emulator(emulator.host());
     let all = SpannerStore::migrate(&endpoint, &database).await.unwrap();
-    assert!(all > 0);
+    assert_eq!(
+        all,
+        cd_spanner::MIGRATION_COUNT,
+        "a new database takes every migration"
+    );
     assert_eq!(
         SpannerStore::migrate(&endpoint, &database).await.unwrap(),
         0,
