@@ -169,16 +169,32 @@ impl Txn<'_> {
                     .iter()
                     .map(|(a, b)| (a.clone(), b.version.clone()))
                     .collect();
-                let newer = self.deployments().into_iter().find(|o| {
-                    o.track == DeploymentTrack::Release
-                        && o.application_set == set
-                        && o.bundle.as_deref() == Some(bundle.as_str())
-                        && o.sequence > d.sequence
-                });
-                if let Some(newer) = newer {
-                    // Retried already: the newer attempt is the answer.
-                    self.subjects.push(newer.id.clone());
+                let newest = self
+                    .deployments()
+                    .into_iter()
+                    .filter(|o| {
+                        o.track == DeploymentTrack::Release
+                            && o.application_set == set
+                            && o.bundle.as_deref() == Some(bundle.as_str())
+                            && o.sequence > d.sequence
+                    })
+                    .max_by_key(|o| o.sequence);
+                if let Some(newest) = newest {
+                    // Retried already: the newest attempt is the answer (an attempt between
+                    // may have failed and been retried in turn).
+                    self.subjects.push(newest.id.clone());
                     return Ok(());
+                }
+                let catalog = self.snap.catalog;
+                if catalog
+                    .application_sets
+                    .get(&set)
+                    .and_then(|s| catalog.release_tracks.get(&s.release_track))
+                    .is_none()
+                {
+                    return Err(not(
+                        "its application set or release track is no longer in the manifests",
+                    ));
                 }
                 self.start_attempt(&set, &bundle, versions, actor);
                 Ok(())

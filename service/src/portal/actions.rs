@@ -120,14 +120,17 @@ pub(crate) async fn retry(
     let decision = decide(
         &shared,
         Input::RetryRequested {
-            deployment: DeploymentId(id),
+            deployment: DeploymentId(id.clone()),
             actor: v.person().to_string(),
         },
     )
     .await?;
-    // A parked deployment resumes itself; a failed release is retried as a new attempt,
-    // whose page is where the person wants to be next.
-    Ok(to_created(&decision))
+    // A parked deployment resumes itself; a failed release is retried as a new attempt (or
+    // answered with the newest one), whose page is where the person wants to be next.
+    Ok(match decision.deployments.first() {
+        Some(attempt) => to_deployment(&attempt.0),
+        None => to_deployment(&id),
+    })
 }
 
 #[derive(Debug, Deserialize)]

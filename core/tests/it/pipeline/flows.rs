@@ -316,6 +316,43 @@ fn a_failed_engine_run_fails_the_release_and_a_retry_is_a_new_attempt_with_the_n
         .unwrap();
     assert_eq!(World::one(&again), second);
     assert!(again.is_noop());
+    // The second attempt fails too and is retried: a retry of the first (from a page opened
+    // before) points at the newest attempt, not the failed second one.
+    w.engine(&second, EngineStatus::Failed).unwrap();
+    w.settle();
+    assert_eq!(w.deployment(&second).status, D::Failed);
+    let third = World::one(
+        &w.input(Input::RetryRequested {
+            deployment: second.clone(),
+            actor: "sam".into(),
+        })
+        .unwrap(),
+    );
+    assert!(third != first && third != second);
+    let stale = w
+        .input(Input::RetryRequested {
+            deployment: first.clone(),
+            actor: "sam".into(),
+        })
+        .unwrap();
+    assert_eq!(World::one(&stale), third);
+    assert!(stale.is_noop());
+    // Once the set is gone from the manifests, a failed attempt cannot be retried: refused,
+    // saying why, rather than accepted with nothing started.
+    w.settle();
+    w.engine(&third, EngineStatus::Failed).unwrap();
+    w.settle();
+    w.catalog.application_sets.clear();
+    let err = w
+        .input(Input::RetryRequested {
+            deployment: third.clone(),
+            actor: "sam".into(),
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no longer in the manifests"),
+        "{err}"
+    );
 }
 
 #[test]
