@@ -50,8 +50,12 @@ mod integral {
         whole(n, u64::from(u16::MAX)).and_then(|v| usize::try_from(v).map_err(D::Error::custom))
     }
 
+    /// The milliseconds RFC 3339 can write: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.
+    const RFC3339_MS: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
     /// An optional time: RFC 3339 (any offset), or milliseconds since the Unix epoch, or null;
-    /// read as milliseconds since the epoch.
+    /// read as milliseconds since the epoch. Milliseconds must name a time RFC 3339 can write
+    /// (nanoseconds or microseconds sent for milliseconds mostly fall outside it).
     pub(super) fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -61,7 +65,11 @@ mod integral {
         }
         match Option::<Time>::deserialize(d)? {
             None => Ok(None),
-            Some(Time::Millis(ms)) => Ok(Some(ms)),
+            Some(Time::Millis(ms)) if RFC3339_MS.contains(&ms) => Ok(Some(ms)),
+            Some(Time::Millis(ms)) => Err(D::Error::custom(format!(
+                "{ms} ms since the Unix epoch is after the year 9999 or before the year 0: \
+                 milliseconds are expected"
+            ))),
             Some(Time::Text(text)) => cd_core::pipeline::Timestamp::parse_rfc3339(&text)
                 .map(|t| Some(t.0))
                 .map_err(D::Error::custom),

@@ -965,4 +965,19 @@ fn ci_may_say_when_the_commit_was_made() {
     );
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["field"], "committedAt", "{body}");
+    // Nanoseconds or microseconds where milliseconds belong: refused, not stored to skew
+    // every lead time after them.
+    for wrong in ["1796115600000000000", "1796115600000000"] {
+        let body = format!(
+            r#"{{"buildDefinitionId":"shop-web","container":"shop-web","version":"v1.1.0","committedAt":{wrong}}}"#
+        );
+        let (code, answer) = svc.call(
+            "POST",
+            "/v1/notifications/build",
+            &[],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(code, 400, "{wrong}: {answer}");
+        assert_eq!(answer["field"], "committedAt", "{answer}");
+    }
 }
