@@ -13,9 +13,25 @@ use cd_core::pipeline::BuildNotified;
 
 use crate::client::{Answer, Client, Conn};
 
+/// A deployment id as the service gives them out (`d-…`): letters, digits, `.`, `_` and `-`,
+/// not starting with a dot. Anything else would change the request's path.
+fn deployment_id(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && !text.starts_with('.')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err("a deployment id has letters, digits, '.', '_' and '-' only".into())
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ApprovalArgs {
     /// The deployment.
+    #[arg(value_parser = deployment_id)]
     pub(crate) deployment: String,
     /// The gated stage (default: the stage awaiting approval).
     #[arg(long)]
@@ -47,6 +63,7 @@ pub(crate) struct ReleaseArgs {
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// One deployment, in full (default: a list).
+    #[arg(value_parser = deployment_id)]
     pub(crate) deployment: Option<String>,
     /// Only this application set.
     #[arg(long = "set")]
@@ -95,6 +112,7 @@ pub(crate) struct HoldArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DeploymentArgs {
     /// The deployment.
+    #[arg(value_parser = deployment_id)]
     pub(crate) deployment: String,
     #[command(flatten)]
     pub(crate) conn: Conn,
@@ -572,6 +590,7 @@ pub(crate) fn unhold(args: &HoldArgs) -> ExitCode {
 #[derive(Debug, Args)]
 pub(crate) struct CancelArgs {
     /// The deployment.
+    #[arg(value_parser = deployment_id)]
     pub(crate) deployment: String,
     /// Why: kept in the ledger with who cancelled and when.
     #[arg(long, default_value = "")]

@@ -931,6 +931,16 @@ fn operator_commands_drive_the_service() {
         Some(1),
         "standard output stays the service's JSON"
     );
+    // An id cannot change the request's path.
+    for id in ["../healthz", "d-1?limit=1", ".."] {
+        let out = run(&["status", id, "--as", "sam"]);
+        assert_eq!(out.status.code(), Some(2), "{id}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("a deployment id has"),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = run(&["status", "--after", "not-a-cursor", "--as", "sam"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stderr(&out).contains("after"), "{}", stderr(&out));

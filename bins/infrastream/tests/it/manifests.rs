@@ -77,14 +77,14 @@ fn a_closed_standard_error_is_not_written_to_and_the_exit_status_still_tells() {
         ),
     ];
     for (args, code) in cases {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
+        // The reader is gone before the process starts: its first write to stderr fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_infrastream"))
             .args(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
+            .stderr(writer)
+            .output()
             .unwrap();
-        drop(child.stderr.take());
-        let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(code), "{args:?}: not a panic's 101");
     }
 }
