@@ -278,7 +278,7 @@ impl Store for SpannerStore {
         reads::waiting_on_people(&mut tx).await
     }
 
-    /// Over the `ByBuild` index, reading only the times.
+    /// Over the `ByBuild` index, answering only the times (the bodies stay in Spanner).
     async fn change_times(
         &self,
         builds: &BTreeSet<(String, String)>,

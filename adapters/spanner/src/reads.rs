@@ -232,8 +232,9 @@ pub(crate) async fn waiting_on_people(
     Ok(cd_ports::waiting_on_people(&state))
 }
 
-/// When each wanted build's change was made, over the `ByBuild` index in one query that reads
-/// only the commit time out of each body (no ledger, no decoding of whole deployments).
+/// When each wanted build's change was made, over the `ByBuild` index in one query that takes
+/// the commit time out of each body in Spanner and answers only the times (no ledger, no body
+/// sent or decoded here).
 pub(crate) async fn change_times(
     tx: &mut impl Queries,
     builds: &BTreeSet<(String, String)>,

@@ -140,7 +140,7 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
     ) PRIMARY KEY (Key)",
     ],
     &[
-        // A set's deployments newest first (the API's `?application_set=` listings, the
+        // A set's deployments newest first (the API's `?applicationSet=` listings, the
         // Portal's DORA figures over releases, hotfixes and rollbacks): a page read in index
         // order, where the BySet index alone would read and sort the set's whole history.
         "CREATE INDEX PreReleaseDeploymentsNewestBySet ON PreReleaseDeployments (ApplicationSet, CreatedAt DESC, Sequence DESC, DeploymentID DESC)",

@@ -197,15 +197,33 @@ async fn answers_the_portals_queries(store: &dyn Store) {
         12,
     );
     plain.created_at = Timestamp(8_000);
+    // A build that is not wanted, though its application and its version each are.
+    let unwanted = shaped(
+        "c4",
+        "shop",
+        "web",
+        "v3.0.0",
+        DeploymentStatus::Succeeded,
+        13,
+    );
     store
-        .apply(&[create(&committed), create(&again), create(&plain)])
+        .apply(&[
+            create(&committed),
+            create(&again),
+            create(&plain),
+            create(&unwanted),
+        ])
         .await
         .unwrap();
-    let wanted: std::collections::BTreeSet<(String, String)> =
-        [("api", "v2.0.0"), ("web", "v2.0.0"), ("worker", "v2.0.0")]
-            .into_iter()
-            .map(|(a, v)| (a.to_string(), v.to_string()))
-            .collect();
+    let wanted: std::collections::BTreeSet<(String, String)> = [
+        ("api", "v2.0.0"),
+        ("web", "v2.0.0"),
+        ("worker", "v2.0.0"),
+        ("api", "v3.0.0"),
+    ]
+    .into_iter()
+    .map(|(a, v)| (a.to_string(), v.to_string()))
+    .collect();
     let times = store.change_times(&wanted).await.unwrap();
     assert_eq!(
         times,
