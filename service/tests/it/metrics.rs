@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::Request;
 use cd_core::dora::DAY_MS;
 use cd_core::pipeline::{
     Deployment, DeploymentId, DeploymentStatus, DeploymentTrack, StageRecord, StageStatus,
@@ -11,6 +13,7 @@ use cd_core::pipeline::{
 };
 use cd_ports::Store as _;
 use cd_service::dora::{Cache, METRICS_TTL_MS};
+use tower::ServiceExt as _;
 
 use crate::robust::app;
 
@@ -101,4 +104,36 @@ async fn the_dora_figures_are_reused_for_thirty_seconds_then_read_again() {
         .await
         .unwrap();
     assert!(Arc::ptr_eq(&after, &again));
+}
+
+#[tokio::test]
+async fn metrics_answers_from_that_cache() {
+    let app = app();
+    let scrape = || {
+        let router = app.router.clone();
+        async move {
+            let response = router
+                .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        }
+    };
+    let line = "infrastream_dora_deployments{application_set=\"shop\",window=\"7d\"}";
+    let first = scrape().await;
+    assert!(first.contains(&format!("{line} 0")), "{first}");
+    let store = cd_sqlite::SqliteStore::open(&app.dir.path().join("state.db")).unwrap();
+    store
+        .apply(&[StateWrite::PutDeployment {
+            deployment: Box::new(released(app.driver.now().0)),
+            expected_revision: None,
+        }])
+        .await
+        .unwrap();
+    // Well within the 30 s: the figures of the first scrape, not a read of the history.
+    let second = scrape().await;
+    assert!(second.contains(&format!("{line} 0")), "{second}");
 }
