@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -106,13 +107,18 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        // Unknown routes and methods answer in the same JSON form as every other error.
-        .fallback(|| async {
+        // Unknown routes and methods answer in the same JSON form as every other error; a
+        // browser asking for a page gets the Portal's page saying so.
+        .fallback(|headers: axum::http::HeaderMap| async move {
+            if crate::portal::wants_page(&headers) {
+                return crate::portal::no_such_page();
+            }
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 ErrorCode::Unknown,
                 "no such route (see /openapi.json)",
             )
+            .into_response()
         })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

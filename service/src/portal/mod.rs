@@ -69,7 +69,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// Adds the security headers to every Portal answer.
 async fn secure_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    set_page_headers(response.headers_mut());
+    response
+}
+
+/// The security headers every page carries (see the module's documentation).
+fn set_page_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -86,7 +91,6 @@ async fn secure_headers(request: Request, next: Next) -> Response {
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// The person looking at a page, with their session and the manifests that know them.
@@ -136,6 +140,54 @@ impl IntoResponse for Refusal {
                 response
             }
         }
+    }
+}
+
+/// Whether a request asks for a page (a browser's `Accept: text/html`), not JSON.
+pub(crate) fn wants_page(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// The page for an address the service has no page or route at.
+pub(crate) fn no_such_page() -> Response {
+    let mut response = Refusal::page(
+        StatusCode::NOT_FOUND,
+        "there is no page at this address: start from the overview",
+    )
+    .into_response();
+    set_page_headers(response.headers_mut());
+    response
+}
+
+/// A page's query string as `T`; a malformed one is refused as a Portal page (400, in fixed
+/// words: nothing of the address is reflected), where axum would answer plain text.
+#[derive(Debug)]
+pub(crate) struct PageQuery<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PageQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Refusal> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| PageQuery(q))
+            .map_err(|_| {
+                Refusal::page(
+                    StatusCode::BAD_REQUEST,
+                    "this page's address carries a query it does not take: open the page from \
+                     the Portal's links",
+                )
+            })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use cd_core::pipeline::{
@@ -15,7 +15,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use super::overview::{self, duration};
-use super::{Refusal, Viewer, html as page, viewer};
+use super::{PageQuery, Refusal, Viewer, html as page, viewer};
 use crate::service::Shared;
 
 /// A time as people read it: RFC 3339 to the second, in UTC.
@@ -562,7 +562,7 @@ pub(crate) struct ReleaseQuery {
 pub(crate) async fn release(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<ReleaseQuery>,
+    PageQuery(q): PageQuery<ReleaseQuery>,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/releases/new").await?;
     let catalog = &*v.catalog;
@@ -727,7 +727,7 @@ fn meter(value: Option<f64>, largest: f64, text: &str) -> Markup {
 pub(crate) async fn dora(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<DoraQuery>,
+    PageQuery(q): PageQuery<DoraQuery>,
 ) -> Result<Response, Refusal> {
     let v = viewer(&shared, &headers, "/dora").await?;
     let catalog = &*v.catalog;
@@ -844,7 +844,7 @@ pub(crate) fn safe_back(back: Option<&str>) -> String {
 pub(crate) async fn sign_in(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<SignInQuery>,
+    PageQuery(q): PageQuery<SignInQuery>,
 ) -> Result<Response, Refusal> {
     let back = safe_back(q.back.as_deref());
     if let Some(signin) = &shared.signin {

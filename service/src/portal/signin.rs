@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cd_core::pipeline::Timestamp;
@@ -25,8 +25,8 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::Refusal;
 use super::session::cookie;
+use super::{PageQuery, Refusal};
 use crate::config::{OidcConfig, PortalSignIn};
 use crate::service::Shared;
 
@@ -300,7 +300,7 @@ pub(crate) struct Callback {
 pub(crate) async fn callback(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<Callback>,
+    PageQuery(q): PageQuery<Callback>,
 ) -> Result<Response, Refusal> {
     let Some(signin) = &shared.signin else {
         return Err(Refusal::page(

@@ -51,7 +51,10 @@ pub(crate) fn fetch(
             .build()
             .unwrap();
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = client.request(method, format!("{}{path}", svc.url));
+        // As a browser asks for a page.
+        let mut req = client
+            .request(method, format!("{}{path}", svc.url))
+            .header("accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8");
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
@@ -222,6 +225,36 @@ fn pages_take_a_signed_in_person_and_carry_the_security_headers() {
             .to_str()
             .unwrap()
             .starts_with("text/javascript")
+    );
+
+    // A malformed query, or an address with no page, is answered to a browser by a page of
+    // the Portal (in its own words, with its headers); the API's clients still get JSON.
+    let bad = fetch(&svc, "GET", "/dora?days=%3Cb%3Ex", Some(&jane), None);
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(
+        bad.text.contains("carries a query it does not take") && !bad.text.contains("<b>x"),
+        "{}",
+        bad.text
+    );
+    let missing = fetch(&svc, "GET", "/no/such/page", Some(&jane), None);
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.text.contains("no page at this address"),
+        "{}",
+        missing.text
+    );
+    for page in [&bad, &missing] {
+        assert_eq!(
+            page.headers["content-security-policy"],
+            cd_service::portal::CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+    }
+    let (code, body) = svc.get("/no/such/page");
+    assert_eq!(code, 404);
+    assert_eq!(
+        body["message"], "no such route (see /openapi.json)",
+        "{body}"
     );
 
     // Signing out takes the CSRF token, and ends the cookie.
