@@ -13,7 +13,7 @@ mod identity;
 mod queries;
 mod request;
 mod views;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 

@@ -331,6 +331,23 @@ pub struct PushMessage {
     pub message_id: String,
 }
 
+/// The most characters a person's comment or reason holds (what the Portal's fields take): the
+/// ledger keeps every one for good.
+pub(crate) const MAX_TEXT: usize = 2000;
+
+/// A comment or a reason: at most [`MAX_TEXT`] characters.
+pub(crate) fn bounded_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error as _;
+    let text = String::deserialize(d)?;
+    let n = text.chars().count();
+    if n > MAX_TEXT {
+        return Err(D::Error::custom(format!(
+            "{n} characters: at most {MAX_TEXT}"
+        )));
+    }
+    Ok(text)
+}
+
 /// The engine's report on one stage.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -364,7 +381,8 @@ pub struct ApprovalBody {
     /// The decision.
     pub action: Verdict,
     /// Why.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
+    #[schema(max_length = 2000)]
     pub comment: String,
 }
 
@@ -409,7 +427,8 @@ pub struct RollbackBody {
 #[serde(deny_unknown_fields)]
 pub struct HoldBody {
     /// Why.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
+    #[schema(max_length = 2000)]
     pub reason: String,
 }
 
@@ -418,7 +437,8 @@ pub struct HoldBody {
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     /// Why: kept in the ledger with who cancelled and when.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
+    #[schema(max_length = 2000)]
     pub comment: String,
 }
 

@@ -15,6 +15,7 @@ use super::pages::{safe_back, to_deployment};
 use super::session::{clear_cookie, set_cookie};
 use super::{Refusal, Viewer, known, session_of};
 use crate::api::commands::decide;
+use crate::api::wire::bounded_text;
 use crate::service::Shared;
 
 /// A state-changing form: the session is checked first (an anonymous client's body is never
@@ -73,7 +74,7 @@ struct Csrf {
 struct VerdictForm {
     stage: usize,
     action: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     comment: String,
 }
 
@@ -135,7 +136,7 @@ pub(crate) async fn retry(
 
 #[derive(Debug, Deserialize)]
 struct CommentForm {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     comment: String,
 }
 
@@ -189,7 +190,7 @@ pub(crate) async fn rollback(
 #[derive(Debug, Deserialize)]
 struct HoldForm {
     environment: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     reason: String,
 }
 

@@ -205,7 +205,7 @@ fn verdict_form(v: &Viewer, id: &str, gate: &GateNeeds) -> Markup {
             input type="hidden" name="csrf" value=(v.csrf);
             input type="hidden" name="stage" value=(gate.stage);
             label for={ "comment-" (id) } { "Comment" }
-            input type="text" id={ "comment-" (id) } name="comment" maxlength="2000";
+            input type="text" id={ "comment-" (id) } name="comment" maxlength=(crate::api::wire::MAX_TEXT);
             button type="submit" name="action" value="APPROVE" { "Approve" }
             button.danger type="submit" name="action" value="REJECT" { "Reject" }
         }
@@ -413,7 +413,7 @@ pub(crate) async fn deployment(
                     form method="post" action={ "/deployments/" (d.id) "/cancel" } {
                         input type="hidden" name="csrf" value=(v.csrf);
                         label for="cancel-comment" { "Why cancel" }
-                        input type="text" id="cancel-comment" name="comment" maxlength="2000";
+                        input type="text" id="cancel-comment" name="comment" maxlength=(crate::api::wire::MAX_TEXT);
                         button.danger type="submit" { "Cancel deployment" }
                     }
                 }
@@ -539,7 +539,7 @@ pub(crate) async fn holds(
                 @for env in catalog.environments.keys() { option value=(env) { (env) } }
             }
             label for="hold-reason" { "Why" }
-            input type="text" id="hold-reason" name="reason" required maxlength="2000";
+            input type="text" id="hold-reason" name="reason" required maxlength=(crate::api::wire::MAX_TEXT);
             button.danger type="submit" { "Hold" }
         }
     };

@@ -442,12 +442,45 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
         (400, Some("actor")),
         "{answer}"
     );
+    // A comment or a reason longer than a ledger row takes (2 000 characters, counted as
+    // characters: 2 000 of them in four bytes each still pass).
+    let long = "é".repeat(2001);
+    for (path, body, field) in [
+        (
+            approvals.clone(),
+            json!({ "stageIndex": 1, "action": "APPROVE", "comment": long }),
+            "comment",
+        ),
+        (
+            format!("/v1/deployments/{release}/cancel"),
+            json!({ "comment": long }),
+            "comment",
+        ),
+    ] {
+        let (code, answer) = svc.as_actor("jane", &path, &body);
+        assert_eq!(
+            (code, answer["field"].as_str()),
+            (400, Some(field)),
+            "{answer}"
+        );
+    }
+    let (code, answer) = svc.call(
+        "PUT",
+        "/v1/holds/staging",
+        &[("x-infrastream-actor", "jane".to_string())],
+        Some(json!({ "reason": long }).to_string().as_bytes()),
+    );
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (400, Some("reason")),
+        "{answer}"
+    );
     let (code, answer) = svc.as_actor(
         "jane",
         &approvals,
-        &json!({ "stageIndex": 7, "action": "APPROVE" }),
+        &json!({ "stageIndex": 7, "action": "APPROVE", "comment": "𝄞".repeat(2000) }),
     );
-    assert_eq!(code, 422, "{answer}");
+    assert_eq!(code, 422, "the comment passed; the stage did not: {answer}");
     let (code, _) = svc.as_actor("jane", "/v1/deployments/d-nope/approvals", &approve);
     assert_eq!(code, 404);
 

@@ -555,6 +555,23 @@ fn holds_are_placed_and_lifted_from_the_page_and_render_as_text() {
     );
     assert_eq!(lift.status, 303, "{}", lift.text);
     assert_eq!(svc.get("/v1/holds").1, serde_json::json!({}));
+    // A reason longer than the field takes (a form built by hand) is refused, and holds
+    // nothing.
+    let long = "x".repeat(2001);
+    let refused = fetch(
+        &svc,
+        "POST",
+        "/holds",
+        Some(&li),
+        Some(&[
+            ("csrf", &page.csrf()),
+            ("environment", "staging"),
+            ("reason", &long),
+        ]),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("at most 2000"), "{}", refused.text);
+    assert_eq!(svc.get("/v1/holds").1, serde_json::json!({}));
 }
 
 #[test]
