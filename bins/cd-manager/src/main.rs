@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use cd_artifact_registry::GoogleCredentials;
-use cd_core::pipeline::{BuildNotified, ChangelogDocument, Input, Rejection};
+use cd_core::pipeline::{BuildNotified, ChangelogDocument, Input};
 use cd_github::GithubSourceHost;
-use cd_ports::DriverError;
 use cd_pubsub::{Handled, Handler, PubSub, subscribe};
+use cd_service::api::redeliver_notification;
 use cd_service::config::{RegistryKind, StoreKind};
 use cd_service::local::Overrides;
 use cd_service::process::{init_logs, serve_until_signal};
@@ -161,26 +161,17 @@ impl Handler for Subscriber {
                 }
                 Handled::Done
             }
-            // The manifests naming a new application may not have reached us yet: let Pub/Sub
-            // deliver it again (a dead-letter policy bounds how long).
-            Err(DriverError::Rejected(r @ Rejection::UnknownBuild { .. })) => {
-                tracing::warn!(message_id, rejection = %r, "unknown build; Pub/Sub will redeliver");
-                Handled::Retry
-            }
-            // The image is not (yet) in every registry, e.g. a replica still catching up: the
-            // notification waits in Pub/Sub until the tag appears (or its dead-letter policy).
-            Err(DriverError::Rejected(r @ Rejection::Unresolvable { .. })) => {
-                tracing::warn!(message_id, rejection = %r, "image tag not found; Pub/Sub will redeliver");
+            // An unknown build (the manifests naming it may not have reached us yet), an image
+            // not yet in every registry, a store that did not answer: Pub/Sub delivers it
+            // again (a dead-letter policy bounds how long). The push endpoint's rule too.
+            Err(e) if redeliver_notification(&e) => {
+                tracing::warn!(message_id, error = %e, "notification not taken; Pub/Sub will redeliver");
                 Handled::Retry
             }
             // Refused for good (a bad version, ...): redelivery cannot help.
-            Err(DriverError::Rejected(r)) => {
-                tracing::warn!(message_id, rejection = %r, "notification from Pub/Sub refused");
-                Handled::Done
-            }
             Err(e) => {
-                tracing::warn!(message_id, error = %e, "notification not stored; Pub/Sub will redeliver");
-                Handled::Retry
+                tracing::warn!(message_id, error = %e, "notification from Pub/Sub refused");
+                Handled::Done
             }
         }
     }

@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cd_core::pipeline::{
-    ApprovalRecorded, Decision, DeploymentId, Input, ReleaseRequested, StatusReported,
+    ApprovalRecorded, Decision, DeploymentId, Input, Rejection, ReleaseRequested, StatusReported,
 };
+use cd_ports::DriverError;
 
 use super::error::{ApiError, ErrorCode};
 use super::identity::{actor, machine, notifier};
@@ -26,6 +27,7 @@ pub(super) fn accepted(decision: &Decision) -> Response {
     let body = Accepted {
         deployments: decision.deployments.iter().map(|d| d.0.clone()).collect(),
         duplicate: decision.is_noop(),
+        dropped: None,
     };
     let status = if body.duplicate {
         StatusCode::OK
@@ -42,6 +44,16 @@ pub(super) async fn submit(shared: &Arc<Shared>, input: Input) -> Result<Respons
 /// Decides `input` and queues its effects, in a task of its own: a client that hangs up after
 /// the decision is stored must not keep its effects from being queued.
 pub(crate) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decision, ApiError> {
+    decide_in_task(shared, input)
+        .await?
+        .map_err(ApiError::from_driver)
+}
+
+/// [`decide`], keeping the driver's own error.
+async fn decide_in_task(
+    shared: &Arc<Shared>,
+    input: Input,
+) -> Result<Result<Decision, DriverError>, ApiError> {
     let name = input.name();
     let task = {
         let shared = shared.clone();
@@ -54,18 +66,42 @@ pub(crate) async fn decide(shared: &Arc<Shared>, input: Input) -> Result<Decisio
             e.to_string(),
         )
     })?;
-    match result {
+    match &result {
         Ok(decision) => {
             for id in &decision.deployments {
                 tracing::info!(deployment = %id, input = name, duplicate = decision.is_noop(), "accepted");
             }
-            Ok(decision)
         }
-        Err(e) => {
-            tracing::warn!(input = name, error = %e, "refused");
-            Err(ApiError::from_driver(e))
-        }
+        Err(e) => tracing::warn!(input = name, error = %e, "refused"),
     }
+    Ok(result)
+}
+
+/// Whether Pub/Sub should deliver a build notification again after `e`: an unknown build (the
+/// manifests naming it may not have reached this replica yet), an image tag not yet in every
+/// registry, or a store or registry that did not answer may pass later; any other refusal never
+/// will. (A dead-letter policy on the subscription bounds the redeliveries.) The pull
+/// subscriber and the push endpoint answer by the same rule.
+#[must_use]
+pub fn redeliver_notification(e: &DriverError) -> bool {
+    !matches!(
+        e,
+        DriverError::Rejected(r)
+            if !matches!(r, Rejection::UnknownBuild { .. } | Rejection::Unresolvable { .. })
+    )
+}
+
+/// A Pub/Sub push refused for good: acknowledged (200), saying why, so that Pub/Sub neither
+/// delivers it again nor slows the deliveries behind it.
+fn dropped(shared: &Shared, message_id: &str, why: String) -> Response {
+    tracing::warn!(message_id, reason = %why, "Pub/Sub push refused for good; acknowledged");
+    shared.metrics.input("pubsub-push", "dropped");
+    let body = Accepted {
+        deployments: Vec::new(),
+        duplicate: false,
+        dropped: Some(why),
+    };
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// Receives a CI build notification (the seed's HandlePush).
@@ -86,11 +122,15 @@ pub(super) async fn notify_build(
 }
 
 /// Receives a build notification pushed by a Pub/Sub push subscription. Redeliveries are
-/// harmless: the notification is deduplicated like any repeat.
+/// harmless: the notification is deduplicated like any repeat. A message that can never be
+/// taken (its data is not a notification, or the notification is refused for good) is
+/// acknowledged with `dropped` saying why, as the pull subscriber acknowledges it: a non-2xx
+/// answer would have Pub/Sub deliver it again for days and slow the deliveries behind it.
 #[utoipa::path(post, path = "/v1/notifications/pubsub", tag = "notifications", request_body = PushEnvelope,
-    responses((status = 202, body = Accepted), (status = 200, description = "A repeat", body = Accepted),
-        (status = 400, body = ApiError),
-        (status = 422, description = "Unknown build, or its image tag is not in a registry of the application's image", body = ApiError),
+    responses((status = 202, body = Accepted),
+        (status = 200, description = "A repeat; or, with `dropped`, a notification refused for good and acknowledged so that Pub/Sub does not deliver it again", body = Accepted),
+        (status = 400, description = "Not a push envelope", body = ApiError),
+        (status = 422, description = "Unknown build, or its image tag is not in a registry of the application's image: Pub/Sub delivers it again", body = ApiError),
         (status = 503, description = "The registry did not answer: nothing stored, send it again", body = ApiError)))]
 pub(super) async fn notify_pubsub(
     State(shared): State<Arc<Shared>>,
@@ -99,12 +139,36 @@ pub(super) async fn notify_pubsub(
 ) -> Result<Response, ApiError> {
     let body = notifier(&shared, &headers, body).await?;
     let envelope: PushEnvelope = json_read(&headers, &body)?;
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(envelope.message.data.trim())
-        .map_err(|e| ApiError::invalid("message.data", format!("not base64: {e}")))?;
-    let n: BuildNotification = parse(&data, "message.data.")?;
-    tracing::debug!(message_id = %envelope.message.message_id, "pubsub push");
-    submit(&shared, Input::BuildNotified(n.into())).await
+    let message_id = envelope.message.message_id;
+    let data = match base64::engine::general_purpose::STANDARD.decode(envelope.message.data.trim())
+    {
+        Ok(data) => data,
+        Err(e) => {
+            return Ok(dropped(
+                &shared,
+                &message_id,
+                format!("message.data: not base64: {e}"),
+            ));
+        }
+    };
+    let n: BuildNotification = match parse(&data, "message.data.") {
+        Ok(n) => n,
+        Err(e) => {
+            let why = match e.field() {
+                Some(field) if !e.message().contains(field) => {
+                    format!("{field}: {}", e.message())
+                }
+                _ => e.message().to_string(),
+            };
+            return Ok(dropped(&shared, &message_id, why));
+        }
+    };
+    tracing::debug!(message_id, "pubsub push");
+    match decide_in_task(&shared, Input::BuildNotified(n.into())).await? {
+        Ok(decision) => Ok(accepted(&decision)),
+        Err(e) if redeliver_notification(&e) => Err(ApiError::from_driver(e)),
+        Err(e) => Ok(dropped(&shared, &message_id, e.to_string())),
+    }
 }
 
 /// The engine's status webhook (the seed's HandleDeploymentStatus). Signed.
@@ -321,4 +385,36 @@ pub(super) async fn unhold(
     let actor = actor(&shared, &headers).await?;
     let environment = path_value(environment, "environment")?;
     submit(&shared, Input::HoldLifted { environment, actor }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use cd_core::pipeline::Rejection;
+    use cd_ports::{DriverError, StoreError};
+
+    use super::redeliver_notification;
+
+    #[test]
+    fn only_what_may_pass_later_is_delivered_again() {
+        let unknown = Rejection::UnknownBuild {
+            build_definition: "x".into(),
+            container: "x".into(),
+        };
+        let missing = Rejection::Unresolvable {
+            missing: Vec::new(),
+        };
+        let bad = Rejection::InvalidInput {
+            field: "version",
+            reason: "latest".into(),
+        };
+        assert!(redeliver_notification(&DriverError::Rejected(unknown)));
+        assert!(redeliver_notification(&DriverError::Rejected(missing)));
+        assert!(redeliver_notification(&DriverError::Store(
+            StoreError::Unavailable("down".into())
+        )));
+        assert!(!redeliver_notification(&DriverError::Rejected(bad)));
+        assert!(!redeliver_notification(&DriverError::Rejected(
+            Rejection::UnknownApplication("x".into())
+        )));
+    }
 }

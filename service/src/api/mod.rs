@@ -45,6 +45,8 @@ pub use wire::{
     Status, StatusBody, Track, Verdict,
 };
 
+pub use commands::redeliver_notification;
+
 /// Reads a build notification document (what CI posts, and what a Pub/Sub message carries) as
 /// the API does: the one reader for every path a notification arrives by.
 ///

@@ -304,6 +304,10 @@ pub struct Accepted {
     pub deployments: Vec<String>,
     /// True when the request changed nothing (a repeat).
     pub duplicate: bool,
+    /// Only for a Pub/Sub push refused for good: why. It is acknowledged (200) so that Pub/Sub
+    /// does not deliver it again; nothing was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<String>,
 }
 
 /// A Pub/Sub push envelope.
