@@ -427,6 +427,42 @@ impl Deployment {
                     .any(|p| !matches!(p.effect.kind, super::effect::EffectKind::Publish { .. })))
     }
 
+    /// Why a retry does not apply to it, or `None` when it does: a deployment parked on a
+    /// failed effect resumes, and a FAILED release starts a new attempt. What the core's retry
+    /// and the Portal's Retry button both read.
+    #[must_use]
+    pub fn retry_refusal(&self) -> Option<&'static str> {
+        if self.parked.is_some() {
+            return None;
+        }
+        match (self.track, self.status) {
+            (DeploymentTrack::Release, DeploymentStatus::Failed) => None,
+            (_, DeploymentStatus::Failed) => {
+                Some("the engine failed on this version; push a fix (a new build) or roll back")
+            }
+            (_, status) if status.is_final() => Some("it has ended"),
+            _ => Some("it is not waiting for a retry"),
+        }
+    }
+
+    /// Why a cancel does not apply to it, or `None` when it does: it waits, is parked or
+    /// failed, with nothing [in flight](Deployment::in_flight). (A cancelled one takes a cancel
+    /// again as a repeat.) What the core's cancel and the Portal's Cancel button both read.
+    #[must_use]
+    pub fn cancel_refusal(&self) -> Option<&'static str> {
+        match self.status {
+            DeploymentStatus::Succeeded | DeploymentStatus::Superseded => {
+                Some("it has ended; roll back to undo a version")
+            }
+            // A promotion whose commit may be landing, or a release creating its tags and
+            // branches, is in flight: what it does cannot be taken back half-way.
+            _ if self.in_flight() => Some(
+                "a promotion or a release step is in flight; wait for it (or for the engine's report)",
+            ),
+            _ => None,
+        }
+    }
+
     /// Applications this deployment writes: the bundle's apps, or its one application.
     #[must_use]
     pub fn applications(&self) -> Vec<&str> {

@@ -126,6 +126,9 @@ impl Txn<'_> {
             status: d.status,
             reason,
         };
+        if let Some(reason) = d.retry_refusal() {
+            return Err(not(reason));
+        }
         if d.parked.is_some() {
             // A parked promotion into an environment held since then waits for the hold.
             let held_writes: Vec<(String, usize)> = d
@@ -160,51 +163,43 @@ impl Txn<'_> {
             self.advance(id);
             return Ok(());
         }
-        match (d.track, d.status) {
-            (DeploymentTrack::Release, DeploymentStatus::Failed) => {
-                let set = d.application_set.clone();
-                let bundle = d.bundle.clone().unwrap_or_default();
-                let versions = d
-                    .apps
-                    .iter()
-                    .map(|(a, b)| (a.clone(), b.version.clone()))
-                    .collect();
-                let newest = self
-                    .deployments()
-                    .into_iter()
-                    .filter(|o| {
-                        o.track == DeploymentTrack::Release
-                            && o.application_set == set
-                            && o.bundle.as_deref() == Some(bundle.as_str())
-                            && o.sequence > d.sequence
-                    })
-                    .max_by_key(|o| o.sequence);
-                if let Some(newest) = newest {
-                    // Retried already: the newest attempt is the answer (an attempt between
-                    // may have failed and been retried in turn).
-                    self.subjects.push(newest.id.clone());
-                    return Ok(());
-                }
-                let catalog = self.snap.catalog;
-                if catalog
-                    .application_sets
-                    .get(&set)
-                    .and_then(|s| catalog.release_tracks.get(&s.release_track))
-                    .is_none()
-                {
-                    return Err(not(
-                        "its application set or release track is no longer in the manifests",
-                    ));
-                }
-                self.start_attempt(&set, &bundle, versions, actor);
-                Ok(())
-            }
-            (_, DeploymentStatus::Failed) => Err(not(
-                "the engine failed on this version; push a fix (a new build) or roll back",
-            )),
-            (_, status) if status.is_final() => Err(not("it has ended")),
-            _ => Err(not("it is not waiting for a retry")),
+        // Not parked, so (by `retry_refusal`) a FAILED release: a new attempt.
+        let set = d.application_set.clone();
+        let bundle = d.bundle.clone().unwrap_or_default();
+        let versions = d
+            .apps
+            .iter()
+            .map(|(a, b)| (a.clone(), b.version.clone()))
+            .collect();
+        let newest = self
+            .deployments()
+            .into_iter()
+            .filter(|o| {
+                o.track == DeploymentTrack::Release
+                    && o.application_set == set
+                    && o.bundle.as_deref() == Some(bundle.as_str())
+                    && o.sequence > d.sequence
+            })
+            .max_by_key(|o| o.sequence);
+        if let Some(newest) = newest {
+            // Retried already: the newest attempt is the answer (an attempt between
+            // may have failed and been retried in turn).
+            self.subjects.push(newest.id.clone());
+            return Ok(());
         }
+        let catalog = self.snap.catalog;
+        if catalog
+            .application_sets
+            .get(&set)
+            .and_then(|s| catalog.release_tracks.get(&s.release_track))
+            .is_none()
+        {
+            return Err(not(
+                "its application set or release track is no longer in the manifests",
+            ));
+        }
+        self.start_attempt(&set, &bundle, versions, actor);
+        Ok(())
     }
 
     pub(super) fn cancel(
@@ -221,23 +216,13 @@ impl Txn<'_> {
             status: d.status,
             reason,
         };
-        match d.status {
-            // A repeat: the ledger holds the cancel already.
-            DeploymentStatus::Cancelled => {
-                self.subjects.push(id.clone());
-                return Ok(());
-            }
-            DeploymentStatus::Succeeded | DeploymentStatus::Superseded => {
-                return Err(not("it has ended; roll back to undo a version"));
-            }
-            _ => {}
+        // A repeat: the ledger holds the cancel already.
+        if d.status == DeploymentStatus::Cancelled {
+            self.subjects.push(id.clone());
+            return Ok(());
         }
-        // A promotion whose commit may be landing, or a release creating its tags and branches,
-        // is in flight: what it does cannot be taken back half-way.
-        if d.in_flight() {
-            return Err(not(
-                "a promotion or a release step is in flight; wait for it (or for the engine's report)",
-            ));
+        if let Some(reason) = d.cancel_refusal() {
+            return Err(not(reason));
         }
         let stage_index = d.current_stage;
         let failed = d.status == DeploymentStatus::Failed;

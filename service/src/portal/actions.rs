@@ -128,10 +128,11 @@ pub(crate) async fn retry(
     .await?;
     // A parked deployment resumes itself; a failed release is retried as a new attempt (or
     // answered with the newest one), whose page is where the person wants to be next.
-    Ok(match decision.deployments.first() {
-        Some(attempt) => to_deployment(&attempt.0),
-        None => to_deployment(&id),
-    })
+    let next = decision
+        .deployments
+        .first()
+        .map_or(id.as_str(), |d| d.0.as_str());
+    Ok(to_deployment(next))
 }
 
 #[derive(Debug, Deserialize)]

@@ -335,17 +335,10 @@ pub(crate) async fn deployment(
             .unwrap_or(""),
         d.version
     );
-    let retryable = d.parked.is_some()
-        || (d.status == cd_core::pipeline::DeploymentStatus::Failed
-            && d.track == cd_core::pipeline::DeploymentTrack::Release);
-    // What a cancel takes (the core refuses the rest): a deployment that waits, is parked or
-    // failed, with nothing in flight.
-    let cancellable = !matches!(
-        d.status,
-        cd_core::pipeline::DeploymentStatus::Succeeded
-            | cd_core::pipeline::DeploymentStatus::Superseded
-            | cd_core::pipeline::DeploymentStatus::Cancelled
-    ) && !d.in_flight();
+    // The core's own rules for retry and cancel, so the buttons follow the decisions.
+    let retryable = d.retry_refusal().is_none();
+    let cancellable =
+        d.status != cd_core::pipeline::DeploymentStatus::Cancelled && d.cancel_refusal().is_none();
     let body = html! {
         p {
             (badge(d.status.as_str())) " "

@@ -250,12 +250,7 @@ pub(crate) fn release_awaiting_approval(svc: &Service, scratch: &Path) -> String
 pub(crate) fn all_built(svc: &Service, scratch: &Path) {
     for app in ["shop-api", "shop-web", "shop-worker"] {
         let commit = ci_build(&svc.dir, scratch, app, "v1.0.0");
-        let (code, body) = svc.call(
-            "POST",
-            "/v1/notifications/build",
-            &[],
-            Some(notification(app, "v1.0.0", &commit).to_string().as_bytes()),
-        );
+        let (code, body) = svc.notify(app, "v1.0.0", &commit);
         assert_eq!(code, 202, "{body}");
         svc.wait(body["deployments"][0].as_str().unwrap(), &["SUCCEEDED"]);
     }
@@ -336,16 +331,7 @@ fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     assert_eq!(answer["field"], "deployment", "{answer}");
 
     // Notifications: unknown build 422, missing field 400.
-    let (code, answer) = svc.call(
-        "POST",
-        "/v1/notifications/build",
-        &[],
-        Some(
-            notification("no-such-app", "v1.0.0", "abc")
-                .to_string()
-                .as_bytes(),
-        ),
-    );
+    let (code, answer) = svc.notify("no-such-app", "v1.0.0", "abc");
     assert_eq!(code, 422, "{answer}");
     let (code, answer) = svc.call(
         "POST",
@@ -1166,16 +1152,7 @@ fn the_api_describes_itself_and_counts() {
     }
     assert!(doc["components"]["schemas"].get("StatusBody").is_some());
     let commit = ci_build(&svc.dir, &tmp.path().join("ci"), "shop-api", "v1.0.0");
-    let (_, body) = svc.call(
-        "POST",
-        "/v1/notifications/build",
-        &[],
-        Some(
-            notification("shop-api", "v1.0.0", &commit)
-                .to_string()
-                .as_bytes(),
-        ),
-    );
+    let (_, body) = svc.notify("shop-api", "v1.0.0", &commit);
     svc.wait(body["deployments"][0].as_str().unwrap(), &["SUCCEEDED"]);
     let (code, metrics) = svc.get("/metrics");
     assert_eq!(code, 200);

@@ -5,7 +5,7 @@
 use reqwest::header::HeaderMap;
 
 use crate::e2e::{all_built, release_awaiting_approval};
-use crate::service::{Service, ci_build, notification};
+use crate::service::{Service, ci_build};
 
 /// An answer: status, headers and body text.
 pub(crate) struct Page {
@@ -882,16 +882,7 @@ fn a_deployment_under_way_offers_no_cancel_until_the_engine_answers() {
     // No engine in the process: the stage stays DEPLOYING until a report arrives.
     let svc = Service::start(&tmp.path().join("svc"), &["--engine", "webhook"]);
     let commit = ci_build(&svc.dir, &tmp.path().join("ci"), "shop-api", "v1.0.0");
-    let (code, body) = svc.call(
-        "POST",
-        "/v1/notifications/build",
-        &[],
-        Some(
-            notification("shop-api", "v1.0.0", &commit)
-                .to_string()
-                .as_bytes(),
-        ),
-    );
+    let (code, body) = svc.notify("shop-api", "v1.0.0", &commit);
     assert_eq!(code, 202, "{body}");
     let id = body["deployments"][0].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
